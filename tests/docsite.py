@@ -1,0 +1,96 @@
+"""Build the documentation site into `_docs/` and regenerate README.md from `nbs/index.ipynb`.
+
+    python tests/docsite.py            # regenerate README.md, then build the site
+    python tests/docsite.py --readme   # only regenerate README.md
+    python tests/docsite.py --site     # only build the site (Quarto's `nbdev_docs` when on PATH, else smalldocs)
+
+Without Quarto the site is built in two steps that read the same top-level `_quarto.yml` (through the
+`nbs/_quarto.yml` symlink): nbdev's notebook processing (what `nbdev_proc_nbs` does, minus its attempt to
+download and install Quarto), then `smalldocs render` on the processed notebooks. Pages are renamed to
+the `output-file` nbdev gives them (`00_core.ipynb` -> `core.html`), so both paths publish the same URLs.
+"""
+import json, os, re, shutil, subprocess, sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def process_notebooks(root=ROOT):
+    "Run nbdev's docs preprocessing (as `nbdev_proc_nbs`, without installing Quarto); return `_proc/`."
+    os.chdir(root)
+    from nbdev.config import get_config
+    from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
+    from nbdev.serve import proc_nbs
+    import nbdev.doclinks
+    refresh_quarto_yml()
+    nbdev.doclinks._build_modidx()
+    nbdev_sidebar.__wrapped__()
+    return proc_nbs(get_config().nbs_path, n_workers=0, force=True)
+
+
+def _output_file(nb:Path):
+    "The `output-file` nbdev wrote into the notebook's front matter, if any."
+    for cell in json.loads(nb.read_text(encoding='utf-8'))['cells']:
+        m = re.search(r'^output-file:\s*(\S+)\.html\s*$', ''.join(cell['source']), re.M)
+        if m: return m.group(1)
+
+
+def rename_pages(proc:Path):
+    "Rename processed notebooks to the page names Quarto would publish, and point the sidebar at them."
+    names = {nb.name: f'{stem}.ipynb' for nb in proc.glob('*.ipynb') if (stem := _output_file(nb)) and f'{stem}.ipynb' != nb.name}
+    for old, new in names.items(): (proc/old).rename(proc/new)
+    sb = proc/'sidebar.yml'
+    cfg = yaml.safe_load(sb.read_text())
+    contents = cfg['website']['sidebar']['contents']
+    cfg['website']['sidebar']['contents'] = [names.get(o, o) if isinstance(o, str) else o for o in contents]
+    sb.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def build_site(root=ROOT) -> Path:
+    "Build the docs site into `root/_docs` and return that folder."
+    root = Path(root)
+    if shutil.which('quarto'):
+        subprocess.run(['nbdev_docs'], cwd=root, check=True)
+        return root/'_docs'
+    proc = process_notebooks(root)
+    rename_pages(proc)
+    subprocess.run(['smalldocs', 'render', '--quiet', str(proc)], check=True)
+    out = root/'_docs'
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.move(str(proc/'_docs'), str(out))
+    return out
+
+
+def _fence(text, lang=''):
+    return f"```{lang}\n{text.rstrip()}\n```"
+
+
+def readme_from_index(root=ROOT) -> str:
+    "README.md text made from `nbs/index.ipynb`: title block, markdown cells, and visible code and outputs."
+    nb = json.loads((Path(root)/'nbs'/'index.ipynb').read_text(encoding='utf-8'))
+    parts = []
+    for cell in nb['cells']:
+        src = ''.join(cell['source'])
+        if cell['cell_type'] == 'markdown':
+            parts.append(src)
+            continue
+        if re.match(r'#\|\s*hide', src): continue
+        show_src = not re.search(r'^#\|\s*echo:\s*false', src, re.M)
+        code = '\n'.join(l for l in src.splitlines() if not l.startswith('#|'))
+        if show_src and code.strip(): parts.append(_fence(code, 'python'))
+        for o in cell.get('outputs', []):
+            text = ''.join(o.get('text', '') or o.get('data', {}).get('text/plain', ''))
+            if text.strip(): parts.append(_fence(text))
+    body = '\n\n'.join(parts)
+    return f"<!-- Generated from nbs/index.ipynb by `python tests/docsite.py --readme`: edit the notebook, not this file. -->\n\n{body}\n"
+
+
+def write_readme(root=ROOT):
+    (Path(root)/'README.md').write_text(readme_from_index(root), encoding='utf-8')
+
+
+if __name__ == '__main__':
+    if '--site' not in sys.argv: write_readme()
+    if '--readme' not in sys.argv: print(build_site())
