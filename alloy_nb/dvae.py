@@ -510,7 +510,7 @@ def clean_compositions(X:pd.DataFrame, # compositions (fractions over a palette)
                       ) -> pd.DataFrame:
     "Drop trace elements below `threshold` and renormalise: decoded compositions spread a little mass over every element."
     X = X.where(X >= threshold, 0.)
-    return X.div(X.sum(1), axis=0)
+    return X.div(X.sum(axis=1), axis=0)
 
 def reconstruction_report(model:DVAE, # a trained model
                           X # compositions to reconstruct (e.g. a test fold)
