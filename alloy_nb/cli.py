@@ -19,7 +19,7 @@ import alloy_nb
 from .core import get_device, device_name, list_artefacts, artefacts_dir, AlloyInputError, DEVICE_ENV
 from .composition import HEA_ELEMENTS
 from .dvae import shipped_dvae, train_dvae, encode, benchmark_data
-from .design import DEFAULT_SPACE, DesignRun, run_design, plot_design_summary, training_alloys, formulas
+from .design import DEFAULT_SPACE, DesignRun, run_design, plot_design_summary, training_alloys, formulas, _check_space
 
 # %% auto #0
 __all__ = ['QUICK', 'FULL', 'environment_info', 'info_cli', 'plot_latent_proposals', 'plot_nudging', 'report_html',
@@ -213,6 +213,7 @@ def report_cli(out:str=None, # output folder for index.html, candidates.csv and 
         if not out: raise AlloyInputError("--out is required: the folder to write the report to.")
         _prepare_out(out, force)
         els = [e.strip() for e in elements.split(',') if e.strip()]
+        _check_space(els, (4, 5), (0.05, 0.35))                 # fail fast, before any training or loading
         dev = get_device(device)
         model = train_dvae(holdout_fold=0, device=dev, quiet=None) if retrain else shipped_dvae(dev)
         run = run_design(model, elements=els, seed=seed, **(QUICK if quick else FULL))

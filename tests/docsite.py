@@ -9,7 +9,7 @@ Without Quarto the site is built in two steps that read the same top-level `_qua
 download and install Quarto), then `smalldocs render` on the processed notebooks. Pages are renamed to
 the `output-file` nbdev gives them (`00_core.ipynb` -> `core.html`), so both paths publish the same URLs.
 """
-import json, os, re, shutil, subprocess, sys
+import base64, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 
 import yaml
@@ -67,10 +67,20 @@ def _fence(text, lang=''):
     return f"```{lang}\n{text.rstrip()}\n```"
 
 
-def readme_from_index(root=ROOT) -> str:
-    "README.md text made from `nbs/index.ipynb`: title block, markdown cells, and visible code and outputs."
+README_IMAGES = 'nbs/images'   # figures of the home page, as files the README can link to
+
+
+def readme_images(root=ROOT) -> dict:
+    "The PNG outputs of `nbs/index.ipynb` as {relative path: bytes}, in order (`index_figure_N.png`)."
     nb = json.loads((Path(root)/'nbs'/'index.ipynb').read_text(encoding='utf-8'))
-    parts = []
+    pngs = [o['data']['image/png'] for c in nb['cells'] for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]
+    return {f'{README_IMAGES}/index_figure_{i + 1}.png': base64.b64decode(''.join(p)) for i, p in enumerate(pngs)}
+
+
+def readme_from_index(root=ROOT) -> str:
+    "README.md text made from `nbs/index.ipynb`: title block, markdown cells, visible code and outputs (figures as image links)."
+    nb = json.loads((Path(root)/'nbs'/'index.ipynb').read_text(encoding='utf-8'))
+    parts, n_fig = [], 0
     for cell in nb['cells']:
         src = ''.join(cell['source'])
         if cell['cell_type'] == 'markdown':
@@ -81,6 +91,8 @@ def readme_from_index(root=ROOT) -> str:
         code = '\n'.join(l for l in src.splitlines() if not l.startswith('#|'))
         if show_src and code.strip(): parts.append(_fence(code, 'python'))
         for o in cell.get('outputs', []):
+            if 'image/png' in o.get('data', {}):
+                n_fig += 1; parts.append(f'![figure {n_fig} of the home page]({README_IMAGES}/index_figure_{n_fig}.png)'); continue
             text = ''.join(o.get('text', '') or o.get('data', {}).get('text/plain', ''))
             if text.strip(): parts.append(_fence(text))
     body = '\n\n'.join(parts)
@@ -88,6 +100,9 @@ def readme_from_index(root=ROOT) -> str:
 
 
 def write_readme(root=ROOT):
+    for f in (Path(root)/README_IMAGES).glob('index_figure_*.png'): f.unlink()
+    for rel, data in readme_images(root).items():
+        (Path(root)/rel).parent.mkdir(parents=True, exist_ok=True); (Path(root)/rel).write_bytes(data)
     (Path(root)/'README.md').write_text(readme_from_index(root), encoding='utf-8')
 
 

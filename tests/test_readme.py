@@ -1,7 +1,7 @@
 "README.md is generated from nbs/index.ipynb, and its Quick start is what CI runs."
 import re
 from conftest import ROOT
-from docsite import readme_from_index
+from docsite import readme_from_index, readme_images, README_IMAGES
 
 
 def quick_start():
@@ -13,6 +13,15 @@ def quick_start():
 def test_readme_in_sync_with_index():
     assert (ROOT/'README.md').read_text(encoding='utf-8') == readme_from_index(ROOT), \
         'README.md is stale: run `python tests/docsite.py --readme`'
+
+
+def test_readme_figures_in_sync_with_index():
+    images = readme_images(ROOT)
+    assert images, 'the home page shows figures'
+    assert sorted(str(p.relative_to(ROOT)) for p in (ROOT/README_IMAGES).glob('index_figure_*.png')) == sorted(images)
+    for rel, data in images.items():
+        assert (ROOT/rel).read_bytes() == data, f'{rel} is stale: run `python tests/docsite.py --readme`'
+        assert f']({rel})' in (ROOT/'README.md').read_text(encoding='utf-8')
 
 
 def test_quick_start_has_exactly_two_commands():

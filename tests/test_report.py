@@ -1,0 +1,81 @@
+"`alloy_nb_report` end to end: files, bad input that leaves nothing behind, and the page in headless Chromium."
+import subprocess
+import pandas as pd
+import pytest
+from test_docs import CHROMIUM_ARGS
+
+FILES = ['candidates.csv', 'design_summary.png', 'index.html', 'latent_proposals.png', 'nudging.png', 'nudging_paths.csv',
+         'shap_bar.png', 'shap_beeswarm.png', 'shap_ranking.csv', 'summary.csv']
+
+
+def run(args, env): return subprocess.run(['alloy_nb_report', *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope='module')
+def report(tmp_path_factory):
+    "One quick report, shared by the tests of this module."
+    import os
+    d = tmp_path_factory.mktemp('r') / 'report'
+    env = {**{k: v for k, v in os.environ.items() if k != 'ALLOY_NB_DEVICE'}, 'ALLOY_NB_QUIET': '1',
+           'XDG_DATA_HOME': str(tmp_path_factory.mktemp('xdg'))}
+    res = run(['--out', str(d), '--quick', '--device', 'cpu'], env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return d, res, env
+
+
+def test_files_and_columns(report):
+    d, res, _ = report
+    assert sorted(p.name for p in d.iterdir()) == FILES
+    c = pd.read_csv(d / 'candidates.csv')
+    assert set(c.strategy) == {'screening', 'latent', 'nudging'}
+    assert {'formula', 'p_single', 'p_checker', 'confirmed', 'novelty', 'nearest_alloy', 'valid', 'known', 'smix', 'delta'} <= set(c.columns)
+    assert c.p_single.between(0, 1).all() and (c.novelty >= 0).all()
+    s = pd.read_csv(d / 'summary.csv', index_col=0)
+    assert list(s.index) == ['screening', 'latent', 'nudging'] and s['random base rate'].between(0, 1).all()
+    assert 'confirmed by forest' in res.stdout and 'wrote' in res.stdout
+
+
+def test_refuses_non_empty_folder_and_keeps_it(report):
+    d, _, env = report
+    before = {p.name: p.stat().st_mtime_ns for p in d.iterdir()}
+    res = run(['--out', str(d), '--quick'], env)
+    assert res.returncode != 0 and 'is not empty; pass --force' in res.stderr and 'Traceback' not in res.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in d.iterdir()} == before
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--elements', 'Co,Ni,Xx'], "'Xx'"),
+    (['--elements', 'Co'], 'at least two elements'),
+    (['--device', 'gpu'], "'cpu', 'cuda' or 'cuda:N'"),
+])
+def test_bad_input_writes_nothing(report, tmp_path, args, message):
+    _, _, env = report
+    out = tmp_path / 'new'
+    res = run(['--out', str(out), '--quick', *args], env)
+    assert res.returncode != 0 and message in res.stderr and 'Traceback' not in res.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []      # no half-written folder, no temp folder
+
+
+def test_missing_out_is_an_error(report):
+    res = run(['--quick'], report[2])
+    assert res.returncode != 0 and '--out is required' in res.stderr
+
+
+def test_page_in_chromium(report, chromium, tmp_path):
+    "The page opens from disk (offline), shows every figure and the summary table."
+    from playwright.sync_api import sync_playwright
+    d, _, _ = report
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(str(tmp_path / 'profile'), executable_path=chromium, headless=True,
+                                                   args=CHROMIUM_ARGS, viewport={'width': 1200, 'height': 900})
+        pg = ctx.new_page()
+        failed = []
+        pg.on('requestfailed', lambda r: failed.append(r.url))
+        pg.goto((d / 'index.html').as_uri()); pg.wait_for_load_state('load')
+        widths = pg.eval_on_selector_all('img', 'els => els.map(e => e.naturalWidth)')
+        headers = pg.eval_on_selector_all('table:first-of-type th', 'els => els.map(e => e.textContent)')
+        title = pg.title()
+        ctx.close()
+    assert title == 'alloy_nb inverse-design report' and not failed
+    assert len(widths) == 5 and min(widths) > 100
+    assert 'confirmed by forest' in headers and 'random base rate' in headers
