@@ -542,8 +542,8 @@ def plot_latent(model:DVAE, # a trained model with z_dim ≥ 2
     Xs = composition_matrix(X.iloc[idx], palette=model.config.palette)
     y = predict_proba(model, Xs).argmax(1) if labels is None else _as_labels(np.asarray(labels)[idx], model.config.classes)
     z = encode(model, Xs)
-    panels = [('phase', y), ('number of elements', (Xs > 0).sum(1).to_numpy())] + \
-             [(g, Xs[[e for e in els if e in Xs]].sum(1).to_numpy()) for g, els in ELEMENT_GROUPS.items()]
+    panels = [('phase', y), ('number of elements', (Xs > 0).sum(axis=1).to_numpy())] + \
+             [(g, Xs[[e for e in els if e in Xs]].sum(axis=1).to_numpy()) for g, els in ELEMENT_GROUPS.items()]
     fig, axs = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.2), dpi=80, sharex=True, sharey=True)
     for ax, (title, c) in zip(axs, panels):
         if title == 'phase':
