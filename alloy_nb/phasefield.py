@@ -31,16 +31,25 @@ __all__ = ['GB_WIDTH', 'RECIPE_BOUNDS', 'RECIPE_UNITS', 'FEATURES', 'FEATURE_UNI
 def wavenumbers2(n:int, # grid points per side
                  dx:float=1., # grid spacing
                  device=None, # torch device of the result
-                 dtype=torch.float32 # dtype of the result
+                 dtype=torch.float32, # dtype of the result
+                 half:bool=True # the `rfft2` grid (n, n//2+1); `False`: the full `fft2` grid (n, n)
                 ) -> torch.Tensor:
-    "Squared wavenumbers k² on the `rfft2` grid of a periodic n×n field, shape (n, n//2+1)."
+    "Squared wavenumbers k² of a periodic n×n field on the `rfft2` (or full `fft2`) grid."
     ky = 2*math.pi*torch.fft.fftfreq(n, d=dx, dtype=torch.float64)
-    kx = 2*math.pi*torch.fft.rfftfreq(n, d=dx, dtype=torch.float64)
+    kx = 2*math.pi*(torch.fft.rfftfreq if half else torch.fft.fftfreq)(n, d=dx, dtype=torch.float64)
     return (ky[:, None]**2 + kx[None, :]**2).to(device=device, dtype=dtype)
 
 def _per_batch(x, like:torch.Tensor, ndim:int) -> torch.Tensor:
     "A scalar or per-recipe value as a tensor that broadcasts over a batch of `ndim`-d fields."
     return torch.as_tensor(x, device=like.device, dtype=like.dtype).reshape((-1,) + (1,)*(ndim-1))
+
+def _complex_factor(x:torch.Tensor, shape) -> torch.Tensor:
+    "Real spectral factor `x` broadcast to complex `shape`, as a contiguous (…, 2) real array for `view_as_real` products."
+    return x.expand(shape).unsqueeze(-1).expand(*shape, 2).contiguous()
+
+def _chunk(chunk:int|None, like:torch.Tensor, cpu:int) -> int:
+    "Recipes advanced together: `chunk`, else `cpu` on the CPU (cache-sized) and the whole batch on a GPU."
+    return chunk or (cpu if like.device.type == 'cpu' else max(len(like), 1))
 
 def check_stable(x:torch.Tensor, # field to check
                  lo:float, hi:float, # admissible range of the field
@@ -52,25 +61,34 @@ def check_stable(x:torch.Tensor, # field to check
                                         f"[{lo}, {hi}] or NaN); use a smaller time step, e.g. dt={dt/2:g}.")
 
 # %% ../nbs/03_phasefield.ipynb #a8b36761
+def _ch_run(c, a, b, steps, dt, check_every):
+    "Advance one chunk of fields: ĉ ← a·ĉ − b·FFT[f′(c)] (a = 1/(1 + Δt M κ k⁴), b = Δt M k² a), reusing buffers."
+    n, two = c.shape[-1], c.new_tensor(2.)
+    ch, df = torch.fft.rfft2(c), torch.empty_like(c)
+    chr_ = torch.view_as_real(ch)
+    for s in range(1, steps+1):
+        torch.sub(c, 1.5, out=df); torch.addcmul(two, c, df, value=4, out=df).mul_(c)   # f′(c) = c(2 + 4c(c − 3/2))
+        chr_.mul_(a).addcmul_(torch.view_as_real(torch.fft.rfft2(df)), b, value=-1)
+        c = torch.fft.irfft2(ch, s=(n, n))
+        if s % check_every == 0 or s == steps: check_stable(c, -0.5, 1.5, 'Cahn–Hilliard', dt, s)
+    return c
+
 def cahn_hilliard(c:torch.Tensor, # initial concentration fields (B, N, N), Δx = 1
                   steps:int, # number of time steps
                   dt:float=0.5, # time step (stable up to ~0.5 for M κ = 0.5)
                   mobility=1., # mobility M: a scalar or one value per recipe, shape (B,)
                   kappa:float=0.5, # gradient-energy coefficient κ
-                  check_every:int=25 # steps between stability checks
+                  check_every:int=25, # steps between stability checks
+                  chunk:int|None=None # recipes advanced together (`None`: 16 on CPU, to stay in cache; all on GPU)
                  ) -> torch.Tensor:
     "Evolve ∂c/∂t = ∇·M∇(f′(c) − κ∇²c), f = c²(1−c)², semi-implicitly in Fourier space."
-    n = c.shape[-1]
+    n, nb = c.shape[-1], len(c)
     k2 = wavenumbers2(n, 1., c.device, c.dtype)
-    m = _per_batch(mobility, c, 3)
-    num, den = dt*m*k2, 1 + dt*m*kappa*k2*k2
-    ch, df = torch.fft.rfft2(c), torch.empty_like(c)
-    for s in range(1, steps+1):
-        torch.mul(c, 4, out=df).sub_(6).mul_(c).add_(2).mul_(c)        # f′(c) = 2c − 6c² + 4c³
-        ch.sub_(num*torch.fft.rfft2(df)).div_(den)
-        c = torch.fft.irfft2(ch, s=(n, n))
-        if s % check_every == 0 or s == steps: check_stable(c, -0.5, 1.5, 'Cahn–Hilliard', dt, s)
-    return c
+    m = _per_batch(mobility, c, 3).expand(nb, 1, 1)
+    den = 1 + dt*m*kappa*k2*k2
+    a, b = (_complex_factor(x, (nb, n, n//2+1)) for x in (1/den, dt*m*k2/den))
+    k = _chunk(chunk, c, 16)
+    return torch.cat([_ch_run(c[i:i+k], a[i:i+k], b[i:i+k], steps, dt, check_every) for i in range(0, nb, k)])
 
 def ch_free_energy(c:torch.Tensor, # concentration fields (B, N, N)
                    kappa:float=0.5 # gradient-energy coefficient κ
@@ -89,6 +107,31 @@ def mean_intercept_estimate(eta:torch.Tensor # order parameters (B, Q, N, N)
     b = (1 - (eta*eta).sum(1)).clamp(min=0).mean((-2, -1))
     return math.pi*GB_WIDTH/(2*b.clamp(min=1e-6))
 
+def _unpack(z:torch.Tensor) -> torch.Tensor:
+    "Order parameters (r, 2P, N, N) from P complex fields (r, P, N, N) holding ηᵢ + i ηᵢ₊P."
+    return torch.cat([z.real, z.imag], 1)
+
+def _fc_run(eta, l0, dz, steps, dt, kappa, k2, pin_every, check_every):
+    "Advance one chunk (r, 2P, N, N): ηᵢ and ηᵢ₊P share one complex field, so one complex FFT serves both."
+    r, p, n = len(eta), eta.shape[1]//2, eta.shape[-1]
+    z = torch.complex(eta[:, :p], eta[:, p:])
+    zh = torch.fft.fft2(z)
+    zhr, sq = torch.view_as_real(zh), torch.empty(r, p, n, n, 2, dtype=eta.dtype, device=eta.device)
+    s, s2, twos = torch.empty_like(sq[:, 0]), torch.empty_like(sq[:, 0]), torch.full((2, 2), 2., dtype=eta.dtype, device=eta.device)
+    for st in range(steps):
+        if st % pin_every == 0:
+            pin = 1 if dz is None else (1 - mean_intercept_estimate(_unpack(z))/dz).clamp(0, 1).reshape(-1, 1, 1, 1)
+            den = 1 + dt*l0*pin*kappa*k2
+            a, b = (_complex_factor(x, (r, 1, n, n)) for x in (1/den, dt*l0*pin/den))
+        zr = torch.view_as_real(z)
+        torch.mul(zr, zr, out=sq); torch.sum(sq, 1, out=s)
+        torch.matmul(s.view(-1, 2), twos, out=s2.view(-1, 2)).sub_(1)     # 2Σⱼηⱼ² − 1 (real and imaginary halves added)
+        torch.sub(s2[:, None], sq, out=sq).mul_(zr)                       # ∂f/∂ηᵢ = ηᵢ(2Σⱼηⱼ² − 1 − ηᵢ²)
+        zhr.mul_(a).addcmul_(torch.view_as_real(torch.fft.fft2(torch.view_as_complex(sq))), b, value=-1)
+        z = torch.fft.ifft2(zh)
+        if (st+1) % check_every == 0 or st+1 == steps: check_stable(torch.view_as_real(z), -1.5, 1.5, 'Fan–Chen', dt, st+1)
+    return _unpack(z)
+
 def fan_chen(eta:torch.Tensor, # order parameters (B, Q, N, N)
              steps:int, # number of time steps
              dt:float=1., # time step (stable up to ~1)
@@ -97,24 +140,18 @@ def fan_chen(eta:torch.Tensor, # order parameters (B, Q, N, N)
              dx:float=2., # grid spacing
              zener_limit=None, # Zener limiting intercept (cells) per recipe, shape (B,); `None`: no pinning
              pin_every:int=10, # steps between updates of the pinning factor
-             check_every:int=25 # steps between stability checks
+             check_every:int=25, # steps between stability checks
+             chunk:int|None=None # recipes advanced together (`None`: 16 fields on CPU, to stay in cache; all on GPU)
             ) -> torch.Tensor:
     "Evolve Fan–Chen grain growth ∂ηᵢ/∂t = −L(∂f/∂ηᵢ − κ∇²ηᵢ) semi-implicitly, with optional Zener pinning."
-    n, b = eta.shape[-1], eta.shape[0]
-    k2 = wavenumbers2(n, dx, eta.device, eta.dtype)
-    l0 = _per_batch(mobility, eta, 4).expand(b, 1, 1, 1)
-    dz = None if zener_limit is None else _per_batch(zener_limit, eta, 1).expand(b)
-    eh, s2 = torch.fft.rfft2(eta), torch.empty_like(eta[:, :1])
-    for s in range(steps):
-        if s % pin_every == 0:
-            pin = 1 if dz is None else (1 - mean_intercept_estimate(eta)/dz).clamp(0, 1).reshape(-1, 1, 1, 1)
-            num, den = dt*l0*pin, 1 + dt*l0*pin*kappa*k2
-        torch.sum(eta*eta, 1, keepdim=True, out=s2)
-        df = (2*s2 - 1 - eta*eta).mul_(eta)                              # ∂f/∂ηᵢ = ηᵢ(2Σⱼηⱼ² − 1 − ηᵢ²)
-        eh.sub_(num*torch.fft.rfft2(df)).div_(den)
-        eta = torch.fft.irfft2(eh, s=(n, n))
-        if (s+1) % check_every == 0 or s+1 == steps: check_stable(eta, -1.5, 1.5, 'Fan–Chen', dt, s+1)
-    return eta
+    nb, q, n = eta.shape[0], eta.shape[1], eta.shape[-1]
+    if q % 2: eta = torch.cat([eta, torch.zeros_like(eta[:, :1])], 1)      # a zero order parameter stays zero
+    k2 = wavenumbers2(n, dx, eta.device, eta.dtype, half=False)
+    l0 = _per_batch(mobility, eta, 4).expand(nb, 1, 1, 1)
+    dz = None if zener_limit is None else _per_batch(zener_limit, eta, 1).expand(nb)
+    k = _chunk(chunk, eta, max(1, 16//eta.shape[1]))
+    return torch.cat([_fc_run(eta[i:i+k], l0[i:i+k], None if dz is None else dz[i:i+k], steps, dt, kappa, k2, pin_every,
+                              check_every) for i in range(0, nb, k)])[:, :q]
 
 # %% ../nbs/03_phasefield.ipynb #a5ad70f1
 def periodic_label(classes:np.ndarray, # 2-D integer map; touching cells of equal value form one region
@@ -509,6 +546,11 @@ def simulate_cli(n:int=2000, # number of recipes
     except AlloyInputError as e: sys.exit(f"alloy_nb_simulate: error: {e}")
 
 # %% ../nbs/03_phasefield.ipynb #98a9239d
+def _rfft2_into(x, out):
+    "Real 2-D FFT of `x` into `out` as two 1-D transforms (faster than numpy 2.4's `rfft2(out=)`)."
+    np.fft.rfft(x, axis=-1, out=out)
+    np.fft.fft(out, axis=-2, out=out)
+
 def _irfft2_into(xh, tmp, out):
     "Inverse real 2-D FFT of `xh` into `out` via `tmp` (numpy 2.4's `irfft2(out=)` does not fill `out`)."
     np.fft.ifft(xh, axis=-2, out=tmp)
@@ -518,29 +560,34 @@ def cahn_hilliard_numpy(c:np.ndarray, # one concentration field (N, N)
                         steps:int, dt:float=0.5, mobility:float=1., kappa:float=0.5):
     "One-recipe numpy reference of `cahn_hilliard` (same scheme and precision, allocation-free loop)."
     n = c.shape[-1]
-    k2 = wavenumbers2(n, 1.).numpy().astype(c.dtype)
-    num, den = dt*mobility*k2, 1 + dt*mobility*kappa*k2*k2
+    k2 = wavenumbers2(n, 1., dtype=torch.float64).numpy()
+    den = 1 + dt*mobility*kappa*k2*k2
+    a, b = (1/den).astype(c.dtype), (dt*mobility*k2/den).astype(c.dtype)
     c = c.copy(); ch = np.fft.rfft2(c); fh, tmp, df = np.empty_like(ch), np.empty_like(ch), np.empty_like(c)
     for _ in range(steps):
-        np.multiply(c, 4, out=df); df -= 6; df *= c; df += 2; df *= c          # f′(c) = 2c − 6c² + 4c³
-        np.fft.rfft2(df, out=fh); fh *= num; ch -= fh; ch /= den
+        np.subtract(c, 1.5, out=df); df *= c; df *= 4; df += 2; df *= c     # f′(c) = c(2 + 4c(c − 3/2))
+        _rfft2_into(df, fh); fh *= b; ch *= a; ch -= fh                     # ĉ ← a·ĉ − b·FFT[f′(c)]
         _irfft2_into(ch, tmp, c)
     return c
 
-def fan_chen_numpy(eta:np.ndarray, # one recipe's order parameters (Q, N, N)
+def fan_chen_numpy(eta:np.ndarray, # one recipe's order parameters (Q, N, N), Q even
                    steps:int, dt:float=1., mobility:float=1., kappa:float=2., dx:float=2.):
-    "One-recipe numpy reference of `fan_chen` without pinning (same scheme and precision, allocation-free loop)."
-    n = eta.shape[-1]
-    k2 = wavenumbers2(n, dx).numpy().astype(eta.dtype)
-    num, den = np.float32(dt*mobility), 1 + dt*mobility*kappa*k2
-    eta = eta.copy(); eh = np.fft.rfft2(eta); fh, tmp = np.empty_like(eh), np.empty_like(eh)
-    sq, df, s2 = np.empty_like(eta), np.empty_like(eta), np.empty_like(eta[0])
+    "One-recipe numpy reference of `fan_chen` without pinning (same scheme, precision and pairing of ηᵢ, ηᵢ₊P into complex fields)."
+    p, n = eta.shape[0]//2, eta.shape[-1]
+    den = 1 + dt*mobility*kappa*wavenumbers2(n, dx, dtype=torch.float64, half=False).numpy()
+    a, b = (1/den).astype(eta.dtype), (dt*mobility/den).astype(eta.dtype)
+    z = eta[:p] + 1j*eta[p:].astype(np.complex64)                          # ηᵢ + i ηᵢ₊P, complex64
+    zr, zh = z.view(eta.dtype).reshape(p, n, n, 2), np.fft.fft2(z)
+    fh, tmp, sq = np.empty_like(zh), np.empty_like(zh), np.empty_like(zr)
+    s, s2, sqc = np.empty_like(zr[0]), np.empty_like(zr[0]), sq.reshape(p, n, 2*n).view(np.complex64)
     for _ in range(steps):
-        np.multiply(eta, eta, out=sq); np.sum(sq, 0, out=s2); s2 *= 2; s2 -= 1
-        np.subtract(s2, sq, out=df); df *= eta                                # ηᵢ(2Σⱼηⱼ² − 1 − ηᵢ²)
-        np.fft.rfft2(df, out=fh); fh *= num; eh -= fh; eh /= den
-        _irfft2_into(eh, tmp, eta)
-    return eta
+        np.multiply(zr, zr, out=sq); np.sum(sq, 0, out=s)
+        np.add(s, s[..., ::-1], out=s2); s2 *= 2; s2 -= 1                    # 2Σⱼηⱼ² − 1 (real and imaginary halves added)
+        np.subtract(s2, sq, out=sq); sq *= zr                                # ∂f/∂ηᵢ = ηᵢ(2Σⱼηⱼ² − 1 − ηᵢ²)
+        np.fft.fft(sqc, axis=-1, out=fh); np.fft.fft(fh, axis=-2, out=fh)
+        fh *= b; zh *= a; zh -= fh
+        np.fft.ifft(zh, axis=-2, out=tmp); np.fft.ifft(tmp, axis=-1, out=z)
+    return np.concatenate([z.real, z.imag])
 
 # %% ../nbs/03_phasefield.ipynb #1151e912
 def _timed(f, *args, **kw):
@@ -549,38 +596,70 @@ def _timed(f, *args, **kw):
     if torch.cuda.is_available(): torch.cuda.synchronize()
     return time.perf_counter() - t
 
+def _run_job(fn:str, # name of a solver in this module
+             x:np.ndarray, # initial fields of the recipes
+             steps:int, # time steps
+             device:str='cpu' # torch device (torch solvers only)
+            ):
+    "Run solver `fn` on `x`: a numpy reference one recipe at a time, a torch solver on the whole batch (a worker job)."
+    f = globals()[fn]
+    if fn.endswith('_numpy'): [f(xi, steps) for xi in x]
+    else: f(torch.from_numpy(x).to(device), steps)
+
+def _warm(_):
+    "Keep a worker busy briefly, so that the pool starts all its processes before timing."
+    time.sleep(0.5)
+
+def _bench_rows(name, fn, x, steps, pool, repeat, gpu):
+    "Timing rows of one model: numpy and torch, on 1 core and split over the 2 processes of `pool`, and on a GPU."
+    halves = np.array_split(x, 2)
+    jobs = {'n1': lambda: _run_job(f'{fn}_numpy', x, steps), 't1': lambda: _run_job(fn, x, steps),
+            'n2': lambda: list(pool.map(_run_job, [f'{fn}_numpy']*2, halves, [steps]*2)),
+            't2': lambda: list(pool.map(_run_job, [fn]*2, halves, [steps]*2))}
+    runs = [{k: _timed(f) for k, f in jobs.items()} for _ in range(repeat)]   # interleaved: load changes hit all alike
+    t = {k: min(r[k] for r in runs) for k in jobs}
+    b, h = len(x), len(halves[0])
+    rows = [('numpy, 1 recipe at a time', 1, 'cpu', t['n1'], 1., 1.),
+            (f'torch, batch {b}, 1 thread', 1, 'cpu', t['t1'], t['n1']/t['t1'], t['n1']/t['t1']),
+            ('numpy, 1 recipe at a time, 2 processes', 2, 'cpu', t['n2'], 1., t['n1']/t['n2']),
+            (f'torch, batch {b} as 2 processes × {h}, 1 thread each', 2, 'cpu', t['t2'], t['n2']/t['t2'], t['n1']/t['t2'])]
+    if gpu:
+        _run_job(fn, x[:2], 5, 'cuda')                                                     # warm-up
+        tg = best(lambda: _run_job(fn, x, steps, 'cuda'))
+        rows.append((f'torch, batch {b}', 1, device_name('cuda'), tg, np.nan, t['n1']/tg))
+    return [(f'{name}, {steps} steps', *r) for r in rows]
+
 def benchmark(batch:int=64, # recipes per batch (and numpy recipes, one after the other)
               grid:int=64, # grid size
               ch_steps:int=CH_STEPS, gr_steps:int=GR_STEPS, # steps of each model
               n_pipeline:int=1000, # recipes for the end-to-end `simulate` rate (worker start-up included)
+              repeat:int=3, # solver timings are the best of this many runs
               gpu:bool|None=None # include CUDA rows (`None`: when available)
              ) -> pd.DataFrame:
-    "Time batched torch against one-recipe-at-a-time numpy (same scheme), and end-to-end recipes/s; print one table."
-    rng, rows = np.random.default_rng(0), []
+    "Time batched torch against one-recipe-at-a-time numpy (same scheme) on 1 and 2 cores, and end-to-end recipes/s; print one table."
+    gpu = torch.cuda.is_available() if gpu is None else gpu
+    rng, rows, mod = np.random.default_rng(0), [], import_module('alloy_nb.phasefield')   # workers need importable functions
     c = (0.35 + 0.05*(rng.random((batch, grid, grid)) - 0.5)).astype(np.float32)
     eta = np.stack([voronoi_grains(rng.uniform(0, grid, (30, 2)), grid) for _ in range(batch)])
     threads = torch.get_num_threads(); torch.set_num_threads(1)
     try:
-        for name, ref, tch, x, st in [('Cahn–Hilliard', cahn_hilliard_numpy, cahn_hilliard, c, ch_steps),
-                                      (f'Fan–Chen Q={eta.shape[1]}', fan_chen_numpy, fan_chen, eta, gr_steps)]:
-            tn = _timed(lambda: [ref(xi, st) for xi in x])
-            tt = _timed(tch, torch.from_numpy(x), st)
-            rows += [(f'{name}, {st} steps', 'numpy, one recipe at a time', 'cpu', batch, tn, 1.),
-                     (f'{name}, {st} steps', f'torch, batch {batch}', 'cpu', batch, tt, tn/tt)]
-            if gpu or (gpu is None and torch.cuda.is_available()):
-                tch(torch.from_numpy(x[:2]).cuda(), 5)                                   # warm-up
-                tg = _timed(tch, torch.from_numpy(x).cuda(), st)
-                rows.append((f'{name}, {st} steps', f'torch, batch {batch}', device_name('cuda'), batch, tg, tn/tg))
+        with ProcessPoolExecutor(2, mp_context=mp.get_context('spawn'), initializer=mod._worker_init) as pool:
+            list(pool.map(mod._warm, range(2)))
+            rows += mod._bench_rows('Cahn–Hilliard', 'cahn_hilliard', c, ch_steps, pool, repeat, gpu)
+            rows += mod._bench_rows(f'Fan–Chen Q={eta.shape[1]}', 'fan_chen', eta, gr_steps, pool, repeat, gpu)
     finally: torch.set_num_threads(threads)
     recipes = sample_recipes(n_pipeline, seed=0)
     for w in (1, 2):
         t = _timed(simulate, recipes, grid=grid, seed=0, device='cpu', workers=w, quiet=True)
-        rows.append((f'simulate() end to end, {w} worker(s)', 'torch + scikit-image', 'cpu', n_pipeline, t, np.nan))
-    if gpu or (gpu is None and torch.cuda.is_available()):
+        rows.append(('simulate() end to end', f'torch + scikit-image, {w} process{"es"*(w > 1)}', w, 'cpu', t, np.nan, np.nan))
+    if gpu:
         t = _timed(simulate, recipes, grid=grid, seed=0, device='cuda', batch=512, quiet=True)
-        rows.append(('simulate() end to end', 'torch + scikit-image, batch 512', device_name('cuda'), n_pipeline, t, np.nan))
-    res = pd.DataFrame(rows, columns=['task', 'implementation', 'device', 'recipes', 'seconds', 'speed-up vs numpy'])
+        rows.append(('simulate() end to end', 'torch + scikit-image, batch 512', 1, device_name('cuda'), t, np.nan, np.nan))
+    res = pd.DataFrame(rows, columns=['task', 'implementation', 'cores', 'device', 'seconds',
+                                      '× numpy (same cores)', '× numpy (1 core)'])
+    res.insert(4, 'recipes', [batch]*(len(res) - 2 - gpu) + [n_pipeline]*(2 + gpu))
     res['recipes/s'] = res.recipes/res.seconds
-    print(f"grid {grid}², float32, torch {torch.__version__}, {os.cpu_count()} CPU cores (shared with other jobs)")
+    print(f"grid {grid}², float32, torch {torch.__version__}, numpy {np.__version__}, {os.cpu_count()} CPU cores "
+          f"(shared with other jobs); solver times: best of {repeat} interleaved runs")
     print(res.to_string(index=False, float_format=lambda v: f'{v:.3g}'))
     return res
