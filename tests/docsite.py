@@ -37,10 +37,22 @@ def _output_file(nb:Path):
         if m: return m.group(1)
 
 
+def _relink(nb:Path, names:dict):
+    "Point markdown links to renamed notebooks (`](07_design.ipynb)`) at their new names, as Quarto resolves them."
+    d = json.loads(nb.read_text(encoding='utf-8'))
+    pat = re.compile(r'\]\((' + '|'.join(map(re.escape, names)) + r')(#[^)]*)?\)') if names else None
+    for cell in d['cells']:
+        if pat and cell['cell_type'] == 'markdown':
+            src = ''.join(cell['source'])
+            cell['source'] = pat.sub(lambda m: f'](' + names[m.group(1)] + (m.group(2) or '') + ')', src)
+    nb.write_text(json.dumps(d, indent=1), encoding='utf-8')
+
+
 def rename_pages(proc:Path):
     "Rename processed notebooks to the page names Quarto would publish, and point the sidebar at them."
     names = {nb.name: f'{stem}.ipynb' for nb in proc.glob('*.ipynb') if (stem := _output_file(nb)) and f'{stem}.ipynb' != nb.name}
     for old, new in names.items(): (proc/old).rename(proc/new)
+    for nb in proc.glob('*.ipynb'): _relink(nb, names)
     sb = proc/'sidebar.yml'
     cfg = yaml.safe_load(sb.read_text())
     contents = cfg['website']['sidebar']['contents']
@@ -84,7 +96,7 @@ def readme_from_index(root=ROOT) -> str:
     for cell in nb['cells']:
         src = ''.join(cell['source'])
         if cell['cell_type'] == 'markdown':
-            parts.append(src)
+            parts.append(re.sub(r'\]\((\d+[a-z]?_\w+\.ipynb)', r'](nbs/\1', src))   # chapters live under nbs/
             continue
         if re.match(r'#\|\s*hide', src): continue
         show_src = not re.search(r'^#\|\s*echo:\s*false', src, re.M)
