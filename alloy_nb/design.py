@@ -23,7 +23,7 @@ from .dvae import DVAE, benchmark_data, predict_proba, encode, decode, clean_com
 __all__ = ['DESIGN_CLEAN', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'DEFAULT_SPACE', 'format_formula',
            'formulas', 'safe_descriptors', 'PhaseChecker', 'fit_checker', 'NoveltyIndex', 'training_alloys',
            'held_out_alloys', 'tabulate', 'base_rate', 'sample_space', 'screen', 'latent_grid', 'generate', 'nudge',
-           'nudge_candidates', 'nudging_movement', 'design_summary', 'plot_design_summary', 'explain', 'shap_ranking',
+           'nudging_movement', 'nudge_candidates', 'design_summary', 'plot_design_summary', 'explain', 'shap_ranking',
            'DesignRun', 'run_design']
 
 # %% ../nbs/07_design.ipynb #ab4a8141
@@ -280,27 +280,26 @@ def nudge(model:DVAE, # a trained DVAE
     P = pd.concat(paths).rename_axis('alloy').reset_index().sort_values(['alloy', 'step'], kind='stable').reset_index(drop=True)
     return P[['alloy', 'start', 'step', 'p_target', 'reached'] + list(pal)]
 
-def nudge_candidates(paths:pd.DataFrame, # `nudge` output
-                     model:DVAE, checker:PhaseChecker, novelty:NoveltyIndex
-                    ) -> pd.DataFrame:
-    "The last step of every nudged path as a candidate table (`start`, `steps`, `reached`); alloys never nudged are left out."
-    last = paths[paths.step > 0].groupby('alloy').tail(1)
-    extra = last[['start', 'step', 'reached']].rename(columns={'step': 'steps'})
-    return tabulate(model, last[list(model.config.palette)], 'nudging', checker, novelty, extra)
-
 # %% ../nbs/07_design.ipynb #f8ec6b6a
 def nudging_movement(paths:pd.DataFrame # `nudge` output
                     ) -> pd.DataFrame:
     "Per nudged alloy (index `alloy`): steps, reached, composition change start → end (half-L1) and share of the start's elements kept."
     pal = [col for col in paths.columns if col not in ('alloy', 'start', 'step', 'p_target', 'reached')]
-    cols = ['start', 'steps', 'reached', 'distance', 'elements_kept', 'same_elements']
-    moved = paths[paths.step > 0]
-    if moved.empty: return pd.DataFrame(columns=cols)
-    end = moved.groupby('alloy').tail(1).set_index('alloy')
+    cols = ['start', 'steps', 'reached', 'moved', 'elements_kept', 'same_elements']
+    later = paths[paths.step > 0]
+    if later.empty: return pd.DataFrame(columns=cols)
+    end = later.groupby('alloy').tail(1).set_index('alloy')
     a, b = paths[paths.step == 0].set_index('alloy').loc[end.index, pal].to_numpy(), end[pal].to_numpy()
-    return pd.DataFrame({'start': end.start, 'steps': end.step, 'reached': end.reached, 'distance': 0.5 * np.abs(a - b).sum(1),
+    return pd.DataFrame({'start': end.start, 'steps': end.step, 'reached': end.reached, 'moved': 0.5 * np.abs(a - b).sum(1),
                          'elements_kept': ((a > 0) & (b > 0)).sum(1) / (a > 0).sum(1), 'same_elements': ((a > 0) == (b > 0)).all(1)},
                         index=end.index)[cols]
+
+def nudge_candidates(paths:pd.DataFrame, # `nudge` output
+                     model:DVAE, checker:PhaseChecker, novelty:NoveltyIndex
+                    ) -> pd.DataFrame:
+    "The last step of every nudged path as a candidate table (`start`, `steps`, `reached`, `moved`, `elements_kept`); alloys never nudged are left out."
+    last = paths[paths.step > 0].groupby('alloy').tail(1)
+    return tabulate(model, last[list(model.config.palette)], 'nudging', checker, novelty, nudging_movement(paths).drop(columns='same_elements'))
 
 # %% ../nbs/07_design.ipynb #365291fd
 def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies, concatenated
