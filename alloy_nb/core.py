@@ -18,8 +18,8 @@ import alloy_nb
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'VALID_DEVICES', 'Timing', 'ARTEFACT_SUFFIXES', 'AlloyInputError', 'DeviceError', 'CheckpointError',
            'NumericalInstabilityError', 'get_device', 'device_name', 'seed_everything', 'in_test', 'progress',
-           'torch_threads', 'parallel', 'timed', 'check_output', 'atomic_path', 'artefacts_dir', 'list_artefacts',
-           'artefact']
+           'torch_threads', 'worker_pool', 'parallel', 'timed', 'check_output', 'atomic_path', 'artefacts_dir',
+           'list_artefacts', 'artefact']
 
 # %% ../nbs/00_core.ipynb #282d091d
 class AlloyInputError(ValueError):
@@ -113,11 +113,23 @@ def _run_task(fn, task:tuple, threads:int|None):
     "Run `fn(*task)` with `threads` torch threads (executed in the worker)."
     with torch_threads(threads): return fn(*task)
 
+def _worker_task():
+    "`_run_task` as worker processes import it from the package (also when `parallel` is called from a notebook)."
+    return import_module('alloy_nb.core')._run_task
+
+def worker_pool(n_jobs:int # worker processes
+               ) -> ProcessPoolExecutor:
+    "A pool of `n_jobs` spawned (fresh, torch-safe) worker processes, e.g. to reuse as `parallel(..., executor=pool)`."
+    return ProcessPoolExecutor(n_jobs, mp_context=mp.get_context('spawn'))
+
+def _tick(bar, steps:int, result):
+    "Advance `bar` by `steps` and pass `result` through."
+    bar.update(steps)
+    return result
+
 def _results(futures, bar, weights) -> list:
     "Results of `futures` in order, advancing `bar` as each arrives."
-    out = []
-    for f, w in zip(futures, weights): out.append(f.result()); bar.update(w)
-    return out
+    return [_tick(bar, w, f.result()) for f, w in zip(futures, weights)]
 
 def parallel(fn, # the function; a module-level one when `n_jobs > 1` (workers import it)
              tasks, # argument tuples: `fn(*task)` is called for each
@@ -134,21 +146,15 @@ def parallel(fn, # the function; a module-level one when `n_jobs > 1` (workers i
         raise AlloyInputError(f"n_jobs must be a positive integer, got {n_jobs!r}.")
     weights = [1]*len(tasks) if weights is None else list(weights)
     with progress(total=sum(weights), desc=desc, disable=quiet) as bar:
-        if executor is not None: return _results([executor.submit(_run_task, fn, t, threads) for t in tasks], bar, weights)
+        if executor is not None: return _results([executor.submit(_worker_task(), fn, t, threads) for t in tasks], bar, weights)
         if n_jobs == 1 or len(tasks) <= 1:
-            return _results([_Done(_run_task(fn, t, threads)) for t in tasks], bar, weights)
-        run = import_module('alloy_nb.core')._run_task      # workers import it from the package, also when called from a notebook
-        with ProcessPoolExecutor(min(n_jobs, len(tasks)), mp_context=mp.get_context('spawn')) as ex:
-            futures = [ex.submit(run, fn, t, threads) for t in tasks]
+            return [_tick(bar, w, _run_task(fn, t, threads)) for t, w in zip(tasks, weights)]
+        with worker_pool(min(n_jobs, len(tasks))) as ex:
+            futures = [ex.submit(_worker_task(), fn, t, threads) for t in tasks]
             try: return _results(futures, bar, weights)
             except BaseException:
                 for f in futures: f.cancel()
                 raise
-
-class _Done:
-    "A finished 'future' holding a result computed in this process."
-    def __init__(self, value): self.value = value
-    def result(self): return self.value
 
 # %% ../nbs/00_core.ipynb #bae35a6e
 Timing = namedtuple('Timing', 'best median')
