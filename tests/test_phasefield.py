@@ -1,11 +1,11 @@
-"End-to-end and bad-input tests of the `alloy_nb_simulate` console script (alloy_nb.phasefield)."
+"End-to-end and bad-input tests of the `alloy_nb_simulate` console script (alloy_nb.processing)."
 import os, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
 import pytest
 
 _script = Path(sys.executable).parent/'alloy_nb_simulate'
-CMD = [str(_script)] if _script.exists() else [sys.executable, '-c', 'import sys; from alloy_nb.phasefield import simulate_cli; sys.exit(simulate_cli())']
+CMD = [str(_script)] if _script.exists() else [sys.executable, '-c', 'import sys; from alloy_nb.processing import simulate_cli; sys.exit(simulate_cli())']
 COLUMNS = ['solute', 'temperature', 'hold_time', 'cooling_rate', 'deformation', 'grain_size', 'precipitate_fraction',
            'precipitate_radius', 'precipitate_density', 'yield_strength']
 
