@@ -132,8 +132,8 @@ class BHNConfig(FitConfig):
     flow_layers:int=2 # coupling layers of the flow
     flow_hidden:int=32 # conditioner width of each coupling
     prior_scale:float=1. # σ of the prior N(0, σ²) on the scales g
-    init_scale:float=0.1 # initial spread of q(g) around g = 1
-    particles:int=4 # networks drawn per training step (vectorised)
+    init_scale:float=0.02 # initial spread of q(g) around g = 1
+    particles:int=2 # networks drawn per training step (vectorised)
     anneal_steps:int=1000 # steps over which the KL weight rises from 0 to 1
     eval_particles:int=32 # networks drawn for validation
 

@@ -323,7 +323,9 @@ def goals(b:Benchmark, # `benchmark_processing` output
     rows += [dict(goal=f'90% interval covers 0.85–0.95: {k}', value=t.cov90[k], met=0.85 <= t.cov90[k] <= 0.95) for k in TARGETS + ['s2']]
     rows += [dict(goal=f'epistemic std out of distribution ≥ 1.2× in distribution: {k}', value=t.ood_epistemic_ratio[k], met=t.ood_epistemic_ratio[k] >= 1.2) for k in TARGETS + ['s2']]
     rows.append(dict(goal='S₂ error within the replicate spread (RMSE ÷ replicate sd ≤ 1.1)', value=t.rmse_over_noise['s2'], met=t.rmse_over_noise['s2'] <= 1.1))
-    tt = b.time_to_target
-    for ref, name in (('ensemble', 'sequential'), ('ensemble_batched', 'batched')):
-        if ref in tt: rows.append(dict(goal=f'time to target ≤ the {name} 5-ensemble (ratio)', value=tt.get(method, np.nan) / tt[ref], met=tt.get(method, np.nan) <= tt[ref]))
+    tt, t = b.time_to_target, b.time_to_target.get(method, np.nan)
+    refs = {'the sequential 5-ensemble (all five members trained)': b.fitted['ensemble'].history.seconds.iloc[-1] if 'ensemble' in b.fitted else np.nan,
+            'the sequential ensemble stopped at the first member count that reaches the target': tt.get('ensemble', np.nan),
+            'the batched 5-ensemble': tt.get('ensemble_batched', np.nan)}
+    rows += [dict(goal=f'time to target ≤ {name} (ratio)', value=t / ref, met=t <= ref) for name, ref in refs.items() if not math.isnan(ref)]
     return pd.DataFrame(rows).set_index('goal')
