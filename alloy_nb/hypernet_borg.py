@@ -14,7 +14,7 @@ from .descriptors import descriptors, DVAE_FEATURES
 from .data import load_borg, compositions_of
 from .processing_data import TargetScaler
 from .hypernet import BHNConfig
-from .hypernet_eval import fit_method, regression_metrics, benchmark_sets, benchmark_processing, bench_json, goals, METRICS
+from .hypernet_eval import fit_method, regression_metrics, benchmark_sets, benchmark_processing, bench_json, borg_json, goals, METRICS
 
 # %% auto #0
 __all__ = ['BORG_TARGETS', 'ROUTES', 'BORG_METHODS', 'borg_regression', 'benchmark_borg', 'summarise_borg', 'bench_bhn_cli']
