@@ -147,8 +147,8 @@ def check_number(x, # the number to check
     "`x` as a `float` if it is a finite real number in the interval, else `AlloyInputError` naming the interval."
     ok = isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(x)
     if ok and (x > low if open_low else x >= low) and (x < high if open_high else x <= high): return float(x)
-    if high == math.inf and low == 0: want = 'positive' if open_low else 'non-negative'
-    else: want = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+    want = (('positive' if open_low else 'non-negative') if (low, high) == (0, math.inf)
+            else f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}")
     raise AlloyInputError(f"{name} must be {want} (a finite number), got {shorten(x)}.")
 
 def check_unique(values, # values of an option that may be given several times
@@ -261,14 +261,25 @@ def timed(fn, # called with no arguments
 # %% ../nbs/00_core.ipynb #0b4d15c5
 MARKER = '.alloy_nb'   # the file an alloy_nb command leaves in every output folder: who wrote it and which files
 
+@contextlib.contextmanager
+def _signals_deferred():
+    "Hold Ctrl-C and SIGTERM until the block ends (then deliver them), so a rename-and-clean-up step is never cut in half."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    got = []
+    old = {s: signal.signal(s, lambda n, f: got.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try: yield
+    finally:
+        for s, h in old.items(): signal.signal(s, h)
+    if got: signal.raise_signal(got[0])
+
 def _parent(p:Path) -> Path:
     "The folder `p` would be written into (`..` resolved, symbolic links kept), checked to exist and to take a new file."
     parent = Path(os.path.abspath(p)).parent
     if parent.exists() and not parent.is_dir(): raise AlloyInputError(f"Cannot write {p}: {parent} is a file, not a folder.")
     if not parent.is_dir(): raise AlloyInputError(f"Cannot write {p}: folder {parent} does not exist.")
-    try: fd, probe = tempfile.mkstemp(dir=parent, prefix='.alloy_nb_check.')
+    try:
+        with _signals_deferred(): os.close((probe := tempfile.mkstemp(dir=parent, prefix='.alloy_nb_check.'))[0]); os.unlink(probe[1])
     except OSError as e: raise AlloyInputError(f"Cannot write {p}: folder {parent} is not writable ({e.strerror}).") from None
-    os.close(fd); os.unlink(probe)
     return parent
 
 def _check_replaceable(folder:Path, flag:str):
@@ -320,33 +331,21 @@ def check_output(path:str|Path, # the file (or folder) a command will write
     return p
 
 # %% ../nbs/00_core.ipynb #55a8a707
-@contextlib.contextmanager
-def _signals_deferred():
-    "Hold Ctrl-C and SIGTERM until the block ends (then deliver them), so a rename-and-clean-up step is never cut in half."
-    if threading.current_thread() is not threading.main_thread(): yield; return
-    got = []
-    old = {s: signal.signal(s, lambda n, f: got.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try: yield
-    finally:
-        for s, h in old.items(): signal.signal(s, h)
-    if got: signal.raise_signal(got[0])
-
 def _umask() -> int: return (m := os.umask(0), os.umask(m))[0]
 
 @contextlib.contextmanager
 def atomic_path(path:str|Path # the final file; its folder must exist
                ):
     "Yield a temporary path next to `path`; rename it onto `path` if the block succeeds, else delete it."
-    path = Path(path)
+    path, tmp = Path(path), None
     if not path.parent.is_dir(): raise AlloyInputError(f"Cannot write {path}: folder {path.parent} does not exist.")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=''.join(path.suffixes) or '.tmp')
-    os.close(fd); tmp = Path(tmp)
     try:
+        with _signals_deferred(): os.close((t := tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=''.join(path.suffixes) or '.tmp'))[0]); tmp = Path(t[1])
         yield tmp
         if tmp.exists(): os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes files private (0600); give the usual mode
         os.replace(tmp, path)
     finally:
-        with _signals_deferred(): tmp.unlink(missing_ok=True)
+        with _signals_deferred(): tmp and tmp.unlink(missing_ok=True)
 
 # %% ../nbs/00_core.ipynb #6869db83
 def _swap_in(new:Path, dest:Path, overwrite:bool, flag:str):
@@ -368,15 +367,15 @@ def atomic_folder(path:str|Path, # the output folder
                   writer:str='alloy_nb' # the command writing it, recorded in the marker
                  ):
     "Yield an empty temporary folder beside `path`; if the block succeeds, mark it and swap it in for `path`, else remove it."
-    dest = Path(os.path.abspath(check_output(path, overwrite, folder=True, flag=flag)))
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))
+    dest, tmp = Path(os.path.abspath(check_output(path, overwrite, folder=True, flag=flag))), None
     try:
+        with _signals_deferred(): tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))   # a signal now waits until `tmp` is set
         yield tmp
         (tmp/MARKER).write_text(json.dumps(dict(written_by=writer, alloy_nb=alloy_nb.__version__, files=sorted(os.listdir(tmp))), indent=1) + '\n')
         tmp.chmod(0o777 & ~_umask())
         _swap_in(tmp, dest, overwrite, flag)
     finally:
-        with _signals_deferred(): shutil.rmtree(tmp, ignore_errors=True)
+        with _signals_deferred(): tmp and shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../nbs/00_core.ipynb #9190623c
 ARTEFACT_SUFFIXES = ('.csv', '.csv.gz', '.npz', '.pt', '.json')
