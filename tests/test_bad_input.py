@@ -14,7 +14,7 @@ import torch
 from alloy_nb.core import AlloyInputError, CheckpointError, MARKER, MEMORY_ENV, artefact, seed_everything
 from alloy_nb.composition import parse_formula, composition_matrix
 from alloy_nb.data import featurize_main
-from alloy_nb.processing import simulate_main, plan_batch, simulate, sample_recipes, SimSettings
+from alloy_nb.processing import simulate_main, plan_batch, simulation_memory, simulate, sample_recipes, SimSettings
 from alloy_nb.dvae import train_dvae_main, load_dvae, predict_proba, DVAEConfig
 from alloy_nb.dvae_eval import bench_dvae_main
 from alloy_nb.cli import report_main, info_main
@@ -255,6 +255,7 @@ def test_sizes_grid_memory_refused_up_front(quiet_env, monkeypatch):
     t0 = time.time()
     refused(run(simulate_main, '--n', 1, '--grid', 1000, '--out', quiet_env / 'x.csv'), SIM, '1000×1000 grid', 'needs about', 'ALLOY_NB_MEMORY')
     assert time.time() - t0 < 5 and snapshot(quiet_env) == {}              # was: a 105 GiB allocation in the Voronoi start
+    assert simulation_memory(SimSettings(grid=1000), 1, 1) < 2**30           # what it needs, and gets without the cap
 
 
 def test_sizes_recipe_count_memory_refused_up_front(quiet_env):
