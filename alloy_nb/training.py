@@ -6,8 +6,8 @@
 from __future__ import annotations
 import math, time
 from dataclasses import dataclass
-import numpy as np, pandas as pd, torch, torch.nn as nn
-from .core import AlloyInputError, progress
+import pandas as pd, torch, torch.nn as nn
+from .core import progress, check_count, check_number, check_seed
 
 # %% auto #0
 __all__ = ['FitConfig', 'train_loop', 'time_to_target']
@@ -25,10 +25,10 @@ class FitConfig:
     seed:int=0 # seed of initialisation, minibatches and the validation split
 
     def __post_init__(self):
-        for k, v in [(k, getattr(self, k)) for k in ('batch_size', 'max_steps', 'eval_every', 'patience')]:
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise AlloyInputError(f"{k} must be a positive integer, got {v!r}.")
-        if not (0 < self.lr < 1 and self.clip > 0): raise AlloyInputError(f"lr must lie in (0, 1) and clip be positive, got lr={self.lr}, clip={self.clip}.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32: raise AlloyInputError(f"seed must be an integer in 0 … 2³²−1, got {self.seed!r}.")
+        for k in ('batch_size', 'max_steps', 'eval_every', 'patience'): setattr(self, k, check_count(getattr(self, k), k))
+        self.lr, self.clip = check_number(self.lr, 'lr', 0, 1, True, True), check_number(self.clip, 'clip', 0, math.inf, True)
+        self.seed = check_seed(self.seed)
+
 
 # %% ../nbs/00c_training.ipynb #a5158e1f
 def train_loop(module:nn.Module, # the network (its parameters are trained)

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from test_docs import CHROMIUM_ARGS
 
-FILES = ['candidates.csv', 'design_summary.png', 'index.html', 'latent_proposals.png', 'nudging.png', 'nudging_paths.csv',
+FILES = ['.alloy_nb', 'candidates.csv', 'design_summary.png', 'index.html', 'latent_proposals.png', 'nudging.png', 'nudging_paths.csv',
          'shap_bar.png', 'shap_beeswarm.png', 'shap_ranking.csv', 'summary.csv']
 
 
