@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import numpy as np, pandas as pd, torch
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.model_selection import GroupKFold
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 from fastcore.script import call_parse
 from .console import console_script
 from .core import AlloyInputError, get_device, device_name, progress, torch_threads, check_output, atomic_path
@@ -63,7 +63,7 @@ def benchmark_borg(targets=tuple(BORG_TARGETS), # properties
     for target in targets:
         X, y, fam = borg_regression(target)
         for k, (tr, te) in enumerate(progress(GroupKFold(folds).split(X, y, fam), desc=target, total=folds, disable=quiet)):
-            va = np.random.default_rng(c.seed + k).permutation(tr)[:max(1, len(tr) // 10)]; fit = np.setdiff1d(tr, va)
+            fit, va = (tr[j] for j in next(GroupShuffleSplit(1, test_size=0.1, random_state=c.seed + k).split(tr, groups=fam[tr])))  # validation: other families too
             mu, sd = X.iloc[fit].mean(), X.iloc[fit].std().replace(0, 1)
             Xs = {n: torch.tensor(((X.iloc[i] - mu) / sd).to_numpy(), dtype=torch.float32) for n, i in (('fit', fit), ('va', va), ('te', te))}
             scaler = TargetScaler(1).fit(y[fit, None], [True])
