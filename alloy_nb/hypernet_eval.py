@@ -271,9 +271,10 @@ def benchmark_sets(n:int=2000, # bundled recipes (the corner is removed from the
 
 # %% ../nbs/04a_hypernet_eval.ipynb #6c3e9d6a
 def plot_calibration(b:Benchmark, # `benchmark_processing` output
-                     levels=np.linspace(0.05, 0.95, 19) # nominal coverages
+                     levels=None # nominal coverages (default: 0.05, 0.10, …, 0.95)
                     ):
     "Reliability diagram: observed against nominal coverage of central intervals, per method; scalar targets and S₂ bins apart."
+    levels = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels, dtype=float)
     fig, axs = plt.subplots(1, 2, figsize=(9, 4), dpi=100, sharey=True)
     n = len(TARGETS)
     for name, (m, v, _) in b.test_moments.items():
