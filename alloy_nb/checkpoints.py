@@ -37,13 +37,14 @@ def check_weights(state:dict, # the checkpoint's state dict
                   like:dict, # the state dict of the model its configuration describes (e.g. built on the 'meta' device)
                   path:str|Path # the checkpoint, for messages
                  ) -> dict:
-    "`state` if it holds exactly `like`'s tensors (names, shapes, floating point) and every value is finite; else `CheckpointError`."
+    "`state` if it holds exactly `like`'s tensors (names, shapes; floating point where `like`'s is, else the same dtype) and every value is finite; else `CheckpointError`."
     for k in sorted(set(like) | set(state), key=str):
         v, t = state.get(k), like.get(k)
-        if t is None or not isinstance(v, torch.Tensor) or v.shape != t.shape or not v.is_floating_point():
+        if (t is None or not isinstance(v, torch.Tensor) or v.shape != t.shape or v.is_floating_point() != t.is_floating_point()
+            or (not t.is_floating_point() and v.dtype != t.dtype)):
             got = 'missing' if k not in state else f"{v.dtype} {tuple(v.shape)}" if isinstance(v, torch.Tensor) else shorten(v, 40)
             raise CheckpointError(f"{path}: weights do not fit the configured model: {k} is {got}, expected "
                                   + ('nothing of that name.' if t is None else f"{t.dtype} {tuple(t.shape)}."))
-        if not torch.isfinite(v).all(): raise CheckpointError(f"{path}: weight {k} has {int((~torch.isfinite(v)).sum()):,} non-finite value(s) "
+        if v.is_floating_point() and not torch.isfinite(v).all(): raise CheckpointError(f"{path}: weight {k} has {int((~torch.isfinite(v)).sum()):,} non-finite value(s) "
                                                               "(NaN or inf); the checkpoint is corrupt.")
     return state
