@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from test_docs import CHROMIUM_ARGS
 
-FILES = ['candidates.csv', 'design_summary.png', 'index.html', 'latent_proposals.png', 'nudging.png', 'nudging_paths.csv',
+FILES = ['candidates.csv', 'design_summary.png', 'index.html', 'influence_map.png', 'latent_proposals.png', 'nudging.png',
+         'nudging_paths.csv', 'optimised_microstructure.png', 'processing_candidates.csv', 'processing_graph.png',
          'shap_bar.png', 'shap_beeswarm.png', 'shap_ranking.csv', 'summary.csv']
 
 
@@ -33,6 +34,10 @@ def test_files_and_columns(report):
     s = pd.read_csv(d / 'summary.csv', index_col=0)
     assert list(s.index) == ['screening', 'latent', 'nudging'] and s['random base rate'].between(0, 1).all()
     assert 'confirmed by forest' in res.stdout and 'wrote' in res.stdout
+    p = pd.read_csv(d / 'processing_candidates.csv', index_col=0)
+    assert {'current practice', 'best observed', 'BHN, LCB, all knobs', 'brute force (shipped)'} <= set(p.index)
+    assert p.loc['BHN, LCB, all knobs', 'resimulated'] > p.loc['current practice', 'resimulated']
+    assert 'Processing: causal influence map and the strongest recipe' in (d / 'index.html').read_text(encoding='utf-8')
 
 
 def test_refuses_non_empty_folder_and_keeps_it(report):
@@ -77,5 +82,5 @@ def test_page_in_chromium(report, chromium, tmp_path):
         title = pg.title()
         ctx.close()
     assert title == 'alloy_nb inverse-design report' and not failed
-    assert len(widths) == 5 and min(widths) > 100
+    assert len(widths) == 8 and min(widths) > 100
     assert 'confirmed by forest' in headers and 'random base rate' in headers
