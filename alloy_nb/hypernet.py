@@ -13,16 +13,16 @@ import pyro, pyro.distributions as dist, pyro.distributions.transforms as T
 from pyro.nn import DenseNN
 from fastcore.script import call_parse
 import alloy_nb
-from .core import (AlloyInputError, CheckpointError, get_device, device_name, seed_everything, progress, atomic_path,
-                           torch_threads, check_output, artefact)
+from .core import AlloyInputError, CheckpointError, get_device, device_name, seed_everything, atomic_path, torch_threads, check_output, artefact
+from .training import FitConfig, train_loop
 from .processing import RECIPE_BOUNDS, FEATURE_UNITS
 from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs, bundled_set,
                                       read_processing_csv)
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'WNLinear', 'ScaleFlow', 'BHNet', 'FitConfig', 'BHNConfig', 'train_loop', 'BHN', 'train_bhnet',
-           'fit_bhn', 'Prediction', 'predict', 'plot_parity', 'plot_s2', 'SampledNetworks', 'sample_networks',
-           'save_bhn', 'load_bhn', 'shipped_bhn', 'train_bhn_cli']
+__all__ = ['LOG_2PI', 'CHECKPOINT_FORMAT', 'WNLinear', 'ScaleFlow', 'BHNet', 'BHNConfig', 'BHN', 'train_bhnet', 'fit_bhn',
+           'Prediction', 'predict', 'plot_parity', 'plot_s2', 'SampledNetworks', 'sample_networks', 'save_bhn',
+           'load_bhn', 'shipped_bhn', 'train_bhn_cli']
 
 # %% ../nbs/04_hypernet.ipynb #403beadc
 class WNLinear(nn.Module):
@@ -71,12 +71,15 @@ class ScaleFlow(nn.Module):
         return self.loc + self.log_scale.exp() * z, logq - self.log_scale.sum()
 
 # %% ../nbs/04_hypernet.ipynb #47fe0fba
+LOG_2PI = math.log(2 * math.pi)
+
 class BHNet(nn.Module):
     "Primary network (weight-normalised MLP, mean and log-variance heads) and the flow over its per-unit scales g."
     def __init__(self, n_in:int, n_out:int, # inputs, targets
                  hidden=(64, 64), # widths of the hidden layers
                  flow_layers:int=2, flow_hidden:int=32, # coupling layers of the flow and their width
                  prior_scale:float=1., # σ of the prior N(0, σ²) on every scale
+                 init_scale:float=0.1, # initial spread of q(g) around g = 1
                  seed:int=0 # seed of the initial weights and permutations
                 ):
         super().__init__()
@@ -84,7 +87,7 @@ class BHNet(nn.Module):
         sizes = (n_in, *hidden, 2 * n_out)
         self.layers = nn.ModuleList([WNLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
         self.splits, self.n_out, self.prior_scale = list(sizes[1:]), n_out, prior_scale
-        self.flow = ScaleFlow(sum(self.splits), flow_layers, flow_hidden, seed=seed)
+        self.flow = ScaleFlow(sum(self.splits), flow_layers, flow_hidden, scale=init_scale, seed=seed)
 
     def forward(self, x, g):
         "Mean and log-variance (K, B, n_out) of every network g (K, D) at the inputs x (B, n_in)."
@@ -97,10 +100,11 @@ class BHNet(nn.Module):
     def prior(self): return dist.Normal(torch.zeros_like(self.flow.loc), self.prior_scale).to_event(1)
 
     def elbo_terms(self, x, y, k:int):
-        "Log-likelihoods (K, B) of `k` networks drawn from q, and their log q(g) − log p(g) (K,)."
+        "Log-likelihoods (K, B) of `k` networks drawn from q, and their log q(g) − log p(g) (K,): the Gaussian log-densities written out (no distribution objects in the hot loop)."
         g, logq = self.flow.rsample(k)
         mu, lv = self(x, g)
-        return dist.Normal(mu, (0.5 * lv).exp()).log_prob(y).sum(-1), logq - self.prior().log_prob(g)
+        ll = -0.5 * ((y - mu) ** 2 / lv.exp() + lv + LOG_2PI).sum(-1)
+        return ll, logq + 0.5 * ((g / self.prior_scale) ** 2 + 2 * math.log(self.prior_scale) + LOG_2PI).sum(-1)
 
     def moments(self, x, k:int):
         "From `k` networks drawn from q: predictive mean, total variance and epistemic variance (B, n_out) at inputs x."
@@ -122,29 +126,14 @@ class BHNet(nn.Module):
 
 # %% ../nbs/04_hypernet.ipynb #d8488969
 @dataclass
-class FitConfig:
-    "How a network is trained: Adam, minibatches, early stopping on validation NLL, gradient clipping, seed."
-    lr:float=3e-3 # Adam learning rate
-    batch_size:int=128 # recipes per step
-    max_steps:int=6000 # steps at most
-    eval_every:int=100 # steps between validation checks
-    patience:int=10 # checks without improvement before stopping
-    clip:float=10. # gradient-norm clip
-    seed:int=0 # seed of initialisation, minibatches and the validation split
-
-    def __post_init__(self):
-        for k, v in [(k, getattr(self, k)) for k in ('batch_size', 'max_steps', 'eval_every', 'patience')]:
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise AlloyInputError(f"{k} must be a positive integer, got {v!r}.")
-        if not (0 < self.lr < 1 and self.clip > 0): raise AlloyInputError(f"lr must lie in (0, 1) and clip be positive, got lr={self.lr}, clip={self.clip}.")
-
-@dataclass
 class BHNConfig(FitConfig):
     "A Bayesian hypernetwork and its training: primary widths, flow, prior scale, networks per step, KL annealing."
     hidden:tuple=(64, 64) # hidden widths of the primary network
     flow_layers:int=2 # coupling layers of the flow
     flow_hidden:int=32 # conditioner width of each coupling
     prior_scale:float=1. # σ of the prior N(0, σ²) on the scales g
-    particles:int=4 # networks drawn per training step (vectorised)
+    init_scale:float=0.02 # initial spread of q(g) around g = 1
+    particles:int=2 # networks drawn per training step (vectorised)
     anneal_steps:int=1000 # steps over which the KL weight rises from 0 to 1
     eval_particles:int=32 # networks drawn for validation
 
@@ -154,35 +143,6 @@ class BHNConfig(FitConfig):
         if not self.hidden or min(self.hidden) < 1 or min(self.particles, self.flow_layers) < 1 or self.prior_scale <= 0:
             raise AlloyInputError(f"invalid BHN configuration: hidden={self.hidden}, particles={self.particles}, flow_layers={self.flow_layers}, prior_scale={self.prior_scale}.")
 
-# %% ../nbs/04_hypernet.ipynb #ff63eaf9
-def train_loop(module:nn.Module, # the network (its parameters are trained)
-               loss_fn, # `loss_fn(batch_indices, step)` → scalar loss
-               val_nll, # `val_nll()` → validation NLL (called in eval mode, without gradients)
-               n:int, # training rows
-               cfg:FitConfig, # optimiser and stopping rule
-               desc:str='training', # progress-bar label
-               quiet:bool|None=None # hide the progress bar
-              ) -> pd.DataFrame:
-    "Adam with early stopping on validation NLL (the best state is restored); history of step, training seconds, loss, val NLL."
-    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
-    g, dev = torch.Generator().manual_seed(cfg.seed), next(module.parameters()).device
-    hist, best, stale, clock = [], (math.inf, None), 0, 0.
-    for step in progress(range(1, cfg.max_steps + 1), desc=desc, disable=quiet):
-        t0 = time.perf_counter()
-        loss = loss_fn(torch.randint(n, (min(cfg.batch_size, n),), generator=g).to(dev), step)
-        opt.zero_grad(); loss.backward(); nn.utils.clip_grad_norm_(module.parameters(), cfg.clip); opt.step()
-        clock += time.perf_counter() - t0
-        if step % cfg.eval_every == 0 or step == cfg.max_steps:
-            module.eval()
-            with torch.no_grad(): v = val_nll()
-            module.train()
-            hist.append(dict(step=step, seconds=clock, loss=loss.item(), val_nll=v))
-            if v < best[0]: best, stale = (v, {k: t.detach().clone() for k, t in module.state_dict().items()}), 0
-            else: stale += 1
-            if stale >= cfg.patience: break
-    if best[1] is not None: module.load_state_dict(best[1])
-    return pd.DataFrame(hist)
-
 # %% ../nbs/04_hypernet.ipynb #ccdd9335
 class BHN(nn.Module):
     "A Bayesian hypernetwork recipe → targets: the network, its target scaler, configuration, target columns and training history."
@@ -191,7 +151,7 @@ class BHN(nn.Module):
                 ):
         super().__init__()
         c, self.config, self.columns = config, config, list(columns)
-        self.net = BHNet(len(RECIPE_BOUNDS), len(columns), c.hidden, c.flow_layers, c.flow_hidden, c.prior_scale, c.seed)
+        self.net = BHNet(len(RECIPE_BOUNDS), len(columns), c.hidden, c.flow_layers, c.flow_hidden, c.prior_scale, c.init_scale, c.seed)
         self.scaler, self.history = TargetScaler(len(columns)), pd.DataFrame()
 
     @property

@@ -17,12 +17,13 @@ from .core import AlloyInputError, get_device, progress, seed_everything, torch_
 from .processing import sample_recipes
 from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs, simulate_set, bundled_set,
                                       in_corner, corner_recipes)
-from .hypernet import BHNConfig, BHNet, train_bhnet, train_loop
+from .training import train_loop, time_to_target
+from .hypernet import BHNConfig, BHNet, train_bhnet
 
 # %% auto #0
 __all__ = ['METHODS', 'METRICS', 'MLPNet', 'EnsembleNet', 'BBBNet', 'Fitted', 'fit_method', 'regression_metrics', 'group_s2',
-           'noise_ceiling', 'time_to_target', 'Benchmark', 'benchmark_processing', 'bench_json', 'benchmark_sets',
-           'plot_calibration', 'plot_ood', 'plot_training', 'goals']
+           'noise_ceiling', 'Benchmark', 'benchmark_processing', 'bench_json', 'benchmark_sets', 'plot_calibration',
+           'plot_ood', 'plot_training', 'goals']
 
 # %% ../nbs/04a_hypernet_eval.ipynb #2245747d
 class MLPNet(nn.Module):
@@ -142,7 +143,7 @@ def fit_method(name:str, # one of `METHODS`
     if name == 'gp': return _fit_gp(X, Y, Xv, Yv, gp_groups or [[j] for j in range(n_out)], seed=c.seed)
     if name == 'ensemble': return _sequential_ensemble(X, Y, Xv, Yv, c, quiet=quiet)
     if name == 'bhn':
-        net = BHNet(n_in, n_out, c.hidden, c.flow_layers, c.flow_hidden, c.prior_scale, c.seed).to(X.device)
+        net = BHNet(n_in, n_out, c.hidden, c.flow_layers, c.flow_hidden, c.prior_scale, c.init_scale, c.seed).to(X.device)
         hist = train_bhnet(net, X, Y, Xv, Yv, c, quiet); net.eval()
         return Fitted('bhn', lambda X: [t.detach() for t in net.moments(X, 100)], hist)
     if name == 'ensemble_batched':
@@ -197,14 +198,6 @@ def noise_ceiling(recipes, # recipes to replicate
     reps = np.stack([simulate_set(recipes, seed=s, workers=workers, cache=True, quiet=quiet).y() for s in seeds])
     var = reps.var(0, ddof=1).mean(0)
     return pd.DataFrame({'noise_sd': np.sqrt(var), 'best_r2': 1 - var / test.y().var(0)}, index=test.columns)
-
-# %% ../nbs/04a_hypernet_eval.ipynb #4e6bca91
-def time_to_target(history:pd.DataFrame, # a `Fitted.history`
-                   target:float # validation NLL to reach
-                  ) -> float:
-    "Training seconds until the validation NLL first reaches `target` (NaN if it never does)."
-    hit = history[history.val_nll <= target]
-    return float(hit.seconds.iloc[0]) if len(hit) else math.nan
 
 # %% ../nbs/04a_hypernet_eval.ipynb #727796e9
 @dataclass
@@ -330,7 +323,9 @@ def goals(b:Benchmark, # `benchmark_processing` output
     rows += [dict(goal=f'90% interval covers 0.85–0.95: {k}', value=t.cov90[k], met=0.85 <= t.cov90[k] <= 0.95) for k in TARGETS + ['s2']]
     rows += [dict(goal=f'epistemic std out of distribution ≥ 1.2× in distribution: {k}', value=t.ood_epistemic_ratio[k], met=t.ood_epistemic_ratio[k] >= 1.2) for k in TARGETS + ['s2']]
     rows.append(dict(goal='S₂ error within the replicate spread (RMSE ÷ replicate sd ≤ 1.1)', value=t.rmse_over_noise['s2'], met=t.rmse_over_noise['s2'] <= 1.1))
-    tt = b.time_to_target
-    for ref, name in (('ensemble', 'sequential'), ('ensemble_batched', 'batched')):
-        if ref in tt: rows.append(dict(goal=f'time to target ≤ the {name} 5-ensemble (ratio)', value=tt.get(method, np.nan) / tt[ref], met=tt.get(method, np.nan) <= tt[ref]))
+    tt, t = b.time_to_target, b.time_to_target.get(method, np.nan)
+    refs = {'the sequential 5-ensemble (all five members trained)': b.fitted['ensemble'].history.seconds.iloc[-1] if 'ensemble' in b.fitted else np.nan,
+            'the sequential ensemble stopped at the first member count that reaches the target': tt.get('ensemble', np.nan),
+            'the batched 5-ensemble': tt.get('ensemble_batched', np.nan)}
+    rows += [dict(goal=f'time to target ≤ {name} (ratio)', value=t / ref, met=t <= ref) for name, ref in refs.items() if not math.isnan(ref)]
     return pd.DataFrame(rows).set_index('goal')
