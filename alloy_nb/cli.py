@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_cli.ipynb #76d2377a
 from __future__ import annotations
-import sys, platform, time, shutil, tempfile, html
+import platform, time, html
 from pathlib import Path
 from json import dumps
 from importlib.metadata import version, PackageNotFoundError
@@ -16,7 +16,9 @@ import matplotlib.pyplot as plt
 import shap
 from fastcore.script import call_parse
 import alloy_nb
-from .core import get_device, device_name, list_artefacts, artefacts_dir, AlloyInputError, check_output
+from .core import (get_device, device_name, list_artefacts, artefacts_dir, AlloyInputError, check_output, check_seed,
+                           atomic_folder, numpy_seeded)
+from .console import console_script
 from .composition import HEA_ELEMENTS
 from .splits import benchmark_data
 from .dvae import shipped_dvae, train_dvae, encode
@@ -25,7 +27,8 @@ from .design_run import DesignRun, DesignPlan, run_design, plot_design_summary
 from .recipe_optimiser import processing_report
 
 # %% auto #0
-__all__ = ['environment_info', 'info_cli', 'plot_latent_proposals', 'plot_nudging', 'report_html', 'write_report', 'report_cli']
+__all__ = ['info_main', 'report_main', 'environment_info', 'info_cli', 'plot_latent_proposals', 'plot_nudging', 'report_html',
+           'write_report', 'report_cli']
 
 # %% ../nbs/09_cli.ipynb #96084056
 def _pkg_version(name:str) -> str:
@@ -53,9 +56,10 @@ def info_cli(device:str=None, # compute device to check: cpu, cuda or cuda:N (de
              json:bool=False # print JSON instead of a table
             ):
     "Print alloy_nb's version, the Python/torch/Pyro versions, the compute device and the bundled artefacts."
-    try: info = environment_info(device)
-    except AlloyInputError as e: sys.exit(f"alloy_nb_info: error: {e}")
+    info = environment_info(device)
     print(dumps(info, indent=2) if json else _format_info(info))
+
+info_main = console_script(info_cli, 'alloy_nb_info')
 
 # %% ../nbs/09_cli.ipynb #eed4c4f1
 def _figure(fig, path:Path) -> str:
@@ -92,8 +96,8 @@ def plot_nudging(run:DesignRun # `run_design` output
     fig.tight_layout(); return fig
 
 def _shap_figures(run:DesignRun, d:Path) -> list[str]:
-    "The SHAP beeswarm and bar plots as PNG files."
-    shap.plots.beeswarm(run.explanation, max_display=10, show=False, plot_size=(7, 3.6))
+    "The SHAP beeswarm and bar plots as PNG files (the beeswarm's jitter, drawn from NumPy's global state, seeded by the run's seed)."
+    with numpy_seeded(run.plan.seed): shap.plots.beeswarm(run.explanation, max_display=10, show=False, plot_size=(7, 3.6))
     names = [_figure(plt.gcf(), d / 'shap_beeswarm.png')]
     shap.plots.bar(run.explanation, max_display=10, show=False); plt.gcf().set_size_inches(6, 3.4)
     return names + [_figure(plt.gcf(), d / 'shap_bar.png')]
@@ -169,10 +173,8 @@ def write_report(run:DesignRun, # `run_design` output
                  force:bool=False, # replace a non-empty folder
                  processing=None # `processing(folder)` writes extra sections' files there and returns their HTML
                 ) -> Path:
-    "Write index.html, the CSV files and the figures to `out`, all or nothing."
-    out = check_output(out, overwrite=force, folder=True, flag='--force')
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=out.resolve().parent))
-    try:
+    "Write index.html, the CSV files and the figures to `out`, all or nothing (an earlier report is replaced only with `force`)."
+    with atomic_folder(out, overwrite=force, flag='--force', writer='alloy_nb_report') as tmp:
         with matplotlib.rc_context({'svg.hashsalt': 'alloy_nb'}):
             figs = {'summary': _figure(plot_design_summary(run.summary), tmp / 'design_summary.png'),
                     'latent': _figure(plot_latent_proposals(run), tmp / 'latent_proposals.png'),
@@ -182,12 +184,7 @@ def write_report(run:DesignRun, # `run_design` output
         _with_formulas(run.paths).to_csv(tmp / 'nudging_paths.csv', index=False)
         run.summary.to_csv(tmp / 'summary.csv'); run.ranking.to_csv(tmp / 'shap_ranking.csv')
         (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}, processing(tmp) if processing else ''), encoding='utf-8')
-        tmp.chmod(0o755)
-        if out.exists(): shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-    return out
+    return Path(out)
 
 def _with_formulas(P:pd.DataFrame) -> pd.DataFrame:
     "Nudging paths with a formula per step and only the elements that occur."
@@ -206,21 +203,21 @@ def report_cli(out:str=None, # output folder for index.html, candidates.csv and 
               ):
     "Propose single-phase high-entropy alloys three ways, check them independently, explain the classifier; write an HTML report."
     t0 = time.time()
-    try:
-        if not out: raise AlloyInputError("--out is required: the folder to write the report to.")
-        check_output(out, overwrite=force, folder=True, flag='--force')
-        space = ScreeningSpace(tuple(e.strip() for e in elements.split(',') if e.strip()))   # fail fast, before any training or loading
-        dev = get_device(device)
-        model = train_dvae(holdout_fold=0, device=dev, quiet=None) if retrain else shipped_dvae(dev)
-        plan = (DesignPlan.quick if quick else DesignPlan)(space=space, seed=seed)
-        run = run_design(plan=plan, model=model)
-        settings = dict(model='retrained' if retrain else 'shipped checkpoint', space=space.describe(),
-                        quick=quick, seed=seed, device=device_name(dev))
-        write_report(run, out, time.time() - t0, settings, force, lambda d: processing_report(d, quick, dev, seed))
-    except AlloyInputError as e: sys.exit(f"alloy_nb_report: error: {e}")
+    if not out: raise AlloyInputError("--out is required: the folder to write the report to.")
+    check_output(out, overwrite=force, folder=True, flag='--force')
+    space = ScreeningSpace(tuple(e.strip() for e in elements.split(',') if e.strip()))   # fail fast, before any training or loading
+    dev, seed = get_device(device), check_seed(seed)
+    model = train_dvae(holdout_fold=0, device=dev, quiet=None) if retrain else shipped_dvae(dev)
+    plan = (DesignPlan.quick if quick else DesignPlan)(space=space, seed=seed)
+    run = run_design(plan=plan, model=model)
+    settings = dict(model='retrained' if retrain else 'shipped checkpoint', space=space.describe(),
+                    quick=quick, seed=seed, device=device_name(dev))
+    write_report(run, out, time.time() - t0, settings, force, lambda d: processing_report(d, quick, dev, seed))
     s = run.summary
     print(f"alloy_nb_report: {len(run.candidates)} candidates in {time.time() - t0:.0f} s on {device_name(dev)}")
     print(s[['proposals', 'classifier: single', 'confirmed by forest', 'random base rate']].round(2).to_string())
     print(f"nudging: {run.info['nudging_reached']:.0%} of {run.info['nudged']} multi-phase test alloys pass P(single) > 0.6 within 10 steps")
     print(f"SHAP, most important: {', '.join(run.ranking.index[:3])}")
     print(f"wrote {Path(out) / 'index.html'}, candidates.csv and {len(list(Path(out).glob('*.png')))} figures")
+
+report_main = console_script(report_cli, 'alloy_nb_report')

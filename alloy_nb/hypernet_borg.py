@@ -4,11 +4,12 @@
 
 # %% ../nbs/04b_hypernet_borg.ipynb #257beafb
 from __future__ import annotations
-import sys, time
+import time
 import numpy as np, pandas as pd, torch
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.model_selection import GroupKFold
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 from fastcore.script import call_parse
+from .console import console_script
 from .core import AlloyInputError, get_device, device_name, progress, torch_threads, check_output, atomic_path
 from .descriptors import descriptors, DVAE_FEATURES
 from .data import load_borg, compositions_of
@@ -17,7 +18,8 @@ from .hypernet import BHNConfig
 from .hypernet_eval import fit_method, regression_metrics, benchmark_sets, benchmark_processing, bench_json, goals, METRICS
 
 # %% auto #0
-__all__ = ['BORG_TARGETS', 'ROUTES', 'BORG_METHODS', 'borg_regression', 'benchmark_borg', 'summarise_borg', 'bench_bhn_cli']
+__all__ = ['BORG_TARGETS', 'ROUTES', 'BORG_METHODS', 'bench_bhn_main', 'borg_regression', 'benchmark_borg', 'summarise_borg',
+           'bench_bhn_cli']
 
 # %% ../nbs/04b_hypernet_borg.ipynb #f4a1e8c4
 BORG_TARGETS = {'yield_strength': ('yield_strength_mpa', 'MPa'), 'hardness': ('hardness_hv', 'HV')}
@@ -61,7 +63,7 @@ def benchmark_borg(targets=tuple(BORG_TARGETS), # properties
     for target in targets:
         X, y, fam = borg_regression(target)
         for k, (tr, te) in enumerate(progress(GroupKFold(folds).split(X, y, fam), desc=target, total=folds, disable=quiet)):
-            va = np.random.default_rng(c.seed + k).permutation(tr)[:max(1, len(tr) // 10)]; fit = np.setdiff1d(tr, va)
+            fit, va = (tr[j] for j in next(GroupShuffleSplit(1, test_size=0.1, random_state=c.seed + k).split(tr, groups=fam[tr])))  # validation: other families too
             mu, sd = X.iloc[fit].mean(), X.iloc[fit].std().replace(0, 1)
             Xs = {n: torch.tensor(((X.iloc[i] - mu) / sd).to_numpy(), dtype=torch.float32) for n, i in (('fit', fit), ('va', va), ('te', te))}
             scaler = TargetScaler(1).fit(y[fit, None], [True])
@@ -83,19 +85,18 @@ def summarise_borg(r:pd.DataFrame # `benchmark_borg` output
 def bench_bhn_cli(json:str=None, # write the results to this JSON file (atomically)
                   quick:bool=False, # small sets, short training, two Borg folds of hardness: a smoke test
                   device:str=None, # cpu, cuda or cuda:N for the neural models (default: $ALLOY_NB_DEVICE, then auto)
-                  seed:int=0 # random seed of every method
+                  seed:int=0, # random seed of every method
+                  overwrite:bool=False # replace an existing --json file
                  ):
     "Benchmark the Bayesian hypernetwork against MLP, MC dropout, ensembles, BBB and a GP (simulator) and against an ensemble and a forest (Borg)."
     import json as jsonlib
-    try:
-        if json: check_output(json, overwrite=True, suffix='.json')
-        dev = get_device(device)
-        cfg = BHNConfig(seed=seed, **(dict(max_steps=200, eval_every=50) if quick else {}))
-        t0 = time.time()
-        sets = benchmark_sets(200, 40, 30, 12, (11, 12)) if quick else benchmark_sets()
-        bench = benchmark_processing(*sets, config=cfg, device=dev)
-        borg = benchmark_borg(('hardness',), folds=2, config=cfg) if quick else benchmark_borg(config=cfg)
-    except AlloyInputError as e: sys.exit(f"alloy_nb_bench_bhn: error: {e}")
+    if json: check_output(json, overwrite, suffix='.json')
+    dev = get_device(device)                                                      # checked before any work
+    cfg = BHNConfig(seed=seed, **(dict(max_steps=200, eval_every=50) if quick else {}))
+    t0 = time.time()
+    sets = benchmark_sets(200, 40, 30, 12, (11, 12)) if quick else benchmark_sets()
+    bench = benchmark_processing(*sets, config=cfg, device=dev)
+    borg = benchmark_borg(('hardness',), folds=2, config=cfg) if quick else benchmark_borg(config=cfg)
     with pd.option_context('display.width', 250, 'display.max_columns', 30):
         print(bench.table.set_index(['target', 'method']).round(3).to_string()); print()
         print(pd.Series(bench.time_to_target, name='seconds to target').round(2).to_string()); print()
@@ -105,3 +106,6 @@ def bench_bhn_cli(json:str=None, # write the results to this JSON file (atomical
     if json:
         with atomic_path(json) as tmp: tmp.write_text(jsonlib.dumps(bench_json(bench, summarise_borg(borg)), indent=1))
         print(f"wrote {json}")
+
+bench_bhn_main = console_script(bench_bhn_cli, 'alloy_nb_bench_bhn')
+

@@ -22,8 +22,8 @@ from .hypernet import BHNConfig, BHNet, train_bhnet
 
 # %% auto #0
 __all__ = ['METHODS', 'METRICS', 'MLPNet', 'EnsembleNet', 'BBBNet', 'Fitted', 'fit_method', 'regression_metrics', 'group_s2',
-           'noise_ceiling', 'Benchmark', 'benchmark_processing', 'bench_json', 'benchmark_sets', 'plot_calibration',
-           'plot_ood', 'plot_training', 'goals']
+           'noise_ceiling', 'Benchmark', 'benchmark_processing', 'bench_json', 'borg_json', 'benchmark_sets',
+           'plot_calibration', 'plot_ood', 'plot_training', 'goals']
 
 # %% ../nbs/04a_hypernet_eval.ipynb #2245747d
 class MLPNet(nn.Module):
@@ -162,17 +162,12 @@ def fit_method(name:str, # one of `METHODS`
 # %% ../nbs/04a_hypernet_eval.ipynb #d8f67929
 METRICS = ('rmse', 'r2', 'nll', 'crps', 'cov50', 'cov90', 'cov95', 'sharpness', 'within10')
 
-def _target_units(mean, var, scaler:TargetScaler):
-    "Predictive mean in the targets' own units (log-normal mean where the target is modelled as a logarithm)."
-    t, s2 = mean * scaler.std + scaler.mean, var * scaler.std ** 2
-    return torch.where(scaler.log, (t + s2 / 2).exp(), t)
-
 def regression_metrics(mean, var, Y, # predictive mean and variance, and the observed targets (modelling units), tensors
                        scaler:TargetScaler, # the targets' transform
                        columns # target column names
                       ) -> pd.DataFrame:
     "`METRICS` per target column (rows)."
-    y, m = scaler.inverse(Y), _target_units(mean, var, scaler)
+    y, m = scaler.inverse(Y), scaler.inverse(mean)  # point prediction: back-transformed mean (a median for log targets)
     sd, z = var.sqrt(), (Y - mean) / var.sqrt()
     phi, Phi = torch.exp(-z ** 2 / 2) / math.sqrt(2 * math.pi), 0.5 * (1 + torch.erf(z / math.sqrt(2)))
     lo, hi = scaler.bounds(mean, var, 0.9)
@@ -249,10 +244,15 @@ def bench_json(b:Benchmark, # `benchmark_processing` output
            for m, d in b.table.groupby('method', sort=False)}
     ceil = group_s2(b.ceiling).best_r2
     out = dict(simulator=sim, noise_ceiling={t: r(v) for t, v in ceil.items()}, time_to_target={m: r(v) for m, v in b.time_to_target.items()})
-    if borg is not None:
-        out['borg'] = {m: {t: {k: r(v) for k, v in row.items()} for t, row in d.drop(columns='method').set_index('target').iterrows()}
-                       for m, d in borg.reset_index().groupby('method', sort=False)}
+    if borg is not None: out['borg'] = borg_json(borg)
     return out
+def borg_json(borg:pd.DataFrame # `benchmark_borg` summary (`summarise_borg`)
+             ) -> dict:
+    "`{method: {target: {metric: value}}}` of the Borg summary, as stored under 'borg' in the benchmark JSON."
+    r = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 5)
+    return {m: {t: {k: r(v) for k, v in row.items()} for t, row in d.drop(columns='method').set_index('target').iterrows()}
+            for m, d in borg.reset_index().groupby('method', sort=False)}
+
 
 # %% ../nbs/04a_hypernet_eval.ipynb #3e2fc84a
 def benchmark_sets(n:int=2000, # bundled recipes (the corner is removed from them)

@@ -12,9 +12,9 @@ from skimage.measure import label, regionprops_table
 from .core import AlloyInputError, NumericalInstabilityError
 
 # %% auto #0
-__all__ = ['GB_WIDTH', 'wavenumbers2', 'check_stable', 'cahn_hilliard', 'ch_free_energy', 'mean_intercept_estimate', 'fan_chen',
-           'periodic_label', 'grain_classes', 'measure_grains', 'measure_precipitates', 'two_point', 'periodic_voronoi',
-           'voronoi_grains']
+__all__ = ['GB_WIDTH', 'VORONOI_CHUNK', 'wavenumbers2', 'check_stable', 'cahn_hilliard', 'ch_free_energy',
+           'mean_intercept_estimate', 'fan_chen', 'periodic_label', 'grain_classes', 'measure_grains',
+           'measure_precipitates', 'two_point', 'periodic_voronoi', 'voronoi_grains']
 
 # %% ../nbs/03_phasefield.ipynb #f62f8306
 def wavenumbers2(n:int, # grid points per side
@@ -184,13 +184,22 @@ def two_point(mask:np.ndarray # boolean phase mask (N, N)
     return np.fft.fftshift(np.fft.irfft2(f*f.conj(), s=mask.shape)/mask.size)
 
 # %% ../nbs/03_phasefield.ipynb #0de075e6
+VORONOI_CHUNK = 2**26   # bytes of distances held at once by `periodic_voronoi`
+
 def periodic_voronoi(points:np.ndarray, # seed positions (k, 2) in cell units, in [0, n)
                      n:int # grid size
                     ) -> np.ndarray:
-    "Label map (n, n) of the periodic Voronoi cells of `points` (label = seed index)."
+    "Label map (n, n) of the periodic Voronoi cells of `points` (label = seed index; ties go to the lower index)."
     ax = np.arange(n) + 0.5
     d2 = lambda p: np.minimum(np.abs(ax[None] - p[:, None]), n - np.abs(ax[None] - p[:, None]))**2
-    return (d2(points[:, 0])[:, :, None] + d2(points[:, 1])[:, None, :]).argmin(0)
+    best, lab = np.full((n, n), np.inf), np.zeros((n, n), np.intp)
+    k = max(1, VORONOI_CHUNK // (8*n*n))                                  # seeds per chunk: memory O(n²), not O(k n²)
+    for s in range(0, len(points), k):
+        d = d2(points[s:s+k, 0])[:, :, None] + d2(points[s:s+k, 1])[:, None, :]
+        i = d.argmin(0); m = np.take_along_axis(d, i[None], 0)[0]
+        closer = m < best                                                 # strict: an earlier seed keeps a tie
+        best, lab = np.where(closer, m, best), np.where(closer, i + s, lab)
+    return lab
 
 # %% ../nbs/03_phasefield.ipynb #44d8c124
 def voronoi_grains(points:np.ndarray, # recrystallisation nuclei (k, 2) in cell units

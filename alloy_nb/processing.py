@@ -4,24 +4,27 @@
 
 # %% ../nbs/03a_processing.ipynb #02f33777
 from __future__ import annotations
-import dataclasses, math, sys
+import dataclasses, math
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 import numpy as np, pandas as pd, torch, networkx as nx
 from scipy import stats
 from fastcore.script import call_parse, Param
-from .core import AlloyInputError, get_device, parallel, check_output, atomic_path
+from .core import (AlloyInputError, get_device, parallel, check_output, atomic_path, check_seed, check_count,
+                           check_unique, memory_budget, MEMORY_ENV)
+from .console import console_script
 from .phasefield import (cahn_hilliard, fan_chen, voronoi_grains, grain_classes, measure_grains,
-                                 measure_precipitates, two_point)
+                                 measure_precipitates, two_point, VORONOI_CHUNK)
 
 # %% auto #0
 __all__ = ['RECIPE_BOUNDS', 'RECIPE_UNITS', 'FEATURES', 'FEATURE_UNITS', 'ALLOY', 'GAS_R', 'PRIOR_PARENTS', 'LOG_SCALE',
-           'CH_STEPS', 'GR_STEPS', 'RELAX_STEPS', 'Q_GRAINS', 'CH_WINDOW', 'GR_WINDOW', 'NOISE', 'recipe_bounds',
-           'check_recipes', 'solvus', 'equilibrium_fraction', 'model_concentration', 'effective_time', 'model_time',
-           'nuclei_count', 'orowan_stress', 'shearing_stress', 'yield_strength', 'check_do', 'sample_recipes',
-           'true_dag', 'initial_fields', 'zener_intercept', 'SimSettings', 'simulate', 'sweep', 'write_dataset',
-           'simulate_cli']
+           'CH_STEPS', 'GR_STEPS', 'RELAX_STEPS', 'Q_GRAINS', 'CH_WINDOW', 'GR_WINDOW', 'NOISE', 'FIELD_COPIES',
+           'WORK_COPIES', 'WORKER_BYTES', 'TABLE_BYTES', 'simulate_main', 'recipe_bounds', 'check_recipes', 'solvus',
+           'equilibrium_fraction', 'model_concentration', 'effective_time', 'model_time', 'nuclei_count',
+           'orowan_stress', 'shearing_stress', 'yield_strength', 'check_do', 'sample_recipes', 'true_dag',
+           'initial_fields', 'zener_intercept', 'SimSettings', 'simulation_memory', 'plan_batch', 'simulate', 'sweep',
+           'write_dataset', 'simulate_cli']
 
 # %% ../nbs/03a_processing.ipynb #14520b05
 RECIPE_BOUNDS = {'solute': (0.1, 0.5), 'temperature': (573., 648.), 'hold_time': (0.5, 8.),
@@ -146,6 +149,7 @@ def check_do(do) -> dict:
     if not isinstance(do, dict):
         pairs = [str(s).split('=', 1) for s in do]
         if any(len(p) != 2 for p in pairs): _bad(f"interventions must look like name=value, got {list(do)}.")
+        check_unique([k.strip() for k, _ in pairs], 'intervention on')            # a second --do of the same name is a mistake
         do = dict(pairs)
     out = {}
     for k, v in do.items():
@@ -161,8 +165,7 @@ def sample_recipes(n:int, # number of recipes
                    do:dict|list|None=None # interventions `{name: value}` (or `['name=value']`)
                   ) -> pd.DataFrame:
     "Draw `n` correlated recipes from the plant-like prior, optionally under interventions do(name=value)."
-    if not isinstance(n, (int, np.integer)) or n < 1: _bad(f"n must be a positive integer, got {n!r}.")
-    if not isinstance(seed, (int, np.integer)) or seed < 0: _bad(f"seed must be a non-negative integer, got {seed!r}.")
+    n, seed = check_count(n, 'n'), check_seed(seed)
     do, e, z = check_do(do), np.random.default_rng(seed).standard_normal((n, len(PRIOR_PARENTS))), {}
     for j, (k, parents) in enumerate(PRIOR_PARENTS.items()):
         if k in do: z[k] = np.full(n, stats.norm.ppf(np.clip(_to_unit(k, do[k]), 1e-9, 1 - 1e-9)))
@@ -230,10 +233,9 @@ class SimSettings:
 
     def __post_init__(self):
         if self.dtype not in (torch.float32, torch.float64): _bad(f"dtype={self.dtype!r}: use torch.float32 or torch.float64.")
-        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0: _bad(f"seed must be a non-negative integer, got {self.seed!r}.")
         if isinstance(self.dt_scale, bool) or not isinstance(self.dt_scale, (int, float)) or not 0 < self.dt_scale < math.inf:
             _bad(f"dt_scale must be a positive number, got {self.dt_scale!r}.")
-        for k, v in dict(grid=_check_grid(self.grid), seed=int(self.seed), device=str(get_device(self.device))).items():
+        for k, v in dict(grid=_check_grid(self.grid), seed=check_seed(self.seed), device=str(get_device(self.device))).items():
             object.__setattr__(self, k, v)
 
 def _settings(settings:SimSettings|None, options:dict) -> SimSettings:
@@ -243,6 +245,35 @@ def _settings(settings:SimSettings|None, options:dict) -> SimSettings:
     if settings is None: return SimSettings(**options)
     if not isinstance(settings, SimSettings): _bad(f"settings must be a SimSettings, got {type(settings).__name__}.")
     return dataclasses.replace(settings, **options)
+
+# %% ../nbs/03a_processing.ipynb #8e2bf433
+FIELD_COPIES = {'cpu': 2, 'cuda': 12}   # per recipe of a batch: copies of its order parameters alive at the peak
+WORK_COPIES = {'cpu': 8, 'cuda': 0}     # per batch: the CPU solvers' working buffers (they advance a few recipes at a time)
+WORKER_BYTES, TABLE_BYTES = 400 * 2**20, 1000   # one worker process's own memory; per recipe, its rows in the tables
+
+def simulation_memory(s:SimSettings, # grid, precision and device of the simulation
+                      n:int, # recipes
+                      batch:int, # recipes per batch
+                      workers:int=1, # worker processes (batches in flight at once)
+                      keep:int=0 # recipes whose fields are returned
+                     ) -> int:
+    "Estimated peak bytes of a simulation: the batches in flight with their workers, the recipe tables and the fields kept."
+    field, dev = s.grid**2 * Q_GRAINS * s.dtype.itemsize, torch.device(s.device).type
+    voronoi = 3 * min(VORONOI_CHUNK, 8 * s.grid**2 * int(nuclei_count(RECIPE_BOUNDS['deformation'][1], s.grid)))
+    flight = min(workers, -(-n // batch))
+    per_flight = batch * field * FIELD_COPIES[dev] + field * WORK_COPIES[dev] + voronoi + (WORKER_BYTES if workers > 1 else 0)
+    return flight * per_flight + n * TABLE_BYTES + keep * s.grid**2 * 3
+
+def plan_batch(s:SimSettings, n:int, batch:int, workers:int=1, keep:int=0) -> int:
+    "The largest batch (at most `batch`) whose simulation fits in `memory_budget`; `AlloyInputError` with the estimate if none does."
+    budget, need = memory_budget(s.device), lambda b: simulation_memory(s, n, b, workers, keep)
+    if need(1) > budget:
+        gib = lambda x: f"{x / 2**30:.2f} GiB"
+        raise AlloyInputError(f"Simulating {n:,} recipe(s) on a {s.grid}×{s.grid} grid ({workers} worker(s)) needs about {gib(need(1))} "
+                              f"even one recipe at a time, but {gib(budget)} is available on {s.device} (see ${MEMORY_ENV}); "
+                              "use a smaller grid, fewer recipes or fewer workers.")
+    while need(batch) > budget: batch = max(1, batch // 2)
+    return batch
 
 # %% ../nbs/03a_processing.ipynb #f7d68648
 def _run_models(s:SimSettings, df:pd.DataFrame, start:int):
@@ -264,15 +295,16 @@ def _run_models(s:SimSettings, df:pd.DataFrame, start:int):
                           'precipitate_density': ppt['count'].to_numpy()/(s.grid*ALLOY['ppt_cell_nm']*1e-3)**2})
     return feats, dict(concentration=c.astype(np.float16), grains=np.stack([grain_classes(e) for e in eta]).astype(np.uint8))
 
-def _simulate_batch(s:SimSettings, df:pd.DataFrame, start:int, keep_fields:bool):
-    "Simulate one batch of recipes (rows `start`, … of the whole set): features (+ measurement noise) and strength, optionally the fields."
+def _simulate_batch(s:SimSettings, df:pd.DataFrame, start:int, keep_fields:int):
+    "Simulate one batch of recipes (rows `start`, … of the whole set): features (+ noise) and strength, and the fields of rows before `keep_fields`."
     feats, fields = _run_models(s, df, start)
     if s.noise:
         z = np.stack([np.random.default_rng([s.seed, start + i, 1]).standard_normal(len(NOISE)) for i in range(len(df))])
         for j, k in enumerate(FEATURES): feats[k] = feats[k]*(1 + NOISE[k]*z[:, j])
     feats['yield_strength'] = yield_strength(feats.grain_size, feats.precipitate_fraction, feats.precipitate_radius,
                                              df.solute.to_numpy()) + (NOISE['yield_strength']*z[:, -1] if s.noise else 0)
-    return pd.concat([df.reset_index(drop=True), feats], axis=1), (fields if keep_fields else None)
+    k = min(len(df), keep_fields - start)
+    return pd.concat([df.reset_index(drop=True), feats], axis=1), ({n: v[:k] for n, v in fields.items()} if k > 0 else None)
 
 def _for_workers(s:SimSettings):
     "The batch function and settings as spawned worker processes import them (also when `simulate` runs in a notebook)."
@@ -284,22 +316,24 @@ def simulate(recipes, # recipes: DataFrame/dict with the `RECIPE_BOUNDS` columns
              settings:SimSettings|None=None, # grid, seed, device, precision, ... (default: `SimSettings()`)
              workers:int=1, # CPU worker processes (one torch thread each); ignored on CUDA
              batch:int=64, # recipes per batch
-             return_fields:bool=False, # also return the final fields
+             return_fields:bool|int=False, # also return the final fields: `True` of every recipe, k of the first k
              quiet:bool|None=None, # hide the progress bar (`None`: quiet under tests)
              **options # `SimSettings` fields that replace those of `settings`, e.g. `grid=32, seed=1`
             ):
     "Simulate recipes → microstructure features and yield strength (a DataFrame; with `return_fields`, also a dict of arrays)."
     df, s = check_recipes(recipes), _settings(settings, options)
-    for k, v in dict(workers=workers, batch=batch).items():
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: _bad(f"{k} must be a positive integer, got {v!r}.")
+    workers = check_count(workers, 'workers')
+    keep = (len(df) if return_fields else 0) if isinstance(return_fields, bool) else check_count(return_fields, 'return_fields', 0)
     cpu = torch.device(s.device).type == 'cpu'
+    batch = plan_batch(s, len(df), check_count(batch, 'batch'), workers if cpu else 1, keep)
     fn, s = _for_workers(s) if workers > 1 and cpu else (_simulate_batch, s)
-    tasks = [(s, df.iloc[i:i+batch], i, return_fields) for i in range(0, len(df), batch)]
+    tasks = [(s, df.iloc[i:i+batch], i, keep) for i in range(0, len(df), batch)]
     res = parallel(fn, tasks, n_jobs=int(workers) if cpu else 1, threads=1 if cpu else None, desc='simulating',
                    weights=[len(t[1]) for t in tasks], quiet=quiet)
     out = pd.concat([r[0] for r in res], ignore_index=True)
-    if not return_fields: return out
-    return out, {k: np.concatenate([r[1][k] for r in res]) for k in res[0][1]}
+    if not keep: return out
+    kept = [r[1] for r in res if r[1] is not None]
+    return out, {k: np.concatenate([f[k] for f in kept]) for k in kept[0]}
 
 # %% ../nbs/03a_processing.ipynb #18fe9325
 def sweep(name:str, # recipe parameter to vary
@@ -328,12 +362,15 @@ def write_dataset(out:str|Path, # output CSV file
     if fields: fields = check_output(fields, overwrite, '.npz', flag=flag)
     names = [f.name for f in dataclasses.fields(SimSettings)]
     s = _settings(kwargs.pop('settings', None), {k: kwargs.pop(k) for k in names if k in kwargs})
-    df, f = simulate(sample_recipes(n, seed=s.seed, do=do), s, return_fields=True, **kwargs)
+    n = check_count(n, 'n')
+    k = min(check_count(n_fields, 'n_fields'), n) if fields else 0
+    check_do(do); plan_batch(s, n, 1, check_count(kwargs.get('workers', 1), 'workers'), k)   # everything checked before any work
+    recipes = sample_recipes(n, seed=s.seed, do=do)
+    df, f = simulate(recipes, s, return_fields=k, **kwargs) if k else (simulate(recipes, s, **kwargs), None)
     if fields:
-        k = min(n_fields, n)
-        s2 = np.stack([two_point(c.astype(np.float32) > 0.5) for c in f['concentration'][:k]]).astype(np.float16)
+        s2 = np.stack([two_point(c.astype(np.float32) > 0.5) for c in f['concentration']]).astype(np.float16)
         with atomic_path(fields) as tmp:
-            np.savez_compressed(tmp, concentration=f['concentration'][:k], grains=f['grains'][:k], two_point=s2, index=np.arange(k))
+            np.savez_compressed(tmp, concentration=f['concentration'], grains=f['grains'], two_point=s2, index=np.arange(k))
     with atomic_path(out) as tmp: df.to_csv(tmp, index=False)
     return df
 
@@ -354,8 +391,8 @@ def simulate_cli(n:int=2000, # number of recipes
                  quiet:bool=False # no progress bar
                 ):
     "Simulate processing recipes (Al–Sc-like alloy) into microstructure features and yield strength; write a CSV."
-    try:
-        if out is None: _bad("--out FILE.csv is required.")
-        write_dataset(out, n=n, do=do, fields=fields, n_fields=n_fields, overwrite=overwrite,
-                      grid=grid, seed=seed, device=device, workers=workers, quiet=quiet or None)
-    except AlloyInputError as e: sys.exit(f"alloy_nb_simulate: error: {e}")
+    if out is None: _bad("--out FILE.csv is required.")
+    write_dataset(out, n=n, do=do, fields=fields, n_fields=n_fields, overwrite=overwrite,
+                  grid=grid, seed=seed, device=device, workers=workers, quiet=quiet or None)
+
+simulate_main = console_script(simulate_cli, 'alloy_nb_simulate', repeatable=('do',))

@@ -44,12 +44,16 @@ def _csv(tmp_path, change):
     (None, ['--device', 'tpu'], "'cpu', 'cuda' or 'cuda:N'"),
     (None, ['--max_steps', '0'], 'max_steps must be a positive integer'),
     (None, ['--seed', '-1'], 'seed must be'),
+    (None, ['--seed', '1', '--seed', '2'], 'option --seed is given more than once'),
+    (None, ['--data', 'folder'], "Data file 'folder' is a folder, not a file"),
 ])
 def test_train_bad_input(tmp_path, env, change, args, message):
     _csv(tmp_path, change)
-    res = run(['alloy_nb_train_bhn', '--out', 'm.pt', '--data', 'in.csv', *args], env, tmp_path, timeout=300)
+    if 'folder' in args: (tmp_path/'folder').mkdir()
+    data = [] if '--data' in args else ['--data', 'in.csv']          # each option once
+    res = run(['alloy_nb_train_bhn', '--out', 'm.pt', *data, *args], env, tmp_path, timeout=300)
     assert res.returncode != 0 and message in res.stderr and 'Traceback' not in res.stderr, res.stderr[-2000:]
-    assert files(tmp_path) == ['in.csv']                      # no checkpoint, no temporary file
+    assert files(tmp_path) == sorted(['in.csv'] + (['folder'] if 'folder' in args else []))   # no checkpoint, no temporary file
 
 
 def test_train_empty_csv_and_missing_cuda(tmp_path, env):
@@ -68,6 +72,13 @@ def test_train_keeps_an_existing_checkpoint(tmp_path, env):
     assert res.returncode != 0 and 'pass --force' in res.stderr and (tmp_path/'m.pt').read_text() == 'precious'
 
 
+def test_train_never_writes_over_its_data(tmp_path, env):
+    pd.read_csv(CSV).iloc[:40].to_csv(tmp_path/'in.pt', index=False)
+    before = (tmp_path/'in.pt').read_bytes()
+    res = run(['alloy_nb_train_bhn', '--out', 'in.pt', '--data', 'in.pt', '--force'], env, tmp_path)
+    assert res.returncode != 0 and 'never writes over its input' in res.stderr and (tmp_path/'in.pt').read_bytes() == before
+
+
 def test_a_dvae_checkpoint_is_not_a_bhn():
     from alloy_nb.core import CheckpointError, artefact
     from alloy_nb.hypernet import load_bhn
@@ -79,3 +90,6 @@ def test_bench_bad_input(tmp_path, env):
     assert res.returncode != 0 and 'must end in .json' in res.stderr
     res = run(['alloy_nb_bench_bhn', '--device', 'bogus'], env, tmp_path)
     assert res.returncode != 0 and "'cpu', 'cuda' or 'cuda:N'" in res.stderr and files(tmp_path) == []
+    (tmp_path/'b.json').write_text('{"kept": 1}')
+    res = run(['alloy_nb_bench_bhn', '--json', 'b.json'], env, tmp_path)
+    assert res.returncode != 0 and 'pass --overwrite' in res.stderr and (tmp_path/'b.json').read_text() == '{"kept": 1}'

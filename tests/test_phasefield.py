@@ -48,7 +48,8 @@ def test_same_seed_same_numbers_and_repeated_do(tmp_path):
 ])
 def test_bad_input(tmp_path, args, message):
     out = tmp_path/'x.csv'
-    r = run('--n', 2, '--grid', 32, *args, '--out', out) if '--n' not in args else run('--grid', 32, *args, '--out', out)
+    defaults = [x for k, v in (('--n', 2), ('--grid', 32)) if k not in args for x in (k, v)]  # each option once
+    r = run(*defaults, *args, '--out', out)
     assert r.returncode != 0 and message in r.stderr and r.stderr.startswith('alloy_nb_simulate: error:'), r.stderr
     assert list(tmp_path.iterdir()) == []
 

@@ -1,10 +1,11 @@
 "`alloy_nb_report` end to end: files, bad input that leaves nothing behind, and the page in headless Chromium."
-import subprocess
+import json, subprocess
+from pathlib import Path
 import pandas as pd
 import pytest
 from test_docs import CHROMIUM_ARGS
 
-FILES = ['candidates.csv', 'design_summary.png', 'index.html', 'influence_map.png', 'latent_proposals.png', 'nudging.png',
+FILES = ['.alloy_nb', 'candidates.csv', 'design_summary.png', 'index.html', 'influence_map.png', 'latent_proposals.png', 'nudging.png',
          'nudging_paths.csv', 'optimised_microstructure.png', 'processing_candidates.csv', 'processing_graph.png',
          'shap_bar.png', 'shap_beeswarm.png', 'shap_ranking.csv', 'summary.csv']
 
@@ -18,7 +19,7 @@ def report(tmp_path_factory):
     import os
     d = tmp_path_factory.mktemp('r') / 'report'
     env = {**{k: v for k, v in os.environ.items() if k != 'ALLOY_NB_DEVICE'}, 'ALLOY_NB_QUIET': '1',
-           'XDG_DATA_HOME': str(tmp_path_factory.mktemp('xdg'))}
+           'XDG_DATA_HOME': str(tmp_path_factory.mktemp('xdg')), 'XDG_CACHE_HOME': str(tmp_path_factory.mktemp('cache'))}
     res = run(['--out', str(d), '--quick', '--device', 'cpu'], env)
     assert res.returncode == 0, res.stderr[-3000:]
     return d, res, env
@@ -38,6 +39,14 @@ def test_files_and_columns(report):
     assert {'current practice', 'best observed', 'BHN, LCB, all knobs', 'brute force (shipped)'} <= set(p.index)
     assert p.loc['BHN, LCB, all knobs', 'resimulated'] > p.loc['current practice', 'resimulated']
     assert 'Processing: causal influence map and the strongest recipe' in (d / 'index.html').read_text(encoding='utf-8')
+
+
+def test_writes_only_inside_the_report_folder(report):
+    "The processing section simulates without the package's cache and writes nothing beside the report (no temporary folder either)."
+    d, _, env = report
+    assert [p.name for p in d.parent.iterdir()] == ['report']
+    assert not (Path(env['XDG_CACHE_HOME']) / 'alloy_nb').exists()
+    assert set(json.loads((d / '.alloy_nb').read_text())['files']) == set(FILES) - {'.alloy_nb'}
 
 
 def test_refuses_non_empty_folder_and_keeps_it(report):
