@@ -24,6 +24,7 @@ from .splits import benchmark_data
 from .dvae import shipped_dvae, train_dvae, encode
 from .design import DEFAULT_SPACE, ScreeningSpace, training_alloys, formulas, judge_accuracy
 from .design_run import DesignRun, DesignPlan, run_design, plot_design_summary
+from .recipe_optimiser import processing_report
 
 # %% auto #0
 __all__ = ['info_main', 'report_main', 'environment_info', 'info_cli', 'plot_latent_proposals', 'plot_nudging', 'report_html',
@@ -112,7 +113,8 @@ def _table(df:pd.DataFrame, index:bool=True) -> str:
 def report_html(run:DesignRun, # `run_design` output
                 figures:dict, # figure name → file name
                 elapsed:float, # seconds the whole report took
-                settings:dict # what was asked for (printed in the page)
+                settings:dict, # what was asked for (printed in the page)
+                processing:str='' # HTML of the processing section (`processing_report`)
                ) -> str:
     "The report page: summary, candidates, nudging, SHAP and run details, with relative links to the figures."
     c, i = run.candidates, run.info
@@ -157,7 +159,7 @@ are mostly alloys the decoder replaced, not repaired.</p>
 <p>Exact SHAP values of P(single) for {len(run.explanation.values)} held-out alloys; the 55 composition fractions count as one
 feature. Next to each descriptor: the paper's rank (Zeng, Khan &amp; Post 2025) and the direction it reports.</p>
 {_table(run.ranking)}{img('shap_beeswarm', 'SHAP beeswarm')}{img('shap_bar', 'mean absolute SHAP values')}
-<h2>Files</h2><ul><li><a href="candidates.csv">candidates.csv</a> — every proposal</li>
+{processing}<h2>Files</h2><ul><li><a href="candidates.csv">candidates.csv</a> — every proposal</li>
 <li><a href="nudging_paths.csv">nudging_paths.csv</a> — every step of every nudging path</li>
 <li><a href="summary.csv">summary.csv</a>, <a href="shap_ranking.csv">shap_ranking.csv</a></li></ul>
 <h2>Run details</h2>{_table(pd.Series({**settings, **{f'seconds, {k}': round(v, 1) for k, v in run.timings.items()}}, name='value').to_frame())}
@@ -168,7 +170,8 @@ def write_report(run:DesignRun, # `run_design` output
                  out:str|Path, # output folder
                  elapsed:float=0., # seconds taken so far (shown in the page)
                  settings:dict|None=None, # what was asked for
-                 force:bool=False # replace a non-empty folder
+                 force:bool=False, # replace a non-empty folder
+                 processing=None # `processing(folder)` writes extra sections' files there and returns their HTML
                 ) -> Path:
     "Write index.html, the CSV files and the figures to `out`, all or nothing (an earlier report is replaced only with `force`)."
     with atomic_folder(out, overwrite=force, flag='--force', writer='alloy_nb_report') as tmp:
@@ -180,7 +183,7 @@ def write_report(run:DesignRun, # `run_design` output
         run.candidates.to_csv(tmp / 'candidates.csv', index=False)
         _with_formulas(run.paths).to_csv(tmp / 'nudging_paths.csv', index=False)
         run.summary.to_csv(tmp / 'summary.csv'); run.ranking.to_csv(tmp / 'shap_ranking.csv')
-        (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}), encoding='utf-8')
+        (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}, processing(tmp) if processing else ''), encoding='utf-8')
     return Path(out)
 
 def _with_formulas(P:pd.DataFrame) -> pd.DataFrame:
@@ -209,7 +212,7 @@ def report_cli(out:str=None, # output folder for index.html, candidates.csv and 
     run = run_design(plan=plan, model=model)
     settings = dict(model='retrained' if retrain else 'shipped checkpoint', space=space.describe(),
                     quick=quick, seed=seed, device=device_name(dev))
-    write_report(run, out, time.time() - t0, settings, force)
+    write_report(run, out, time.time() - t0, settings, force, lambda d: processing_report(d, quick, dev, seed))
     s = run.summary
     print(f"alloy_nb_report: {len(run.candidates)} candidates in {time.time() - t0:.0f} s on {device_name(dev)}")
     print(s[['proposals', 'classifier: single', 'confirmed by forest', 'random base rate']].round(2).to_string())

@@ -1,10 +1,12 @@
 "`alloy_nb_report` end to end: files, bad input that leaves nothing behind, and the page in headless Chromium."
-import subprocess
+import json, subprocess
+from pathlib import Path
 import pandas as pd
 import pytest
 from test_docs import CHROMIUM_ARGS
 
-FILES = ['.alloy_nb', 'candidates.csv', 'design_summary.png', 'index.html', 'latent_proposals.png', 'nudging.png', 'nudging_paths.csv',
+FILES = ['.alloy_nb', 'candidates.csv', 'design_summary.png', 'index.html', 'influence_map.png', 'latent_proposals.png', 'nudging.png',
+         'nudging_paths.csv', 'optimised_microstructure.png', 'processing_candidates.csv', 'processing_graph.png',
          'shap_bar.png', 'shap_beeswarm.png', 'shap_ranking.csv', 'summary.csv']
 
 
@@ -17,7 +19,7 @@ def report(tmp_path_factory):
     import os
     d = tmp_path_factory.mktemp('r') / 'report'
     env = {**{k: v for k, v in os.environ.items() if k != 'ALLOY_NB_DEVICE'}, 'ALLOY_NB_QUIET': '1',
-           'XDG_DATA_HOME': str(tmp_path_factory.mktemp('xdg'))}
+           'XDG_DATA_HOME': str(tmp_path_factory.mktemp('xdg')), 'XDG_CACHE_HOME': str(tmp_path_factory.mktemp('cache'))}
     res = run(['--out', str(d), '--quick', '--device', 'cpu'], env)
     assert res.returncode == 0, res.stderr[-3000:]
     return d, res, env
@@ -33,6 +35,18 @@ def test_files_and_columns(report):
     s = pd.read_csv(d / 'summary.csv', index_col=0)
     assert list(s.index) == ['screening', 'latent', 'nudging'] and s['random base rate'].between(0, 1).all()
     assert 'confirmed by forest' in res.stdout and 'wrote' in res.stdout
+    p = pd.read_csv(d / 'processing_candidates.csv', index_col=0)
+    assert {'current practice', 'best observed', 'BHN, LCB, all knobs', 'brute force (shipped)'} <= set(p.index)
+    assert p.loc['BHN, LCB, all knobs', 'resimulated'] > p.loc['current practice', 'resimulated']
+    assert 'Processing: causal influence map and the strongest recipe' in (d / 'index.html').read_text(encoding='utf-8')
+
+
+def test_writes_only_inside_the_report_folder(report):
+    "The processing section simulates without the package's cache and writes nothing beside the report (no temporary folder either)."
+    d, _, env = report
+    assert [p.name for p in d.parent.iterdir()] == ['report']
+    assert not (Path(env['XDG_CACHE_HOME']) / 'alloy_nb').exists()
+    assert set(json.loads((d / '.alloy_nb').read_text())['files']) == set(FILES) - {'.alloy_nb'}
 
 
 def test_refuses_non_empty_folder_and_keeps_it(report):
@@ -77,5 +91,5 @@ def test_page_in_chromium(report, chromium, tmp_path):
         title = pg.title()
         ctx.close()
     assert title == 'alloy_nb inverse-design report' and not failed
-    assert len(widths) == 5 and min(widths) > 100
+    assert len(widths) == 8 and min(widths) > 100
     assert 'confirmed by forest' in headers and 'random base rate' in headers
