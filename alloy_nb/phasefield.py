@@ -9,12 +9,12 @@ import numpy as np, torch, networkx as nx
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from skimage.measure import label, regionprops_table
-from .core import AlloyInputError, NumericalInstabilityError
+from .core import AlloyInputError, NumericalInstabilityError, timed
 
 # %% auto #0
-__all__ = ['GB_WIDTH', 'VORONOI_CHUNK', 'wavenumbers2', 'check_stable', 'cahn_hilliard', 'ch_free_energy',
-           'mean_intercept_estimate', 'fan_chen', 'periodic_label', 'grain_classes', 'measure_grains',
-           'measure_precipitates', 'two_point', 'periodic_voronoi', 'voronoi_grains']
+__all__ = ['CHUNK_CANDIDATES', 'TUNE_BYTES', 'GB_WIDTH', 'VORONOI_CHUNK', 'wavenumbers2', 'check_stable', 'solver_chunk',
+           'cahn_hilliard', 'ch_free_energy', 'mean_intercept_estimate', 'fan_chen', 'periodic_label', 'grain_classes',
+           'measure_grains', 'measure_precipitates', 'two_point', 'periodic_voronoi', 'voronoi_grains']
 
 # %% ../nbs/03_phasefield.ipynb #f62f8306
 def wavenumbers2(n:int, # grid points per side
@@ -36,10 +36,6 @@ def _complex_factor(x:torch.Tensor, shape) -> torch.Tensor:
     "Real spectral factor `x` broadcast to complex `shape`, as a contiguous (…, 2) real array for `view_as_real` products."
     return x.expand(shape).unsqueeze(-1).expand(*shape, 2).contiguous()
 
-def _chunk(chunk:int|None, like:torch.Tensor, cpu:int) -> int:
-    "Recipes advanced together: `chunk`, else `cpu` on the CPU (cache-sized) and the whole batch on a GPU."
-    return chunk or (cpu if like.device.type == 'cpu' else max(len(like), 1))
-
 def check_stable(x:torch.Tensor, # field to check
                  lo:float, hi:float, # admissible range of the field
                  model:str, dt:float, step:int # context for the message
@@ -49,18 +45,51 @@ def check_stable(x:torch.Tensor, # field to check
         raise NumericalInstabilityError(f"{model} became unstable at step {step} with dt={dt} (values outside "
                                         f"[{lo}, {hi}] or NaN); use a smaller time step, e.g. dt={dt/2:g}.")
 
+# %% ../nbs/03_phasefield.ipynb #b2352855
+CHUNK_CANDIDATES = (2, 4, 8, 16, 32)   # recipes per chunk that `solver_chunk` times on the CPU (even: see the text)
+TUNE_BYTES = 2**24                      # largest chunk of fields (bytes) that is timed
+_chunks: dict = {}                      # (solver, field shape, dtype, threads) → chunk chosen in this process
+
+def solver_chunk(solver, # the solver: `cahn_hilliard` or `fan_chen`
+                 like:torch.Tensor, # fields of the batch to advance, (B, N, N) or (B, Q, N, N)
+                ) -> int:
+    "Recipes a solver advances together: all on a GPU; on the CPU the fastest of `CHUNK_CANDIDATES`, timed once per process."
+    if like.device.type != 'cpu': return max(len(like), 1)
+    key = (solver.__name__, tuple(like.shape[1:]), like.dtype, torch.get_num_threads())
+    if key not in _chunks: _chunks[key] = _time_chunks(solver, like)
+    return _chunks[key]
+
+def _time_chunks(solver, like:torch.Tensor) -> int:
+    "The candidate chunk with the least time for two steps of a batch of copies of the first recipe (best of two, interleaved)."
+    per = like[0].numel()*like.element_size()
+    cands = [c for c in CHUNK_CANDIDATES if c*per <= TUNE_BYTES] or [CHUNK_CANDIDATES[0]]
+    if len(cands) == 1: return cands[0]
+    x = like[:1].expand(cands[-1], *like.shape[1:]).clone()
+    best = {c: math.inf for c in cands}
+    for _ in range(2):
+        for c in cands: best[c] = min(best[c], timed(lambda: solver(x, 2, chunk=c)).best)
+    return min(best, key=best.get)
+
 # %% ../nbs/03_phasefield.ipynb #a8b36761
 def _ch_run(c, a, b, steps, dt, check_every):
     "Advance one chunk of fields: ĉ ← a·ĉ − b·FFT[f′(c)] (a = 1/(1 + Δt M κ k⁴), b = Δt M k² a), reusing buffers."
     n, two = c.shape[-1], c.new_tensor(2.)
-    ch, df = torch.fft.rfft2(c), torch.empty_like(c)
-    chr_ = torch.view_as_real(ch)
+    ch, c, df = torch.fft.rfft2(c), c.clone(), torch.empty_like(c)
+    fh = torch.empty_like(ch)
+    chr_, fhr = torch.view_as_real(ch), torch.view_as_real(fh)
     for s in range(1, steps+1):
         torch.sub(c, 1.5, out=df); torch.addcmul(two, c, df, value=4, out=df).mul_(c)   # f′(c) = c(2 + 4c(c − 3/2))
-        chr_.mul_(a).addcmul_(torch.view_as_real(torch.fft.rfft2(df)), b, value=-1)
-        c = torch.fft.irfft2(ch, s=(n, n))
+        torch.fft.rfft2(df, out=fh)
+        chr_.mul_(a).addcmul_(fhr, b, value=-1)
+        torch.fft.irfft2(ch, s=(n, n), out=c)
         if s % check_every == 0 or s == steps: check_stable(c, -0.5, 1.5, 'Cahn–Hilliard', dt, s)
     return c
+
+def _ch_even(c, a, b, steps, dt, check_every):
+    "`_ch_run` on a chunk padded to an even number of fields (the CPU's real FFTs may round an odd batch differently)."
+    r = len(c)
+    if r % 2 and c.device.type == 'cpu': c, a, b = (torch.cat([x, x[-1:]]) for x in (c, a, b))
+    return _ch_run(c, a, b, steps, dt, check_every)[:r]
 
 def cahn_hilliard(c:torch.Tensor, # initial concentration fields (B, N, N), Δx = 1
                   steps:int, # number of time steps
@@ -68,7 +97,7 @@ def cahn_hilliard(c:torch.Tensor, # initial concentration fields (B, N, N), Δx 
                   mobility=1., # mobility M: a scalar or one value per recipe, shape (B,)
                   kappa:float=0.5, # gradient-energy coefficient κ
                   check_every:int=25, # steps between stability checks
-                  chunk:int|None=None # recipes advanced together (`None`: 16 on CPU, to stay in cache; all on GPU)
+                  chunk:int|None=None # recipes advanced together (`None`: `solver_chunk`'s choice on the CPU, all on a GPU)
                  ) -> torch.Tensor:
     "Evolve ∂c/∂t = ∇·M∇(f′(c) − κ∇²c), f = c²(1−c)², semi-implicitly in Fourier space."
     n, nb = c.shape[-1], len(c)
@@ -76,8 +105,8 @@ def cahn_hilliard(c:torch.Tensor, # initial concentration fields (B, N, N), Δx 
     m = _per_batch(mobility, c, 3).expand(nb, 1, 1)
     den = 1 + dt*m*kappa*k2*k2
     a, b = (_complex_factor(x, (nb, n, n//2+1)) for x in (1/den, dt*m*k2/den))
-    k = _chunk(chunk, c, 16)
-    return torch.cat([_ch_run(c[i:i+k], a[i:i+k], b[i:i+k], steps, dt, check_every) for i in range(0, nb, k)])
+    k = chunk or solver_chunk(cahn_hilliard, c)
+    return torch.cat([_ch_even(c[i:i+k], a[i:i+k], b[i:i+k], steps, dt, check_every) for i in range(0, nb, k)])
 
 def ch_free_energy(c:torch.Tensor, # concentration fields (B, N, N)
                    kappa:float=0.5 # gradient-energy coefficient κ
@@ -105,20 +134,21 @@ def _fc_run(eta, l0, dz, steps, dt, kappa, k2, pin_every, check_every):
     r, p, n = len(eta), eta.shape[1]//2, eta.shape[-1]
     z = torch.complex(eta[:, :p], eta[:, p:])
     zh = torch.fft.fft2(z)
-    zhr, sq = torch.view_as_real(zh), torch.empty(r, p, n, n, 2, dtype=eta.dtype, device=eta.device)
-    s, s2, twos = torch.empty_like(sq[:, 0]), torch.empty_like(sq[:, 0]), torch.full((2, 2), 2., dtype=eta.dtype, device=eta.device)
+    fh, sq = torch.empty_like(zh), torch.empty(r, p, n, n, 2, dtype=eta.dtype, device=eta.device)
+    zr, zhr, fhr, sqc = torch.view_as_real(z), torch.view_as_real(zh), torch.view_as_real(fh), torch.view_as_complex(sq)
+    s, s2 = torch.empty_like(sq[:, 0]), torch.empty(r, 1, n, n, 1, dtype=eta.dtype, device=eta.device)
     for st in range(steps):
         if st % pin_every == 0:
             pin = 1 if dz is None else (1 - mean_intercept_estimate(_unpack(z))/dz).clamp(0, 1).reshape(-1, 1, 1, 1)
             den = 1 + dt*l0*pin*kappa*k2
             a, b = (_complex_factor(x, (r, 1, n, n)) for x in (1/den, dt*l0*pin/den))
-        zr = torch.view_as_real(z)
         torch.mul(zr, zr, out=sq); torch.sum(sq, 1, out=s)
-        torch.matmul(s.view(-1, 2), twos, out=s2.view(-1, 2)).sub_(1)     # 2Σⱼηⱼ² − 1 (real and imaginary halves added)
-        torch.sub(s2[:, None], sq, out=sq).mul_(zr)                       # ∂f/∂ηᵢ = ηᵢ(2Σⱼηⱼ² − 1 − ηᵢ²)
-        zhr.mul_(a).addcmul_(torch.view_as_real(torch.fft.fft2(torch.view_as_complex(sq))), b, value=-1)
-        z = torch.fft.ifft2(zh)
-        if (st+1) % check_every == 0 or st+1 == steps: check_stable(torch.view_as_real(z), -1.5, 1.5, 'Fan–Chen', dt, st+1)
+        torch.add(s[..., :1], s[..., 1:], out=s2[:, 0]).mul_(2).sub_(1)  # 2Σⱼηⱼ² − 1 (real and imaginary halves added)
+        torch.sub(s2, sq, out=sq).mul_(zr)                                # ∂f/∂ηᵢ = ηᵢ(2Σⱼηⱼ² − 1 − ηᵢ²)
+        torch.fft.fft2(sqc, out=fh)
+        zhr.mul_(a).addcmul_(fhr, b, value=-1)
+        torch.fft.ifft2(zh, out=z)
+        if (st+1) % check_every == 0 or st+1 == steps: check_stable(zr, -1.5, 1.5, 'Fan–Chen', dt, st+1)
     return _unpack(z)
 
 def fan_chen(eta:torch.Tensor, # order parameters (B, Q, N, N)
@@ -130,7 +160,7 @@ def fan_chen(eta:torch.Tensor, # order parameters (B, Q, N, N)
              zener_limit=None, # Zener limiting intercept (cells) per recipe, shape (B,); `None`: no pinning
              pin_every:int=10, # steps between updates of the pinning factor
              check_every:int=25, # steps between stability checks
-             chunk:int|None=None # recipes advanced together (`None`: 16 fields on CPU, to stay in cache; all on GPU)
+             chunk:int|None=None # recipes advanced together (`None`: `solver_chunk`'s choice on the CPU, all on a GPU)
             ) -> torch.Tensor:
     "Evolve Fan–Chen grain growth ∂ηᵢ/∂t = −L(∂f/∂ηᵢ − κ∇²ηᵢ) semi-implicitly, with optional Zener pinning."
     nb, q, n = eta.shape[0], eta.shape[1], eta.shape[-1]
@@ -138,7 +168,7 @@ def fan_chen(eta:torch.Tensor, # order parameters (B, Q, N, N)
     k2 = wavenumbers2(n, dx, eta.device, eta.dtype, half=False)
     l0 = _per_batch(mobility, eta, 4).expand(nb, 1, 1, 1)
     dz = None if zener_limit is None else _per_batch(zener_limit, eta, 1).expand(nb)
-    k = _chunk(chunk, eta, max(1, 16//eta.shape[1]))
+    k = chunk or solver_chunk(fan_chen, eta)
     return torch.cat([_fc_run(eta[i:i+k], l0[i:i+k], None if dz is None else dz[i:i+k], steps, dt, kappa, k2, pin_every,
                               check_every) for i in range(0, nb, k)])[:, :q]
 
@@ -209,7 +239,9 @@ def voronoi_grains(points:np.ndarray, # recrystallisation nuclei (k, 2) in cell 
     "Order parameters (q, n, n) of a periodic Voronoi grain structure, touching grains on different ηᵢ."
     lab = periodic_voronoi(points, n)
     pairs = np.concatenate([np.stack([lab.ravel(), np.roll(lab, 1, ax).ravel()], 1) for ax in (0, 1)])
-    g = nx.Graph(); g.add_nodes_from(range(len(points))); g.add_edges_from(map(tuple, pairs[pairs[:, 0] != pairs[:, 1]]))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    first = np.sort(np.unique(np.sort(pairs, 1), axis=0, return_index=True)[1])   # each touching pair once, in order of appearance
+    g = nx.Graph(); g.add_nodes_from(range(len(points))); g.add_edges_from(map(tuple, pairs[first]))
     colour = nx.greedy_color(g, strategy='smallest_last')       # ≤ 7 colours on a torus
     if max(colour.values()) >= q: raise AlloyInputError(f"q={q} order parameters are too few to colour this grain map.")
     eta = np.zeros((q, n, n), np.float32)

@@ -4,15 +4,15 @@
 
 # %% ../nbs/03b_phasefield_bench.ipynb #f6c49adf
 from __future__ import annotations
-import os, time
+import os, time, platform, cProfile, pstats
 from importlib import import_module
 import numpy as np, pandas as pd, torch
 from .core import device_name, torch_threads, parallel, worker_pool, timed
-from .phasefield import wavenumbers2, cahn_hilliard, fan_chen, voronoi_grains
+from .phasefield import wavenumbers2, cahn_hilliard, fan_chen, voronoi_grains, solver_chunk
 from .processing import CH_STEPS, GR_STEPS, sample_recipes, simulate
 
 # %% auto #0
-__all__ = ['cahn_hilliard_numpy', 'fan_chen_numpy', 'benchmark']
+__all__ = ['STAGES', 'cahn_hilliard_numpy', 'fan_chen_numpy', 'cpu_model', 'benchmark', 'pipeline_profile', 'pool_startup']
 
 # %% ../nbs/03b_phasefield_bench.ipynb #98a9239d
 def _rfft2_into(x, out):
@@ -69,9 +69,14 @@ def _run_job(fn:str, # solver: 'cahn_hilliard', 'fan_chen' or their numpy refere
     if fn.endswith('_numpy'): [f(xi, steps) for xi in x]
     else: f(torch.from_numpy(x).to(device), steps)
 
-def _warm(_):
-    "Keep a worker busy briefly, so that the pool starts all its processes before timing."
-    time.sleep(0.5)
+def _tune(grid:int, q:int) -> dict:
+    "The solvers' CPU chunks for `grid`² fields (Q = `q` grain order parameters), timed now if this process has not yet."
+    return {m.__name__: solver_chunk(m, torch.zeros((1, grid, grid) if m is cahn_hilliard else (1, q, grid, grid)))
+            for m in (cahn_hilliard, fan_chen)}
+
+def _warm(grid:int, q:int):
+    "Keep a worker busy briefly, so that the pool starts all its processes before timing, and let it choose its chunks."
+    time.sleep(0.5); _tune(grid, q)
 
 def _bench_rows(name, fn, x, steps, pool, repeat, gpu):
     "Timing rows of one model: numpy and torch, on 1 core and split over the 2 processes of `pool`, and on a GPU."
@@ -92,6 +97,14 @@ def _bench_rows(name, fn, x, steps, pool, repeat, gpu):
         rows.append((f'torch, batch {b}', 1, device_name('cuda'), tg, np.nan, t['n1']/tg))
     return [(f'{name}, {steps} steps', *r) for r in rows]
 
+def cpu_model() -> str:
+    "The CPU's model name (from /proc/cpuinfo on Linux, else `platform.processor()`)."
+    try:
+        for line in open('/proc/cpuinfo', encoding='utf-8'):
+            if line.lower().startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
+
 def benchmark(batch:int=64, # recipes per batch (and numpy recipes, one after the other)
               grid:int=64, # grid size
               ch_steps:int=CH_STEPS, gr_steps:int=GR_STEPS, # steps of each model
@@ -105,7 +118,8 @@ def benchmark(batch:int=64, # recipes per batch (and numpy recipes, one after th
     c = (0.35 + 0.05*(rng.random((batch, grid, grid)) - 0.5)).astype(np.float32)
     eta = np.stack([voronoi_grains(rng.uniform(0, grid, (30, 2)), grid) for _ in range(batch)])
     with torch_threads(1), worker_pool(2) as pool:                       # the 2-process rows share one pool, started once
-        parallel(import_module('alloy_nb.phasefield_bench')._warm, [(0,), (1,)], executor=pool, quiet=True)
+        chunks = _tune(grid, eta.shape[1])                              # chunk timing happens here, not in the timed runs
+        parallel(import_module('alloy_nb.phasefield_bench')._warm, [(grid, eta.shape[1])]*2, executor=pool, quiet=True)
         rows = (_bench_rows('Cahn–Hilliard', 'cahn_hilliard', c, ch_steps, pool, repeat, gpu)
                 + _bench_rows(f'Fan–Chen Q={eta.shape[1]}', 'fan_chen', eta, gr_steps, pool, repeat, gpu))
     recipes = sample_recipes(n_pipeline, seed=0)
@@ -119,8 +133,46 @@ def benchmark(batch:int=64, # recipes per batch (and numpy recipes, one after th
                                       '× numpy (same cores)', '× numpy (1 core)'])
     res.insert(4, 'recipes', [batch]*(len(res) - 2 - gpu) + [n_pipeline]*(2 + gpu))
     res['recipes/s'] = res.recipes/res.seconds
-    res.attrs.update(grid=grid, repeat=repeat, cpu_cores=os.cpu_count(), torch=torch.__version__, numpy=np.__version__)
-    print(f"grid {grid}², float32, torch {torch.__version__}, numpy {np.__version__}, {os.cpu_count()} CPU cores; "
+    res.attrs.update(grid=grid, repeat=repeat, cpu=cpu_model(), cpu_cores=os.cpu_count(), torch=torch.__version__,
+                     numpy=np.__version__, chunks=chunks)
+    print(f"{cpu_model()}, {os.cpu_count()} CPU cores; grid {grid}², float32, torch {torch.__version__}, numpy {np.__version__}; "
+          f"CPU chunks (recipes): Cahn–Hilliard {chunks['cahn_hilliard']}, Fan–Chen {chunks['fan_chen']}; "
           f"solver times: best of {repeat} interleaved runs")
     print(res.to_string(index=False, float_format=lambda v: f'{v:.3g}'))
     return res
+
+# %% ../nbs/03b_phasefield_bench.ipynb #a8a79f5d
+STAGES = {'random starts (Voronoi grains)': ('initial_fields',), 'Cahn–Hilliard solver': ('cahn_hilliard',),
+          'precipitate measurement (scikit-image)': ('measure_precipitates',), 'Fan–Chen solver': ('fan_chen',),
+          'grain measurement (scikit-image)': ('measure_grains', 'grain_classes')}
+
+def pipeline_profile(n:int=128, # recipes
+                     grid:int=64, # grid size
+                     seed:int=0 # recipe and simulation seed
+                    ) -> pd.DataFrame:
+    "Seconds and share of one-process `simulate` time per stage (`STAGES`, the rest is 'other'), from Python's profiler."
+    recipes = sample_recipes(n, seed=seed)
+    with torch_threads(1):
+        simulate(recipes.iloc[:2], grid=grid, seed=seed, device='cpu', quiet=True)     # imports and chunk timing, not profiled
+        prof = cProfile.Profile()
+        total = timed(lambda: prof.runcall(simulate, recipes, grid=grid, seed=seed, device='cpu', quiet=True)).best
+    stats = pstats.Stats(prof).stats                                  # {(file, line, name): (calls, ..., cumulative s, callers)}
+    cum = lambda names: sum(v[3] for (f, _, name), v in stats.items() if name in names and 'alloy_nb' in f)
+    rows = {stage: cum(names) for stage, names in STAGES.items()}
+    rows['other (strength, tables, noise, Python)'] = total - sum(rows.values())
+    out = pd.DataFrame({'seconds': rows}).rename_axis('stage')
+    out['share'] = out.seconds/total
+    out['ms per recipe'] = 1e3*out.seconds/n
+    return out
+
+def _ready(_):
+    "A worker's first job: import the simulator, as `simulate`'s workers do."
+    import_module('alloy_nb.processing')
+
+def pool_startup(n_jobs:int=2 # worker processes
+                ) -> float:
+    "Seconds from starting `n_jobs` fresh worker processes to all of them having imported the simulator."
+    t0 = time.perf_counter()
+    with worker_pool(n_jobs) as pool:
+        parallel(import_module('alloy_nb.phasefield_bench')._ready, [(i,) for i in range(n_jobs)], executor=pool, quiet=True)
+        return time.perf_counter() - t0
