@@ -8,13 +8,14 @@ import math
 import numpy as np, torch, networkx as nx
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 from skimage.measure import label, regionprops_table
 from .core import AlloyInputError, NumericalInstabilityError, timed
 
 # %% auto #0
-__all__ = ['CHUNK_CANDIDATES', 'TUNE_BYTES', 'GB_WIDTH', 'VORONOI_CHUNK', 'wavenumbers2', 'check_stable', 'solver_chunk',
-           'cahn_hilliard', 'ch_free_energy', 'mean_intercept_estimate', 'fan_chen', 'periodic_label', 'grain_classes',
-           'measure_grains', 'measure_precipitates', 'two_point', 'periodic_voronoi', 'voronoi_grains']
+__all__ = ['CHUNK_CANDIDATES', 'TUNE_BYTES', 'TUNE_STEPS', 'GB_WIDTH', 'VORONOI_CHUNK', 'wavenumbers2', 'check_stable',
+           'solver_chunk', 'cahn_hilliard', 'ch_free_energy', 'mean_intercept_estimate', 'fan_chen', 'periodic_label',
+           'grain_classes', 'measure_grains', 'measure_precipitates', 'two_point', 'periodic_voronoi', 'voronoi_grains']
 
 # %% ../nbs/03_phasefield.ipynb #f62f8306
 def wavenumbers2(n:int, # grid points per side
@@ -48,6 +49,7 @@ def check_stable(x:torch.Tensor, # field to check
 # %% ../nbs/03_phasefield.ipynb #b2352855
 CHUNK_CANDIDATES = (2, 4, 8, 16, 32)   # recipes per chunk that `solver_chunk` times on the CPU (even: see the text)
 TUNE_BYTES = 2**24                      # largest chunk of fields (bytes) that is timed
+TUNE_STEPS = 5                          # time steps per timed run
 _chunks: dict = {}                      # (solver, field shape, dtype, threads) → chunk chosen in this process
 
 def solver_chunk(solver, # the solver: `cahn_hilliard` or `fan_chen`
@@ -60,14 +62,14 @@ def solver_chunk(solver, # the solver: `cahn_hilliard` or `fan_chen`
     return _chunks[key]
 
 def _time_chunks(solver, like:torch.Tensor) -> int:
-    "The candidate chunk with the least time for two steps of a batch of copies of the first recipe (best of two, interleaved)."
+    "The candidate chunk with the least time for `TUNE_STEPS` steps of copies of the first recipe (best of three, interleaved)."
     per = like[0].numel()*like.element_size()
     cands = [c for c in CHUNK_CANDIDATES if c*per <= TUNE_BYTES] or [CHUNK_CANDIDATES[0]]
     if len(cands) == 1: return cands[0]
     x = like[:1].expand(cands[-1], *like.shape[1:]).clone()
     best = {c: math.inf for c in cands}
-    for _ in range(2):
-        for c in cands: best[c] = min(best[c], timed(lambda: solver(x, 2, chunk=c)).best)
+    for _ in range(3):
+        for c in cands: best[c] = min(best[c], timed(lambda: solver(x, TUNE_STEPS, chunk=c)).best)
     return min(best, key=best.get)
 
 # %% ../nbs/03_phasefield.ipynb #a8b36761
@@ -136,14 +138,15 @@ def _fc_run(eta, l0, dz, steps, dt, kappa, k2, pin_every, check_every):
     zh = torch.fft.fft2(z)
     fh, sq = torch.empty_like(zh), torch.empty(r, p, n, n, 2, dtype=eta.dtype, device=eta.device)
     zr, zhr, fhr, sqc = torch.view_as_real(z), torch.view_as_real(zh), torch.view_as_real(fh), torch.view_as_complex(sq)
-    s, s2 = torch.empty_like(sq[:, 0]), torch.empty(r, 1, n, n, 1, dtype=eta.dtype, device=eta.device)
+    s, s2 = torch.empty_like(sq[:, 0]), torch.empty_like(sq[:, :1])
     for st in range(steps):
         if st % pin_every == 0:
             pin = 1 if dz is None else (1 - mean_intercept_estimate(_unpack(z))/dz).clamp(0, 1).reshape(-1, 1, 1, 1)
             den = 1 + dt*l0*pin*kappa*k2
             a, b = (_complex_factor(x, (r, 1, n, n)) for x in (1/den, dt*l0*pin/den))
         torch.mul(zr, zr, out=sq); torch.sum(sq, 1, out=s)
-        torch.add(s[..., :1], s[..., 1:], out=s2[:, 0]).mul_(2).sub_(1)  # 2Σⱼηⱼ² − 1 (real and imaginary halves added)
+        torch.add(s[..., 0], s[..., 1], out=s2[:, 0, ..., 0]); s2[:, 0, ..., 1].copy_(s2[:, 0, ..., 0])   # Σⱼηⱼ² in both halves
+        s2.mul_(2).sub_(1)                                                # 2Σⱼηⱼ² − 1
         torch.sub(s2, sq, out=sq).mul_(zr)                                # ∂f/∂ηᵢ = ηᵢ(2Σⱼηⱼ² − 1 − ηᵢ²)
         torch.fft.fft2(sqc, out=fh)
         zhr.mul_(a).addcmul_(fhr, b, value=-1)
@@ -214,22 +217,16 @@ def two_point(mask:np.ndarray # boolean phase mask (N, N)
     return np.fft.fftshift(np.fft.irfft2(f*f.conj(), s=mask.shape)/mask.size)
 
 # %% ../nbs/03_phasefield.ipynb #0de075e6
-VORONOI_CHUNK = 2**26   # bytes of distances held at once by `periodic_voronoi`
+VORONOI_CHUNK = 2**26   # bytes of query results held at once by `periodic_voronoi`
 
 def periodic_voronoi(points:np.ndarray, # seed positions (k, 2) in cell units, in [0, n)
                      n:int # grid size
                     ) -> np.ndarray:
-    "Label map (n, n) of the periodic Voronoi cells of `points` (label = seed index; ties go to the lower index)."
-    ax = np.arange(n) + 0.5
-    d2 = lambda p: np.minimum(np.abs(ax[None] - p[:, None]), n - np.abs(ax[None] - p[:, None]))**2
-    best, lab = np.full((n, n), np.inf), np.zeros((n, n), np.intp)
-    k = max(1, VORONOI_CHUNK // (8*n*n))                                  # seeds per chunk: memory O(n²), not O(k n²)
-    for s in range(0, len(points), k):
-        d = d2(points[s:s+k, 0])[:, :, None] + d2(points[s:s+k, 1])[:, None, :]
-        i = d.argmin(0); m = np.take_along_axis(d, i[None], 0)[0]
-        closer = m < best                                                 # strict: an earlier seed keeps a tie
-        best, lab = np.where(closer, m, best), np.where(closer, i + s, lab)
-    return lab
+    "Label map (n, n) of the periodic Voronoi cells of `points`: the index of each cell centre's nearest seed on the torus."
+    tree, ax = cKDTree(np.asarray(points, float) % n, boxsize=n), np.arange(n) + 0.5
+    rows = max(1, VORONOI_CHUNK // (32*n))                                # grid rows per query: memory O(n²), never O(k n²)
+    return np.concatenate([tree.query(np.stack(np.meshgrid(ax[r:r+rows], ax, indexing='ij'), -1).reshape(-1, 2))[1]
+                           for r in range(0, n, rows)]).reshape(n, n)
 
 # %% ../nbs/03_phasefield.ipynb #44d8c124
 def voronoi_grains(points:np.ndarray, # recrystallisation nuclei (k, 2) in cell units

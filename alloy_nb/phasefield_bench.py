@@ -12,7 +12,8 @@ from .phasefield import wavenumbers2, cahn_hilliard, fan_chen, voronoi_grains, s
 from .processing import CH_STEPS, GR_STEPS, sample_recipes, simulate
 
 # %% auto #0
-__all__ = ['STAGES', 'cahn_hilliard_numpy', 'fan_chen_numpy', 'cpu_model', 'benchmark', 'pipeline_profile', 'pool_startup']
+__all__ = ['STAGES', 'cahn_hilliard_numpy', 'fan_chen_numpy', 'cpu_model', 'benchmark', 'fft_costs', 'pipeline_profile',
+           'pool_startup']
 
 # %% ../nbs/03b_phasefield_bench.ipynb #98a9239d
 def _rfft2_into(x, out):
@@ -140,6 +141,19 @@ def benchmark(batch:int=64, # recipes per batch (and numpy recipes, one after th
           f"solver times: best of {repeat} interleaved runs")
     print(res.to_string(index=False, float_format=lambda v: f'{v:.3g}'))
     return res
+
+# %% ../nbs/03b_phasefield_bench.ipynb #5c91451c
+def fft_costs(grid:int=64, # grid size
+              fields:int=16, # complex fields transformed per call (a chunk of recipes)
+              repeat:int=30 # calls timed (best of three rounds)
+             ) -> pd.Series:
+    "Microseconds per complex grid² field of a forward 2-D FFT: torch (batched, 1 thread), scipy (batched) and numpy (4 fields a call)."
+    import scipy.fft
+    z = torch.randn(fields, grid, grid, dtype=torch.complex64); out, zn = torch.empty_like(z), z.numpy()
+    calls = {'torch (MKL), batched': lambda: torch.fft.fft2(z, out=out), 'scipy (pocketfft), batched': lambda: scipy.fft.fft2(zn),
+             'numpy (pocketfft), one recipe per call': lambda: [np.fft.fft2(zn[i:i+4]) for i in range(0, fields, 4)]}
+    with torch_threads(1):
+        return pd.Series({k: 1e6*min(timed(f, repeat).best for _ in range(3))/fields for k, f in calls.items()}, name='µs per field')
 
 # %% ../nbs/03b_phasefield_bench.ipynb #a8a79f5d
 STAGES = {'random starts (Voronoi grains)': ('initial_fields',), 'Cahn–Hilliard solver': ('cahn_hilliard',),
