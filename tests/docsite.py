@@ -8,8 +8,13 @@ Without Quarto the site is built in two steps that read the same top-level `_qua
 `nbs/_quarto.yml` symlink): nbdev's notebook processing (what `nbdev_proc_nbs` does, minus its attempt to
 download and install Quarto), then `smalldocs render` on the processed notebooks. Pages are renamed to
 the `output-file` nbdev gives them (`00_core.ipynb` -> `core.html`), so both paths publish the same URLs.
+
+Either way the built pages are then finished so that the site reads offline and stands on its own
+(`finish_site`): maths is pre-rendered to MathML (no KaTeX from a CDN), links to the hosted docs
+(`doc_host`/`doc_baseurl` in settings.ini) become relative links between pages, and "source" links to
+the repository host are dropped (the exported code is shown on the page itself).
 """
-import base64, json, os, re, shutil, subprocess, sys
+import base64, configparser, html, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 
 import yaml
@@ -60,19 +65,55 @@ def rename_pages(proc:Path):
     sb.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
+def site_urls(root=ROOT) -> tuple:
+    "The hosted docs' base URL and the repository URL that nbdev writes into pages (from settings.ini)."
+    cfg = configparser.ConfigParser(); cfg.read(Path(root)/'settings.ini')
+    d = cfg['DEFAULT']
+    return d['doc_host'].rstrip('/') + '/' + d['doc_baseurl'].strip('/') + '/', d['git_url'].rstrip('/') + '/'
+
+
+MATH = re.compile(r'<span class="math (inline|display)">\\[(\[](.*?)\\[)\]]</span>', re.S)   # what smalldocs leaves for KaTeX
+KATEX = re.compile(r'<link[^>]*katex[^>]*>|<script[^>]*katex[^>]*></script>')
+CODE_LINK = re.compile(r'\[`([^`<>\n]+)`\]\(([^)\s]+)\)')   # nbdev's markdown link to a name, left literal inside code
+
+
+def mathml(m) -> str:
+    "One maths span with its TeX turned into MathML, which browsers render with no script and no network."
+    from latex2mathml.converter import convert
+    kind = m.group(1)
+    return f'<span class="math {kind}">{convert(html.unescape(m.group(2)), display="block" if kind == "display" else "inline")}</span>'
+
+
+def finish_page(text:str, docs_url:str, git_url:str) -> str:
+    "A built page, self-contained: maths as MathML, links within the docs relative, no links to the repository host."
+    text = MATH.sub(mathml, KATEX.sub('', text))
+    text = CODE_LINK.sub(lambda m: f'<a href="{m.group(2)}"><code>{m.group(1)}</code></a>', text)
+    text = re.sub(rf'<p><a href="{re.escape(git_url)}[^"]*"[^>]*>source</a></p>\n?', '', text)
+    return re.sub(rf'href="{re.escape(docs_url.rstrip("/"))}/?([^"]*)"', lambda m: f'href="{m.group(1) or "index.html"}"', text)
+
+
+def finish_site(out:Path, root=ROOT) -> Path:
+    "Finish every page of the built site in place (see `finish_page`)."
+    docs_url, git_url = site_urls(root)
+    for page in Path(out).rglob('*.html'):
+        page.write_text(finish_page(page.read_text(encoding='utf-8'), docs_url, git_url), encoding='utf-8')
+    return out
+
+
 def build_site(root=ROOT) -> Path:
     "Build the docs site into `root/_docs` and return that folder."
     root = Path(root)
     if shutil.which('quarto'):
         subprocess.run(['nbdev_docs'], cwd=root, check=True)
-        return root/'_docs'
+        return finish_site(root/'_docs', root)
     proc = process_notebooks(root)
     rename_pages(proc)
-    subprocess.run(['smalldocs', 'render', '--quiet', str(proc)], check=True)
+    smalldocs = shutil.which('smalldocs') or str(Path(sys.executable).parent/'smalldocs')
+    subprocess.run([smalldocs, 'render', '--quiet', str(proc)], check=True)
     out = root/'_docs'
     shutil.rmtree(out, ignore_errors=True)
     shutil.move(str(proc/'_docs'), str(out))
-    return out
+    return finish_site(out, root)
 
 
 def _fence(text, lang=''):
