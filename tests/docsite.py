@@ -11,8 +11,9 @@ the `output-file` nbdev gives them (`00_core.ipynb` -> `core.html`), so both pat
 
 Either way the built pages are then finished so that the site reads offline and stands on its own
 (`finish_site`): maths is pre-rendered to MathML (no KaTeX from a CDN), links to the hosted docs
-(`doc_host`/`doc_baseurl` in settings.ini) become relative links between pages, and "source" links to
-the repository host are dropped (the exported code is shown on the page itself).
+(`doc_host`/`doc_baseurl` in settings.ini) become relative links between pages, "source" links to the
+repository host are dropped (the exported code is shown on the page itself), and the theme's web font
+is not fetched (the system's sans-serif is used).
 """
 import base64, configparser, html, json, os, re, shutil, subprocess, sys
 from pathlib import Path
@@ -49,7 +50,7 @@ def _relink(nb:Path, names:dict):
     for cell in d['cells']:
         if pat and cell['cell_type'] == 'markdown':
             src = ''.join(cell['source'])
-            cell['source'] = pat.sub(lambda m: f'](' + names[m.group(1)] + (m.group(2) or '') + ')', src)
+            cell['source'] = pat.sub(lambda m: '](' + names[m.group(1)] + (m.group(2) or '') + ')', src)
     nb.write_text(json.dumps(d, indent=1), encoding='utf-8')
 
 
@@ -74,6 +75,7 @@ def site_urls(root=ROOT) -> tuple:
 
 MATH = re.compile(r'<span class="math (inline|display)">\\[(\[](.*?)\\[)\]]</span>', re.S)   # what smalldocs leaves for KaTeX
 KATEX = re.compile(r'<link[^>]*katex[^>]*>|<script[^>]*katex[^>]*></script>')
+REMOTE_IMPORT = re.compile(r'@import url\(https?://[^)]*\);?')
 CODE_LINK = re.compile(r'\[`([^`<>\n]+)`\]\(([^)\s]+)\)')   # nbdev's markdown link to a name, left literal inside code
 
 
@@ -92,11 +94,36 @@ def finish_page(text:str, docs_url:str, git_url:str) -> str:
     return re.sub(rf'href="{re.escape(docs_url.rstrip("/"))}/?([^"]*)"', lambda m: f'href="{m.group(1) or "index.html"}"', text)
 
 
+def _ids(text:str) -> set: return set(map(html.unescape, re.findall(r'\bid="([^"]*)"', text)))
+
+
+def fix_anchors(pages:dict) -> dict:
+    """Point cross-references at anchors that exist: `{page name: html}` in, the same out.
+
+    nbdev links every documented name, but only names with their own `show_doc` get a heading: a link to a method
+    without one (`design.html#designcontext.default`) goes to its class's heading, and a link to a name with no
+    heading at all (a private helper) is left as plain code."""
+    ids = {name: _ids(text) for name, text in pages.items()}
+    def fix(m):
+        target, frag = m.group(2), m.group(3)
+        if target not in ids or frag in ids[target]: return m.group(0)
+        while '.' in frag:
+            frag = frag.rsplit('.', 1)[0]
+            if frag in ids[target]: return f'<a href="{target}#{frag}"{m.group(4)}>'
+        return f'<a data-unlinked="{target}#{m.group(3)}"{m.group(4)}>'   # no href: shown as its text
+    link = re.compile(r'<a href="(([\w.-]+\.html)#([^"]+))"([^>]*)>')
+    return {name: link.sub(fix, text) for name, text in pages.items()}
+
+
 def finish_site(out:Path, root=ROOT) -> Path:
-    "Finish every page of the built site in place (see `finish_page`)."
+    "Finish every page of the built site in place (see `finish_page` and `fix_anchors`)."
     docs_url, git_url = site_urls(root)
-    for page in Path(out).rglob('*.html'):
-        page.write_text(finish_page(page.read_text(encoding='utf-8'), docs_url, git_url), encoding='utf-8')
+    files = {p.relative_to(out).as_posix(): p for p in Path(out).glob('*.html')}
+    pages = fix_anchors({name: finish_page(p.read_text(encoding='utf-8'), docs_url, git_url) for name, p in files.items()})
+    for name, text in pages.items(): files[name].write_text(text, encoding='utf-8')
+    for css in Path(out).glob('site_libs/**/*.css'):   # the theme's web font: the system's sans-serif instead, with no request
+        text = css.read_text(encoding='utf-8')
+        if REMOTE_IMPORT.search(text): css.write_text(REMOTE_IMPORT.sub('', text), encoding='utf-8')
     return out
 
 
@@ -130,6 +157,12 @@ def readme_images(root=ROOT) -> dict:
     return {f'{README_IMAGES}/index_figure_{i + 1}.png': base64.b64decode(''.join(p)) for i, p in enumerate(pngs)}
 
 
+def _cell_options(src:str) -> dict:
+    "A code cell's Quarto options (`#| key: value` lines) as a dict."
+    opts = yaml.safe_load('\n'.join(l[2:] for l in src.splitlines() if l.startswith('#|')) or '{}')
+    return opts if isinstance(opts, dict) else {}
+
+
 def readme_from_index(root=ROOT) -> str:
     "README.md text made from `nbs/index.ipynb`: title block, markdown cells, visible code and outputs (figures as image links)."
     nb = json.loads((Path(root)/'nbs'/'index.ipynb').read_text(encoding='utf-8'))
@@ -145,7 +178,8 @@ def readme_from_index(root=ROOT) -> str:
         if show_src and code.strip(): parts.append(_fence(code, 'python'))
         for o in cell.get('outputs', []):
             if 'image/png' in o.get('data', {}):
-                n_fig += 1; parts.append(f'![figure {n_fig} of the home page]({README_IMAGES}/index_figure_{n_fig}.png)'); continue
+                n_fig += 1; alt = _cell_options(src).get('fig-alt') or f'figure {n_fig} of the home page'
+                parts.append(f'![{alt}]({README_IMAGES}/index_figure_{n_fig}.png)'); continue
             text = ''.join(o.get('text', '') or o.get('data', {}).get('text/plain', ''))
             if text.strip(): parts.append(_fence(text))
     body = '\n\n'.join(parts)
