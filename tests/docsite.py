@@ -121,6 +121,8 @@ def finish_site(out:Path, root=ROOT) -> Path:
     files = {p.relative_to(out).as_posix(): p for p in Path(out).glob('*.html')}
     pages = fix_anchors({name: finish_page(p.read_text(encoding='utf-8'), docs_url, git_url) for name, p in files.items()})
     for name, text in pages.items(): files[name].write_text(text, encoding='utf-8')
+    index = Path(out)/'search.json'   # search snippets show names, not nbdev's markdown links
+    if index.is_file(): index.write_text(CODE_LINK.sub(r'\1', index.read_text(encoding='utf-8')), encoding='utf-8')
     for css in Path(out).glob('site_libs/**/*.css'):   # the theme's web font: the system's sans-serif instead, with no request
         text = css.read_text(encoding='utf-8')
         if REMOTE_IMPORT.search(text): css.write_text(REMOTE_IMPORT.sub('', text), encoding='utf-8')

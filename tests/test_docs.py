@@ -205,3 +205,18 @@ def test_signature_links_render(pages):
     literal = {n: p['md_links'][:3] for n, p in pages.items() if p['md_links']}
     assert not literal, f'markdown links shown as text: {literal}'
     assert 'design.html#nudge' in pages['design.html']['hrefs']
+
+
+def test_finish_page_makes_a_page_self_contained():
+    from docsite import finish_page, fix_anchors
+    docs, git = 'https://example.org/pkg/', 'https://github.com/example/pkg/'
+    page = ('<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/katex@0.16.11/dist/katex.min.css">'
+            '<p><a href="https://github.com/example/pkg/blob/main/pkg/a.py#L3" target="_blank" style="float:right">source</a></p>\n'
+            '<span class="math inline">\\(x^2 &lt; 1\\)</span> <a href="https://example.org/pkg/core.html#f">f</a> '
+            '<span class="co"># [`g`](https://example.org/pkg/a.html#g) output</span> <a href="https://example.org/pkg">home</a>')
+    out = finish_page(page, docs, git)
+    assert 'katex' not in out and 'source</a>' not in out and 'github.com' not in out and 'example.org' not in out
+    assert '<math' in out and '\\(' not in out and '<mo>&#x0003C;</mo>' in out   # the TeX was unescaped before conversion
+    assert 'href="core.html#f"' in out and '<a href="a.html#g"><code>g</code></a> output' in out and 'href="index.html"' in out
+    fixed = fix_anchors({'a.html': '<h3 id="cls">C</h3>', 'b.html': '<a href="a.html#cls.method">m</a> <a href="a.html#_helper">h</a>'})
+    assert fixed['b.html'] == '<a href="a.html#cls">m</a> <a data-unlinked="a.html#_helper">h</a>'
