@@ -79,6 +79,15 @@ REMOTE_IMPORT = re.compile(r'@import url\(https?://[^)]*\);?')
 CODE_LINK = re.compile(r'\[`([^`<>\n]+)`\]\(([^)\s]+)\)')   # nbdev's markdown link to a name, left literal inside code
 
 
+DATAFRAME = re.compile(r'<table[^>]*class="dataframe"[^>]*>.*?</table>', re.S)
+BREAK = re.compile(r'(?<=_)(?=\w)|(?<=[\d.])(?=[A-Z][a-z]?\d)')   # after an underscore; between the elements of a formula
+
+
+def breakable(table:str) -> str:
+    "A data frame's cells with line-break opportunities in long names (`precipitate_<wbr>fraction`) and formulas (`Al20<wbr>Co20...`); numbers never break."
+    return re.sub(r'>([^<]+)<', lambda m: '>' + BREAK.sub('<wbr>', m.group(1)) + '<', table.group(0))
+
+
 def mathml(m) -> str:
     "One maths span with its TeX turned into MathML, which browsers render with no script and no network."
     from latex2mathml.converter import convert
@@ -88,7 +97,7 @@ def mathml(m) -> str:
 
 def finish_page(text:str, docs_url:str, git_url:str) -> str:
     "A built page, self-contained: maths as MathML, links within the docs relative, no links to the repository host."
-    text = MATH.sub(mathml, KATEX.sub('', text))
+    text = DATAFRAME.sub(breakable, MATH.sub(mathml, KATEX.sub('', text)))
     text = CODE_LINK.sub(lambda m: f'<a href="{m.group(2)}"><code>{m.group(1)}</code></a>', text)
     text = re.sub(rf'<p><a href="{re.escape(git_url)}[^"]*"[^>]*>source</a></p>\n?', '', text)
     return re.sub(rf'href="{re.escape(docs_url.rstrip("/"))}/?([^"]*)"', lambda m: f'href="{m.group(1) or "index.html"}"', text)

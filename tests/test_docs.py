@@ -220,3 +220,5 @@ def test_finish_page_makes_a_page_self_contained():
     assert 'href="core.html#f"' in out and '<a href="a.html#g"><code>g</code></a> output' in out and 'href="index.html"' in out
     fixed = fix_anchors({'a.html': '<h3 id="cls">C</h3>', 'b.html': '<a href="a.html#cls.method">m</a> <a href="a.html#_helper">h</a>'})
     assert fixed['b.html'] == '<a href="a.html#cls">m</a> <a data-unlinked="a.html#_helper">h</a>'
+    table = finish_page('<table border="1" class="dataframe"><tr><th>precipitate_fraction</th><td>Al9.1Co18.2</td><td>13.380867</td></tr></table>', docs, git)
+    assert '<th>precipitate_<wbr>fraction</th><td>Al9.1<wbr>Co18.2</td><td>13.380867</td>' in table   # names and formulas may break, numbers not
