@@ -77,8 +77,6 @@ MATH = re.compile(r'<span class="math (inline|display)">\\[(\[](.*?)\\[)\]]</spa
 KATEX = re.compile(r'<link[^>]*katex[^>]*>|<script[^>]*katex[^>]*></script>')
 REMOTE_IMPORT = re.compile(r'@import url\(https?://[^)]*\);?')
 CODE_LINK = re.compile(r'\[`([^`<>\n]+)`\]\(([^)\s]+)\)')   # nbdev's markdown link to a name, left literal inside code
-
-
 DATAFRAME = re.compile(r'<table[^>]*class="dataframe"[^>]*>.*?</table>', re.S)
 BREAK = re.compile(r'(?<=_)(?=\w)|(?<=[\d.])(?=[A-Z][a-z]?\d)')   # after an underscore; between the elements of a formula
 
