@@ -8,8 +8,14 @@ Without Quarto the site is built in two steps that read the same top-level `_qua
 `nbs/_quarto.yml` symlink): nbdev's notebook processing (what `nbdev_proc_nbs` does, minus its attempt to
 download and install Quarto), then `smalldocs render` on the processed notebooks. Pages are renamed to
 the `output-file` nbdev gives them (`00_core.ipynb` -> `core.html`), so both paths publish the same URLs.
+
+Either way the built pages are then finished so that the site reads offline and stands on its own
+(`finish_site`): maths is pre-rendered to MathML (no KaTeX from a CDN), links to the hosted docs
+(`doc_host`/`doc_baseurl` in settings.ini) become relative links between pages, "source" links to the
+repository host are dropped (the exported code is shown on the page itself), and the theme's web font
+is not fetched (the system's sans-serif is used).
 """
-import base64, json, os, re, shutil, subprocess, sys
+import base64, configparser, html, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 
 import yaml
@@ -44,7 +50,7 @@ def _relink(nb:Path, names:dict):
     for cell in d['cells']:
         if pat and cell['cell_type'] == 'markdown':
             src = ''.join(cell['source'])
-            cell['source'] = pat.sub(lambda m: f'](' + names[m.group(1)] + (m.group(2) or '') + ')', src)
+            cell['source'] = pat.sub(lambda m: '](' + names[m.group(1)] + (m.group(2) or '') + ')', src)
     nb.write_text(json.dumps(d, indent=1), encoding='utf-8')
 
 
@@ -60,19 +66,90 @@ def rename_pages(proc:Path):
     sb.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
+def site_urls(root=ROOT) -> tuple:
+    "The hosted docs' base URL and the repository URL that nbdev writes into pages (from settings.ini)."
+    cfg = configparser.ConfigParser(); cfg.read(Path(root)/'settings.ini')
+    d = cfg['DEFAULT']
+    return d['doc_host'].rstrip('/') + '/' + d['doc_baseurl'].strip('/') + '/', d['git_url'].rstrip('/') + '/'
+
+
+MATH = re.compile(r'<span class="math (inline|display)">\\[(\[](.*?)\\[)\]]</span>', re.S)   # what smalldocs leaves for KaTeX
+KATEX = re.compile(r'<link[^>]*katex[^>]*>|<script[^>]*katex[^>]*></script>')
+REMOTE_IMPORT = re.compile(r'@import url\(https?://[^)]*\);?')
+CODE_LINK = re.compile(r'\[`([^`<>\n]+)`\]\(([^)\s]+)\)')   # nbdev's markdown link to a name, left literal inside code
+DATAFRAME = re.compile(r'<table[^>]*class="dataframe"[^>]*>.*?</table>', re.S)
+BREAK = re.compile(r'(?<=_)(?=\w)|(?<=[\d.])(?=[A-Z][a-z]?\d)')   # after an underscore; between the elements of a formula
+
+
+def breakable(table:str) -> str:
+    "A data frame's cells with line-break opportunities in long names (`precipitate_<wbr>fraction`) and formulas (`Al20<wbr>Co20...`); numbers never break."
+    return re.sub(r'>([^<]+)<', lambda m: '>' + BREAK.sub('<wbr>', m.group(1)) + '<', table.group(0))
+
+
+def mathml(m) -> str:
+    "One maths span with its TeX turned into MathML, which browsers render with no script and no network."
+    from latex2mathml.converter import convert
+    kind = m.group(1)
+    return f'<span class="math {kind}">{convert(html.unescape(m.group(2)), display="block" if kind == "display" else "inline")}</span>'
+
+
+def finish_page(text:str, docs_url:str, git_url:str) -> str:
+    "A built page, self-contained: maths as MathML, links within the docs relative, no links to the repository host."
+    text = DATAFRAME.sub(breakable, MATH.sub(mathml, KATEX.sub('', text)))
+    text = CODE_LINK.sub(lambda m: f'<a href="{m.group(2)}"><code>{m.group(1)}</code></a>', text)
+    text = re.sub(rf'<p><a href="{re.escape(git_url)}[^"]*"[^>]*>source</a></p>\n?', '', text)
+    return re.sub(rf'href="{re.escape(docs_url.rstrip("/"))}/?([^"]*)"', lambda m: f'href="{m.group(1) or "index.html"}"', text)
+
+
+def _ids(text:str) -> set: return set(map(html.unescape, re.findall(r'\bid="([^"]*)"', text)))
+
+
+def fix_anchors(pages:dict) -> dict:
+    """Point cross-references at anchors that exist: `{page name: html}` in, the same out.
+
+    nbdev links every documented name, but only names with their own `show_doc` get a heading: a link to a method
+    without one (`design.html#designcontext.default`) goes to its class's heading, and a link to a name with no
+    heading at all (a private helper) is left as plain code."""
+    ids = {name: _ids(text) for name, text in pages.items()}
+    def fix(m):
+        target, frag = m.group(2), m.group(3)
+        if target not in ids or frag in ids[target]: return m.group(0)
+        while '.' in frag:
+            frag = frag.rsplit('.', 1)[0]
+            if frag in ids[target]: return f'<a href="{target}#{frag}"{m.group(4)}>'
+        return f'<a data-unlinked="{target}#{m.group(3)}"{m.group(4)}>'   # no href: shown as its text
+    link = re.compile(r'<a href="(([\w.-]+\.html)#([^"]+))"([^>]*)>')
+    return {name: link.sub(fix, text) for name, text in pages.items()}
+
+
+def finish_site(out:Path, root=ROOT) -> Path:
+    "Finish every page of the built site in place (see `finish_page` and `fix_anchors`)."
+    docs_url, git_url = site_urls(root)
+    files = {p.relative_to(out).as_posix(): p for p in Path(out).glob('*.html')}
+    pages = fix_anchors({name: finish_page(p.read_text(encoding='utf-8'), docs_url, git_url) for name, p in files.items()})
+    for name, text in pages.items(): files[name].write_text(text, encoding='utf-8')
+    index = Path(out)/'search.json'   # search snippets show names, not nbdev's markdown links
+    if index.is_file(): index.write_text(CODE_LINK.sub(r'\1', index.read_text(encoding='utf-8')), encoding='utf-8')
+    for css in Path(out).glob('site_libs/**/*.css'):   # the theme's web font: the system's sans-serif instead, with no request
+        text = css.read_text(encoding='utf-8')
+        if REMOTE_IMPORT.search(text): css.write_text(REMOTE_IMPORT.sub('', text), encoding='utf-8')
+    return out
+
+
 def build_site(root=ROOT) -> Path:
     "Build the docs site into `root/_docs` and return that folder."
     root = Path(root)
     if shutil.which('quarto'):
         subprocess.run(['nbdev_docs'], cwd=root, check=True)
-        return root/'_docs'
+        return finish_site(root/'_docs', root)
     proc = process_notebooks(root)
     rename_pages(proc)
-    subprocess.run(['smalldocs', 'render', '--quiet', str(proc)], check=True)
+    smalldocs = shutil.which('smalldocs') or str(Path(sys.executable).parent/'smalldocs')
+    subprocess.run([smalldocs, 'render', '--quiet', str(proc)], check=True)
     out = root/'_docs'
     shutil.rmtree(out, ignore_errors=True)
     shutil.move(str(proc/'_docs'), str(out))
-    return out
+    return finish_site(out, root)
 
 
 def _fence(text, lang=''):
@@ -87,6 +164,12 @@ def readme_images(root=ROOT) -> dict:
     nb = json.loads((Path(root)/'nbs'/'index.ipynb').read_text(encoding='utf-8'))
     pngs = [o['data']['image/png'] for c in nb['cells'] for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]
     return {f'{README_IMAGES}/index_figure_{i + 1}.png': base64.b64decode(''.join(p)) for i, p in enumerate(pngs)}
+
+
+def _cell_options(src:str) -> dict:
+    "A code cell's Quarto options (`#| key: value` lines) as a dict."
+    opts = yaml.safe_load('\n'.join(l[2:] for l in src.splitlines() if l.startswith('#|')) or '{}')
+    return opts if isinstance(opts, dict) else {}
 
 
 def readme_from_index(root=ROOT) -> str:
@@ -104,7 +187,8 @@ def readme_from_index(root=ROOT) -> str:
         if show_src and code.strip(): parts.append(_fence(code, 'python'))
         for o in cell.get('outputs', []):
             if 'image/png' in o.get('data', {}):
-                n_fig += 1; parts.append(f'![figure {n_fig} of the home page]({README_IMAGES}/index_figure_{n_fig}.png)'); continue
+                n_fig += 1; alt = _cell_options(src).get('fig-alt') or f'figure {n_fig} of the home page'
+                parts.append(f'![{alt}]({README_IMAGES}/index_figure_{n_fig}.png)'); continue
             text = ''.join(o.get('text', '') or o.get('data', {}).get('text/plain', ''))
             if text.strip(): parts.append(_fence(text))
     body = '\n\n'.join(parts)

@@ -1,10 +1,12 @@
-"Build the docs site, serve it on 127.0.0.1 and check it in headless Chromium (Playwright driving Debian's Chromium)."
-import functools, inspect, json, re, subprocess, sys, threading
+"""Build the docs site, serve it on 127.0.0.1 and check it in headless Chromium (Playwright driving Debian's Chromium).
+
+The browser has no network beyond the local server: a request for anything else is refused and recorded, so a
+page that needs a CDN (maths, fonts, scripts) fails `test_site_needs_no_network`. Every page is read once, at
+1280 × 900, by `survey`; the tests below assert on what it saw."""
+import functools, html, inspect, json, re, subprocess, sys, threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urljoin, urlparse
-from urllib.request import urlopen
-from urllib.error import HTTPError
+from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 from conftest import ROOT
@@ -39,7 +41,10 @@ def browser(chromium, tmp_path_factory):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(str(tmp_path_factory.mktemp('chrome-profile')), executable_path=chromium,
-                                                   headless=True, args=CHROMIUM_ARGS, viewport={'width': 1280, 'height': 1000})
+                                                   headless=True, args=CHROMIUM_ARGS, viewport={'width': 1280, 'height': 900})
+        ctx.offsite = []   # requests for anything but the local server: refused, and listed here
+        ctx.route('**/*', lambda route: route.continue_() if urlparse(route.request.url).hostname in ('127.0.0.1', None)
+                  else (ctx.offsite.append(route.request.url), route.abort()))
         yield ctx
         ctx.close()
 
@@ -64,17 +69,6 @@ def test_home_page(site, page, tmp_path):
     page.screenshot(path=str(ROOT/'_docs'/'home.png'), full_page=False)
 
 
-def test_every_notebook_reachable_from_sidebar(site, page):
-    _, url = site
-    page.goto(url)
-    hrefs = {urljoin(page.url, a.get_attribute('href')) for a in page.locator('#quarto-sidebar a[href], nav.sidebar a[href], .sidebar a[href]').all()}
-    for nb in NOTEBOOKS:
-        target = urljoin(url, page_name(nb))
-        assert target in hrefs, f'{page_name(nb)} is not linked from the sidebar'
-        assert page.goto(target).status == 200
-        assert page.locator('h1').first.inner_text().strip()
-
-
 def test_signature_and_docstring_rendered(site, page):
     from alloy_nb.core import get_device
     _, url = site
@@ -85,36 +79,146 @@ def test_signature_and_docstring_rendered(site, page):
     assert 'explicit choice' in text  # a docment of the signature's parameter
 
 
-def _content_images(page):
-    return page.eval_on_selector_all('main img', 'els => els.map(e => [e.getAttribute("src"), e.naturalWidth])')
+# ---------------------------------------------------------------------------- reading the site as a reader does
+
+# external sites a page may link to: cited sources and the tools' own sites; never the (unpublished) hosted docs or repository
+EXTERNAL_HOSTS = ('doi.org', 'arxiv.org', 'pypi.org', 'quarto.org', 'nbdev.fast.ai', 'fastcore.fast.ai', 'pytorch.org', 'pyro.ai',
+                  'scikit-learn.org', 'causal-learn.readthedocs.io', 'shap.readthedocs.io', 'creativecommons.org', 'materialsproject.org')
+TEX = re.compile(r'\\\(|\\\[|\$\$')   # raw TeX delimiters a reader should never see
+
+SURVEY_JS = """() => {
+  const main = document.querySelector('main'), box = main.getBoundingClientRect();
+  let text = main.innerText;
+  for (const e of main.querySelectorAll('pre, code')) text = text.split(e.innerText).join(' ');
+  const wide = [];
+  if (document.scrollingElement.scrollWidth > document.scrollingElement.clientWidth) wide.push(['document', document.scrollingElement.scrollWidth]);
+  for (const e of main.querySelectorAll('pre, table, div.sd-table, div.cell-output, div.sourceCode, span.math, math, figure, img')) {
+    const r = e.getBoundingClientRect();
+    if (r.width && (e.scrollWidth > e.clientWidth + 1 || r.right > box.right + 1))
+      wide.push([e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ')[0] : ''), Math.round(r.width), e.scrollWidth, (e.innerText || '').slice(0, 50)]);
+  }
+  const md_links = main.innerText.match(/\\[`[^`\\n]+`\\]\\([^)\\s]*\\)/g) || [];   // nbdev's markdown links left as text (in code too)
+  return {text, wide, md_links, main_width: box.width, maths: main.querySelectorAll('math').length,
+          h1: (document.querySelector('h1') || {innerText: ''}).innerText.trim(),
+          sidebar: [...document.querySelectorAll('#quarto-sidebar a[href]')].map(e => e.getAttribute('href')),
+          imgs: [...document.querySelectorAll('img')].map(e => [(e.getAttribute('src') || '').slice(0, 40), (e.getAttribute('alt') || '').trim(), e.naturalWidth]),
+          hrefs: [...document.querySelectorAll('a[href]')].map(e => e.getAttribute('href'))};
+}"""
 
 
-def test_committed_figures_displayed(site, page):
-    _, url = site
-    seen = []
-    for nb in NOTEBOOKS:
-        page.goto(urljoin(url, page_name(nb)))
+def survey(page, url:str, names:list) -> dict:
+    "Open every page once and record its visible text (without code), what is wider than the text column, its maths, images and links."
+    out = {}
+    for name in names:
+        assert page.goto(urljoin(url, name)).status == 200, name
         page.wait_for_load_state('load')
-        seen += [(page_name(nb), src, w) for src, w in _content_images(page)]
+        out[name] = page.evaluate(SURVEY_JS)
+    return out
+
+
+def bad_links(docs:Path, pages:dict, external_hosts=EXTERNAL_HOSTS) -> list:
+    "Links that break the rule: relative links resolve to a file of the site (and to an id in it); the rest go to a listed external host."
+    bad, ids = [], {}
+    for name, seen in pages.items():
+        for href in seen['hrefs']:
+            u = urlparse(href)
+            if u.scheme in ('http', 'https'):
+                host = u.hostname or ''
+                if not any(host == h or host.endswith('.' + h) for h in external_hosts): bad.append(f'{name}: {href} (not a cited or tool site)')
+                continue
+            if u.scheme or u.netloc: bad.append(f'{name}: {href} (not a page of the site)'); continue
+            target = (docs/name).parent/unquote(u.path) if u.path else docs/name
+            if not target.resolve().is_relative_to(docs.resolve()) or not target.is_file(): bad.append(f'{name}: {href} (no such file)'); continue
+            if u.fragment and target.suffix == '.html':
+                if target not in ids: ids[target] = set(map(html.unescape, re.findall(r'\bid="([^"]*)"', target.read_text(encoding='utf-8'))))
+                if unquote(u.fragment) not in ids[target]: bad.append(f'{name}: {href} (no #{u.fragment})')
+    return bad
+
+
+def maths_pages() -> set:
+    "Pages whose notebook has TeX maths in its markdown (`$...$` or `$$...$$`)."
+    tex = re.compile(r'\$\$.+?\$\$|(?<![\\$])\$[^\s$][^$\n]*?(?<=\S)\$', re.S)
+    return {page_name(nb) for nb in NOTEBOOKS
+            if any(c['cell_type'] == 'markdown' and tex.search(''.join(c['source'])) for c in json.loads(nb.read_text(encoding='utf-8'))['cells'])}
+
+
+@pytest.fixture(scope='module')
+def pages(site, browser):
+    docs, url = site
+    pg = browser.new_page()
+    yield survey(pg, url, sorted(p.name for p in docs.glob('*.html')))
+    pg.close()
+
+
+def test_every_notebook_reachable_from_sidebar(pages):
+    for nb in NOTEBOOKS:
+        assert page_name(nb) in pages['index.html']['sidebar'], f'{page_name(nb)} is not linked from the sidebar'
+        assert pages[page_name(nb)]['h1'], f'{page_name(nb)} has no title'
+
+
+def test_committed_figures_displayed(pages):
+    seen = [(n, src, w) for n, p in pages.items() for src, _, w in p['imgs'] if src.startswith('data:image')]
     assert seen, 'no figure on any page'
     broken = [o for o in seen if not o[2]]
     assert not broken, f'images that did not load: {broken}'
 
 
-def test_no_broken_internal_links(site, page):
-    _, url = site
-    origin = urlparse(url).netloc
-    links, pages = set(), [urljoin(url, page_name(nb)) for nb in NOTEBOOKS]
-    for p in pages:
-        page.goto(p)
-        for href in page.eval_on_selector_all('a[href]', 'els => els.map(e => e.href)'):
-            if urlparse(href).netloc == origin: links.add(href)
-    assert links
-    bad = []
-    for link in sorted(links):
-        target, _, frag = link.partition('#')
-        try: html = urlopen(target, timeout=10).read().decode('utf-8', 'replace')
-        except HTTPError as e:
-            bad.append(f'{link} ({e.code})'); continue
-        if frag and target.endswith('.html') and not re.search(rf'id=["\']{re.escape(frag)}["\']', html): bad.append(f'{link} (no #{frag})')
-    assert not bad, f'broken internal links: {bad}'
+def test_every_page_surveyed(pages):
+    assert {page_name(nb) for nb in NOTEBOOKS} <= set(pages), 'a notebook has no page'
+    assert all(p['main_width'] >= 760 for p in pages.values()), {n: p['main_width'] for n, p in pages.items()}
+
+
+def test_site_needs_no_network(pages, browser):
+    assert not browser.offsite, f'pages asked for files off the site: {sorted(set(browser.offsite))[:10]}'
+
+
+def test_maths_rendered(pages):
+    raw = {n: TEX.findall(p['text']) for n, p in pages.items() if TEX.search(p['text'])}
+    assert not raw, f'raw TeX in the visible text: {raw}'
+    expected = maths_pages()
+    assert expected >= {'dvae.html', 'descriptors.html'}, expected
+    missing = sorted(n for n in expected if not pages[n]['maths'])
+    assert not missing, f'pages with maths in their notebook but no MathML: {missing}'
+
+
+def test_nothing_scrolls_sideways(pages):
+    wide = {n: p['wide'][:5] for n, p in pages.items() if p['wide']}
+    assert not wide, f'wider than the text column at 1280 px: {wide}'
+
+
+def test_every_image_has_alt_text(pages):
+    imgs = [(n, src, alt) for n, p in pages.items() for src, alt, _ in p['imgs']]
+    assert len(imgs) >= 30, len(imgs)
+    missing = [(n, src) for n, src, alt in imgs if not alt]
+    assert not missing, f'images without alt text: {missing}'
+
+
+def test_links_stay_in_the_site(site, pages):
+    docs, _ = site
+    assert sum(len(p['hrefs']) for p in pages.values()) > 100
+    bad = bad_links(docs, pages)
+    assert not bad, f'{len(bad)} links that leave the site or do not resolve: {bad[:20]}'
+
+
+def test_signature_links_render(pages):
+    "nbdev's markdown links inside show_doc signatures render as links, not as literal `[`name`](url)` text."
+    literal = {n: p['md_links'][:3] for n, p in pages.items() if p['md_links']}
+    assert not literal, f'markdown links shown as text: {literal}'
+    assert 'design.html#nudge' in pages['design.html']['hrefs']
+
+
+def test_finish_page_makes_a_page_self_contained():
+    from docsite import finish_page, fix_anchors
+    docs, git = 'https://example.org/pkg/', 'https://github.com/example/pkg/'
+    page = ('<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/katex@0.16.11/dist/katex.min.css">'
+            '<p><a href="https://github.com/example/pkg/blob/main/pkg/a.py#L3" target="_blank" style="float:right">source</a></p>\n'
+            '<span class="math inline">\\(x^2 &lt; 1\\)</span> <a href="https://example.org/pkg/core.html#f">f</a> '
+            '<span class="co"># [`g`](https://example.org/pkg/a.html#g) output</span> <a href="https://example.org/pkg">home</a>')
+    out = finish_page(page, docs, git)
+    assert 'katex' not in out and 'source</a>' not in out and 'github.com' not in out and 'example.org' not in out
+    assert '<math' in out and '\\(' not in out and '<mo>&#x0003C;</mo>' in out   # the TeX was unescaped before conversion
+    assert 'href="core.html#f"' in out and '<a href="a.html#g"><code>g</code></a> output' in out and 'href="index.html"' in out
+    fixed = fix_anchors({'a.html': '<h3 id="cls">C</h3>', 'b.html': '<a href="a.html#cls.method">m</a> <a href="a.html#_helper">h</a>'})
+    assert fixed['b.html'] == '<a href="a.html#cls">m</a> <a data-unlinked="a.html#_helper">h</a>'
+    table = finish_page('<table border="1" class="dataframe"><tr><th>precipitate_fraction</th><td>Al9.1Co18.2</td><td>13.380867</td></tr></table>', docs, git)
+    assert '<th>precipitate_<wbr>fraction</th><td>Al9.1<wbr>Co18.2</td><td>13.380867</td>' in table   # names and formulas may break, numbers not
