@@ -4,26 +4,24 @@
 
 # %% ../nbs/02_data.ipynb #e8c32d27
 from __future__ import annotations
-import io, re, sys
+import io, re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from collections.abc import Sequence
 import numpy as np
 import pandas as pd
-from fastcore.script import call_parse
 from hea_bench.composition import family_of
 from hea_bench.benchmark.consolidate import canonical_formula_key
 from hea_bench.benchmark.taxonomy import PEIVASTE_MAP, chizhevskiy_canonical_phase
 from .core import AlloyInputError, atomic_path, progress, check_input, check_output, shorten
-from .console import command_parser, command_errors
 from .composition import parse_formula, try_parse_formulas, composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptors, descriptor_array, DEFAULT_DESCRIPTORS
 
 # %% auto #0
-__all__ = ['RAW_FILES', 'PHASES', 'TRUSTED_SOURCES', 'SHOWN', 'raw_csv', 'compositions_of', 'load_pei', 'load_borg',
-           'borg_alloys', 'load_peivaste', 'load_chizhevskiy', 'per_composition', 'labelled_alloys', 'unlabelled_pool',
-           'load_alloy_csv', 'featurize_csv', 'featurize_cli', 'featurize_main']
+__all__ = ['RAW_FILES', 'PHASES', 'TRUSTED_SOURCES', 'raw_csv', 'compositions_of', 'load_pei', 'load_borg', 'borg_alloys',
+           'load_peivaste', 'load_chizhevskiy', 'per_composition', 'labelled_alloys', 'unlabelled_pool',
+           'load_alloy_csv', 'featurize_csv']
 
 # %% ../nbs/02_data.ipynb #aa2f0fc3
 RAW_FILES = {'pei': 'pei2020/pei2020_alloys_phases.csv', 'borg': 'borg2020/MPEA_dataset.csv',
@@ -283,33 +281,3 @@ def featurize_csv(input:str|Path, # input CSV (UTF-8) with a formula column
     if clash: raise AlloyInputError(f"Input already has column(s) {clash}; rename them before featurizing.")
     with atomic_path(output) as tmp: pd.concat([df, desc], axis=1).to_csv(tmp, index=False)
     return {'rows': len(df), 'columns': len(df.columns) + len(desc.columns), 'skipped': skipped}
-
-SHOWN = 50   # skipped rows the command lists one by one
-
-@call_parse
-def featurize_cli(input:str, # input CSV file (UTF-8) with a column of alloy formulas
-                  output:str, # output CSV file: the input columns plus the HEA descriptors (never the input)
-                  formula_col:str='formula', # name of the formula column
-                  skip_invalid:bool=False, # write the good rows and report the skipped ones instead of failing
-                  overwrite:bool=False, # replace an existing output file
-                  quiet:bool=False # no progress bar
-                 ):
-    "Add HEA descriptors (hea-bench definitions: smix, delta, vec, ..., bulk_modulus, molar_volume) to a CSV of alloy formulas."
-    res = featurize_csv(input, output, formula_col, skip_invalid, show_progress=False if quiet else None, overwrite=overwrite)
-    skipped = list(res['skipped'].values())
-    for m in skipped[:SHOWN]: print(f"alloy_nb_featurize: skipped {m}", file=sys.stderr)
-    if len(skipped) > SHOWN: print(f"alloy_nb_featurize: ... and {len(skipped) - SHOWN:,} more invalid rows skipped", file=sys.stderr)
-    print(f"alloy_nb_featurize: wrote {res['rows']} rows x {res['columns']} columns to {output}"
-          + (f" ({len(skipped)} invalid rows skipped)" if skipped else ''))
-
-def featurize_main(argv:list[str]|None=None # command-line arguments (default: sys.argv[1:])
-                  ):
-    "Entry point of `alloy_nb_featurize`: accepts `--formula-col`/`--skip-invalid` as well as the underscore forms (either once)."
-    p = command_parser(featurize_cli, 'alloy_nb_featurize')
-    for a in p._actions:
-        if any('_' in o for o in a.option_strings if o.startswith('--')):
-            a.option_strings = [o.replace('_', '-') for o in a.option_strings] + a.option_strings
-            for o in a.option_strings: p._option_string_actions[o] = a
-    args = vars(p.parse_args(sys.argv[1:] if argv is None else argv))
-    for k in ('pdb', 'xtra', '_given'): args.pop(k, None)
-    with command_errors('alloy_nb_featurize'): return featurize_cli(**args)

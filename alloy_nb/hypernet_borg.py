@@ -4,22 +4,18 @@
 
 # %% ../nbs/04b_hypernet_borg.ipynb #257beafb
 from __future__ import annotations
-import time
 import numpy as np, pandas as pd, torch
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit
-from fastcore.script import call_parse
-from .console import console_script
-from .core import AlloyInputError, get_device, device_name, progress, torch_threads, check_output, atomic_path
+from .core import AlloyInputError, progress, torch_threads
 from .descriptors import descriptors, DVAE_FEATURES
 from .data import load_borg, compositions_of
 from .processing_data import TargetScaler
 from .hypernet import BHNConfig
-from .hypernet_eval import fit_method, regression_metrics, benchmark_sets, benchmark_processing, bench_json, goals, METRICS
+from .hypernet_eval import fit_method, regression_metrics, METRICS
 
 # %% auto #0
-__all__ = ['BORG_TARGETS', 'ROUTES', 'BORG_METHODS', 'bench_bhn_main', 'borg_regression', 'benchmark_borg', 'summarise_borg',
-           'bench_bhn_cli']
+__all__ = ['BORG_TARGETS', 'ROUTES', 'BORG_METHODS', 'borg_regression', 'benchmark_borg', 'summarise_borg']
 
 # %% ../nbs/04b_hypernet_borg.ipynb #f4a1e8c4
 BORG_TARGETS = {'yield_strength': ('yield_strength_mpa', 'MPa'), 'hardness': ('hardness_hv', 'HV')}
@@ -79,33 +75,3 @@ def summarise_borg(r:pd.DataFrame # `benchmark_borg` output
                   ) -> pd.DataFrame:
     "Mean over folds of every metric, per property and method."
     return r.groupby(['target', 'method'], sort=False)[list(METRICS)].mean()
-
-# %% ../nbs/04b_hypernet_borg.ipynb #6c42a620
-@call_parse
-def bench_bhn_cli(json:str=None, # write the results to this JSON file (atomically)
-                  quick:bool=False, # small sets, short training, two Borg folds of hardness: a smoke test
-                  device:str=None, # cpu, cuda or cuda:N for the neural models (default: $ALLOY_NB_DEVICE, then auto)
-                  seed:int=0, # random seed of every method
-                  overwrite:bool=False # replace an existing --json file
-                 ):
-    "Benchmark the Bayesian hypernetwork against MLP, MC dropout, ensembles, BBB and a GP (simulator) and against an ensemble and a forest (Borg)."
-    import json as jsonlib
-    if json: check_output(json, overwrite, suffix='.json')
-    dev = get_device(device)                                                      # checked before any work
-    cfg = BHNConfig(seed=seed, **(dict(max_steps=200, eval_every=50) if quick else {}))
-    t0 = time.time()
-    sets = benchmark_sets(200, 40, 30, 12, (11, 12)) if quick else benchmark_sets()
-    bench = benchmark_processing(*sets, config=cfg, device=dev)
-    borg = benchmark_borg(('hardness',), folds=2, config=cfg) if quick else benchmark_borg(config=cfg)
-    with pd.option_context('display.width', 250, 'display.max_columns', 30):
-        print(bench.table.set_index(['target', 'method']).round(3).to_string()); print()
-        print(pd.Series(bench.time_to_target, name='seconds to target').round(2).to_string()); print()
-        print(summarise_borg(borg).round(3).to_string()); print()
-        print(goals(bench).round(3).to_string())
-    print(f"{(time.time() - t0) / 60:.1f} min on {device_name(dev)}")
-    if json:
-        with atomic_path(json) as tmp: tmp.write_text(jsonlib.dumps(bench_json(bench, summarise_borg(borg)), indent=1))
-        print(f"wrote {json}")
-
-bench_bhn_main = console_script(bench_bhn_cli, 'alloy_nb_bench_bhn')
-

@@ -8,11 +8,9 @@ import json, time
 from dataclasses import dataclass
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
-from fastcore.script import call_parse
 import html
 from pathlib import Path
-from .core import AlloyInputError, get_device, device_name, check_output, check_seed, check_count, atomic_path, artefact
-from .console import console_script
+from .core import AlloyInputError, get_device, check_seed, check_count, artefact
 from .processing import RECIPE_BOUNDS, LOG_SCALE, simulate
 from .processing_data import ProcessingSet, simulate_set
 from .hypernet import BHN, BHNConfig, fit_bhn, sample_networks, shipped_bhn
@@ -21,10 +19,10 @@ from .causal import TIERS, COLUMNS, check_tiers, check_settings, learn_graph, sc
 from .causal_effects import knob_value, effect_table, coverage, critical_knobs, shipped_do_reference, naive_effects, plot_influence_map
 
 # %% auto #0
-__all__ = ['N_SEEDS', 'VERIFY_SEED', 'KAPPA', 'BF_CALLS', 'BF_SEED', 'LOOP_SEED', 'cim_main', 'OPT_GOALS', 'current_practice',
-           'resimulate', 'knob_quantile', 'uniform_recipes', 'strength_scores', 'Proposal', 'optimise_recipe',
+__all__ = ['N_SEEDS', 'VERIFY_SEED', 'KAPPA', 'BF_CALLS', 'BF_SEED', 'LOOP_SEED', 'OPT_GOALS', 'current_practice', 'resimulate',
+           'knob_quantile', 'uniform_recipes', 'strength_scores', 'Proposal', 'optimise_recipe',
            'critical_for_strength', 'compare_proposals', 'brute_force', 'shipped_brute_force', 'pick_batch',
-           'join_sets', 'closed_loop', 'cim_run', 'parse_tiers', 'cim_cli', 'plot_microstructure', 'candidate_table',
+           'join_sets', 'closed_loop', 'cim_run', 'parse_tiers', 'plot_microstructure', 'candidate_table',
            'processing_report', 'optimisation_goals']
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #214171ed
@@ -189,30 +187,6 @@ def parse_tiers(text:str) -> list:
     tiers = [[v.strip() for v in t.split(',') if v.strip()] for t in text.split(';') if t.strip()]
     if not tiers: raise AlloyInputError(f"--tiers names no variable; give tiers like {';'.join(','.join(t) for t in TIERS)!r}.")
     return tiers
-
-@call_parse
-def cim_cli(json:str=None, # write the results to this JSON file (required; written only when everything succeeded)
-            n:int=2000, # bundled observational recipes to learn from (the first n; at least 30)
-            seed:int=0, # seed of the bootstrap, optimiser and re-simulations
-            device:str=None, # cpu, cuda or cuda:N for the BHN and the simulator (default: $ALLOY_NB_DEVICE, then auto)
-            tiers:str=';'.join(','.join(t) for t in TIERS), # tiers, earliest first: ';' between tiers, ',' between variables
-            alpha:float=0.05, # significance level of PC's independence tests, in (0, 1)
-            test:str='fisherz', # independence test: fisherz, kci or rcit
-            overwrite:bool=False # replace an existing --json file
-           ):
-    "Causal influence mapping of the processing data: PC graph scores, do-effects with intervals, and the strongest recipe."
-    import json as jsonlib
-    if not json: raise AlloyInputError("--json FILE.json is required.")
-    out, dev, t0 = check_output(json, overwrite, suffix='.json'), get_device(device), time.time()
-    res = cim_run(n, seed, dev, parse_tiers(tiers), alpha, test)            # checks n, seed, tiers, alpha and the test before any work
-    with atomic_path(out) as tmp: tmp.write_text(jsonlib.dumps(res, indent=1))
-    g, o = res['graph'], res['optimisation']
-    print(f"graph: adjacency precision {g['adjacency_precision']:.2f}, recall {g['adjacency_recall']:.2f}, orientation precision "
-          f"{g['orientation_precision']:.2f}, SHD {g['shd']} ({g['seconds']:.2f} s); effects: coverage {res['effects']['coverage']:.0%}")
-    print(f"strength: {o['optimised_strength']:.0f} MPa optimised vs {o['baseline_strength']:.0f} current practice, {o['brute_force_strength']:.0f} "
-          f"brute force ({o['simulator_calls']} vs {o['brute_force_calls']} calls); {time.time() - t0:.0f} s on {device_name(dev)}; wrote {out}")
-
-cim_main = console_script(cim_cli, 'alloy_nb_cim')
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #30d6e8e0
 def _save(fig, path:Path) -> str:

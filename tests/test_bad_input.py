@@ -13,11 +13,9 @@ import torch
 
 from alloy_nb.core import AlloyInputError, CheckpointError, MARKER, MEMORY_ENV, artefact, seed_everything
 from alloy_nb.composition import parse_formula, composition_matrix
-from alloy_nb.data import featurize_main
-from alloy_nb.processing import simulate_main, plan_batch, simulation_memory, simulate, sample_recipes, SimSettings
-from alloy_nb.dvae import train_dvae_main, load_dvae, predict_proba, DVAEConfig
-from alloy_nb.dvae_eval import bench_dvae_main
-from alloy_nb.cli import report_main, info_main
+from alloy_nb.processing import plan_batch, simulation_memory, simulate, sample_recipes, SimSettings
+from alloy_nb.dvae import load_dvae, predict_proba, DVAEConfig
+from alloy_nb.cli import featurize_main, simulate_main, train_dvae_main, bench_dvae_main, report_main, info_main
 
 
 # ------------------------------------------------------------------ helpers
