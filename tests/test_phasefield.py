@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 _script = Path(sys.executable).parent/'alloy_nb_simulate'
-CMD = [str(_script)] if _script.exists() else [sys.executable, '-c', 'import sys; from alloy_nb.processing import simulate_cli; sys.exit(simulate_cli())']
+CMD = [str(_script)] if _script.exists() else [sys.executable, '-c', 'import sys; from alloy_nb.cli import simulate_main; sys.exit(simulate_main())']
 COLUMNS = ['solute', 'temperature', 'hold_time', 'cooling_rate', 'deformation', 'grain_size', 'precipitate_fraction',
            'precipitate_radius', 'precipitate_density', 'yield_strength']
 
