@@ -59,7 +59,7 @@ def test_bad_grid_type(tmp_path):
 
 def test_output_paths(tmp_path):
     r = run('--n', 2, '--grid', 32)
-    assert r.returncode != 0 and '--out FILE.csv is required' in r.stderr
+    assert r.returncode == 2 and 'the following arguments are required: --out' in r.stderr
     r = run('--n', 2, '--grid', 32, '--out', tmp_path/'missing'/'x.csv')
     assert r.returncode != 0 and 'does not exist' in r.stderr
     r = run('--n', 2, '--grid', 32, '--out', tmp_path/'x.txt')
