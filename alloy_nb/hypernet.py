@@ -4,28 +4,24 @@
 
 # %% ../nbs/04_hypernet.ipynb #e8d02075
 from __future__ import annotations
-import math, time
+import math
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
 import pyro, pyro.distributions as dist, pyro.distributions.transforms as T
 from pyro.nn import DenseNN
-from fastcore.script import call_parse
 import alloy_nb
-from .core import (AlloyInputError, CheckpointError, get_device, device_name, seed_everything, atomic_path, torch_threads, check_output,
-                           check_input, check_count, check_number, shorten, artefact)
-from .console import console_script
+from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, atomic_path, torch_threads, check_count, check_number, shorten, artefact)
 from .checkpoints import read_checkpoint, check_weights
 from .training import FitConfig, train_loop
 from .processing import RECIPE_BOUNDS, FEATURE_UNITS
-from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs, bundled_set,
-                                      read_processing_csv)
+from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs)
 
 # %% auto #0
-__all__ = ['LOG_2PI', 'CHECKPOINT_FORMAT', 'train_bhn_main', 'WNLinear', 'ScaleFlow', 'BHNet', 'BHNConfig', 'BHN', 'train_bhnet',
-           'fit_bhn', 'Prediction', 'predict', 'plot_parity', 'plot_s2', 'SampledNetworks', 'sample_networks',
-           'save_bhn', 'load_bhn', 'shipped_bhn', 'train_bhn_cli']
+__all__ = ['LOG_2PI', 'CHECKPOINT_FORMAT', 'WNLinear', 'ScaleFlow', 'BHNet', 'BHNConfig', 'BHN', 'train_bhnet', 'fit_bhn',
+           'Prediction', 'predict', 'plot_parity', 'plot_s2', 'SampledNetworks', 'sample_networks', 'save_bhn',
+           'load_bhn', 'shipped_bhn']
 
 # %% ../nbs/04_hypernet.ipynb #403beadc
 class WNLinear(nn.Module):
@@ -336,26 +332,3 @@ def shipped_bhn(device=None # compute device
                ) -> BHN:
     "The Bayesian hypernetwork shipped with the package (all bundled recipes, default configuration)."
     return load_bhn(artefact('bhn_processing.pt'), device=device)
-
-# %% ../nbs/04_hypernet.ipynb #7b8fe6de
-@call_parse
-def train_bhn_cli(out:str=None, # checkpoint file to write (.pt), required
-                  data:str=None, # CSV of recipes and targets as alloy_nb_simulate writes it (default: the bundled dataset)
-                  device:str=None, # cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE, then auto)
-                  seed:int=0, # random seed
-                  max_steps:int=6000, # training steps at most (early stopping usually ends sooner)
-                  force:bool=False, # overwrite an existing checkpoint
-                  quiet:bool=False # no progress bar
-                 ):
-    "Train the Bayesian hypernetwork recipe → microstructure features, yield strength and S₂; save a checkpoint."
-    if not out: raise AlloyInputError("--out is required: the checkpoint file to write.")
-    check_output(out, overwrite=force, suffix='.pt', flag='--force', inputs=[data] if data else ())
-    dev, cfg = get_device(device), BHNConfig(seed=seed, max_steps=max_steps)          # checked before any work
-    train = read_processing_csv(check_input(data, 'data file'), workers=2, quiet=quiet or None) if data else bundled_set(workers=2, quiet=quiet or None)
-    t0 = time.time(); model = fit_bhn(train, config=cfg, device=dev, quiet=quiet or None)
-    save_bhn(model, out)
-    print(f"trained on {len(train)} recipes in {time.time() - t0:.0f} s on {device_name(dev)}; best validation NLL "
-          f"{model.history.val_nll.min():.3f} at step {int(model.history.step[model.history.val_nll.idxmin()])}; saved {out}")
-
-train_bhn_main = console_script(train_bhn_cli, 'alloy_nb_train_bhn')
-

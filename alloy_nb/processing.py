@@ -10,21 +10,19 @@ from importlib import import_module
 from pathlib import Path
 import numpy as np, pandas as pd, torch, networkx as nx
 from scipy import stats
-from fastcore.script import call_parse, Param
 from .core import (AlloyInputError, get_device, parallel, check_output, atomic_path, check_seed, check_count,
                            check_unique, memory_budget, MEMORY_ENV)
-from .console import console_script
 from .phasefield import (cahn_hilliard, fan_chen, voronoi_grains, grain_classes, measure_grains,
                                  measure_precipitates, two_point, VORONOI_CHUNK)
 
 # %% auto #0
 __all__ = ['RECIPE_BOUNDS', 'RECIPE_UNITS', 'FEATURES', 'FEATURE_UNITS', 'ALLOY', 'GAS_R', 'PRIOR_PARENTS', 'LOG_SCALE',
            'CH_STEPS', 'GR_STEPS', 'RELAX_STEPS', 'Q_GRAINS', 'CH_WINDOW', 'GR_WINDOW', 'NOISE', 'FIELD_COPIES',
-           'WORK_COPIES', 'WORKER_BYTES', 'TABLE_BYTES', 'simulate_main', 'recipe_bounds', 'check_recipes', 'solvus',
+           'WORK_COPIES', 'WORKER_BYTES', 'TABLE_BYTES', 'recipe_bounds', 'check_recipes', 'solvus',
            'equilibrium_fraction', 'model_concentration', 'effective_time', 'model_time', 'nuclei_count',
            'orowan_stress', 'shearing_stress', 'yield_strength', 'check_do', 'sample_recipes', 'true_dag',
            'initial_fields', 'zener_intercept', 'SimSettings', 'simulation_memory', 'plan_batch', 'simulate', 'sweep',
-           'write_dataset', 'simulate_cli']
+           'write_dataset']
 
 # %% ../nbs/03a_processing.ipynb #14520b05
 RECIPE_BOUNDS = {'solute': (0.1, 0.5), 'temperature': (573., 648.), 'hold_time': (0.5, 8.),
@@ -373,26 +371,3 @@ def write_dataset(out:str|Path, # output CSV file
             np.savez_compressed(tmp, concentration=f['concentration'], grains=f['grains'], two_point=s2, index=np.arange(k))
     with atomic_path(out) as tmp: df.to_csv(tmp, index=False)
     return df
-
-# %% ../nbs/03a_processing.ipynb #cdb657d5
-_DO_OPTION = Param("intervention NAME=VALUE on a recipe parameter; repeat for several", str, action='append')
-
-@call_parse
-def simulate_cli(n:int=2000, # number of recipes
-                 grid:int=64, # grid points per side of both phase-field models
-                 seed:int=0, # random seed: the same seed and device give identical numbers
-                 do:_DO_OPTION=None, # intervention NAME=VALUE on a recipe parameter; repeat for several
-                 device:str=None, # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE, then auto)
-                 workers:int=1, # CPU worker processes, one torch thread each (2 uses both cores of a 2-core machine)
-                 out:str=None, # output CSV file (required)
-                 fields:str=None, # optional .npz file for the fields of the first --n_fields recipes
-                 n_fields:int=24, # number of recipes whose fields go into --fields
-                 overwrite:bool=False, # replace existing output files
-                 quiet:bool=False # no progress bar
-                ):
-    "Simulate processing recipes (Al–Sc-like alloy) into microstructure features and yield strength; write a CSV."
-    if out is None: _bad("--out FILE.csv is required.")
-    write_dataset(out, n=n, do=do, fields=fields, n_fields=n_fields, overwrite=overwrite,
-                  grid=grid, seed=seed, device=device, workers=workers, quiet=quiet or None)
-
-simulate_main = console_script(simulate_cli, 'alloy_nb_simulate', repeatable=('do',))

@@ -13,11 +13,9 @@ import torch
 
 from alloy_nb.core import AlloyInputError, CheckpointError, MARKER, MEMORY_ENV, artefact, seed_everything
 from alloy_nb.composition import parse_formula, composition_matrix
-from alloy_nb.data import featurize_main
-from alloy_nb.processing import simulate_main, plan_batch, simulation_memory, simulate, sample_recipes, SimSettings
-from alloy_nb.dvae import train_dvae_main, load_dvae, predict_proba, DVAEConfig
-from alloy_nb.dvae_eval import bench_dvae_main
-from alloy_nb.cli import report_main, info_main
+from alloy_nb.processing import plan_batch, simulation_memory, simulate, sample_recipes, SimSettings
+from alloy_nb.dvae import load_dvae, predict_proba, DVAEConfig
+from alloy_nb.cli import featurize_main, simulate_main, train_dvae_main, bench_dvae_main, report_main, info_main
 
 
 # ------------------------------------------------------------------ helpers
@@ -500,16 +498,16 @@ def test_interrupts_simulate_with_workers(quiet_env, sig):
 def test_reproducibility_beeswarm_is_seeded_and_leaves_numpy_alone(tmp_path):
     import shap, matplotlib
     matplotlib.use('Agg')
-    from alloy_nb import cli
+    from alloy_nb import report
     rng = np.random.default_rng(0)
     e = shap.Explanation(rng.normal(size=(60, 4)), data=rng.normal(size=(60, 4)), feature_names=list('abcd'))
     run_ = type('Run', (), {'explanation': e, 'plan': type('Plan', (), {'seed': 5})})
     np.random.seed(123); state = np.random.get_state()[1].copy()
-    cli._shap_figures(run_, tmp_path)
+    report._shap_figures(run_, tmp_path)
     first = (tmp_path / 'shap_beeswarm.png').read_bytes()
     assert (np.random.get_state()[1] == state).all()                       # the caller's stream is untouched
     np.random.seed(99)                                                     # a different global state does not matter
-    cli._shap_figures(run_, tmp_path)
+    report._shap_figures(run_, tmp_path)
     assert (tmp_path / 'shap_beeswarm.png').read_bytes() == first          # was: different jitter, different image
 
 

@@ -5,7 +5,7 @@ what the installed script calls), as tests/test_bad_input.py does for the other 
 import json, subprocess, time
 import pytest
 from test_bad_input import run as run_main, refused, snapshot, write, quiet_env  # noqa: F401 (quiet_env is a fixture)
-from alloy_nb.recipe_optimiser import cim_main
+from alloy_nb.cli import cim_main
 
 CIM = 'alloy_nb_cim'
 
@@ -73,7 +73,7 @@ def test_option_given_twice_is_refused(quiet_env, argv):
 
 
 def test_json_is_required_and_must_end_in_json(quiet_env):
-    refused(run_main(cim_main), CIM, '--json FILE.json is required')
+    refused(run_main(cim_main), CIM, 'the following arguments are required: --json', usage=True)   # argparse's message, before any work
     refused(run_main(cim_main, '--json', quiet_env/'cim.txt'), CIM, 'must end in .json')
     refused(run_main(cim_main, '--json', quiet_env/'missing'/'cim.json'), CIM, 'does not exist')
     assert snapshot(quiet_env) == {}

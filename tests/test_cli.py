@@ -1,5 +1,6 @@
-"The `alloy_nb_info` console script, run as a user would."
+"The console scripts run as a user would: `alloy_nb_info`, and every script's `--help`, option spelling and parsing errors."
 import json, subprocess
+from pathlib import Path
 import torch
 
 
@@ -46,3 +47,78 @@ def test_unavailable_cuda_is_an_error(clean_env):
 def test_help_comes_from_docments(clean_env):
     res = run(['alloy_nb_info', '--help'], clean_env)
     assert res.returncode == 0 and 'compute device to check' in res.stdout and 'print JSON instead of a table' in res.stdout
+
+
+# ------------------------------------------------------------------ every console script: --help, spelling, light imports
+
+import re, sys
+import pytest
+
+# script → what its usage line must show without brackets (required options, positional arguments), and one option spelt with dashes
+SCRIPTS = {'alloy_nb_info': ([], '--json'), 'alloy_nb_featurize': (['input output'], '--skip-invalid'),
+           'alloy_nb_simulate': (['--out OUT'], '--n-fields'), 'alloy_nb_train_dvae': (['--out OUT'], '--holdout-fold'),
+           'alloy_nb_bench_dvae': ([], '--n-jobs'), 'alloy_nb_report': (['--out OUT'], '--force'),
+           'alloy_nb_train_bhn': (['--out OUT'], '--max-steps'), 'alloy_nb_bench_bhn': ([], '--overwrite'),
+           'alloy_nb_cim': (['--json JSON'], '--overwrite')}
+HEAVY = ('torch', 'pyro', 'shap', 'sklearn')
+
+
+def test_every_script_is_listed():
+    import configparser
+    cfg = configparser.ConfigParser(); cfg.read(Path(__file__).parents[1] / 'settings.ini')
+    names = [s.split('=')[0] for s in cfg['DEFAULT']['console_scripts'].split()]
+    assert sorted(names) == sorted(SCRIPTS)
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_help_shows_required_options_and_dashes(clean_env, script):
+    required, dashed = SCRIPTS[script]
+    res = run([script, '--help'], clean_env)
+    assert res.returncode == 0 and res.stdout.startswith(f'usage: {script} '), res.stderr
+    usage = ' '.join(res.stdout.split('\n\n')[0].split())          # the usage line, unwrapped
+    for r in required: assert r in usage and f'[{r}' not in usage, usage
+    assert usage.count('[') == len(re.findall(r'\[--?[\w-]+', usage)), usage   # every other option in brackets
+    options = re.findall(r'(?<![\w-])--[a-z][\w-]*', res.stdout)
+    assert dashed in options and not [o for o in options if '_' in o], options
+
+
+@pytest.mark.parametrize('script, argv, message', [
+    ('alloy_nb_report', [], 'the following arguments are required: --out'),
+    ('alloy_nb_cim', ['--n', '100'], 'the following arguments are required: --json'),
+    ('alloy_nb_simulate', ['--out', 'x.csv', '--grdi', '32'], 'unrecognized arguments: --grdi'),
+    ('alloy_nb_train_dvae', ['--out', 'm.pt', '--z-dim', '2', '--z_dim', '3'], 'option --z-dim is given more than once'),
+])
+def test_parsing_errors_come_from_argparse(clean_env, tmp_path, script, argv, message):
+    res = subprocess.run([script, *argv], capture_output=True, text=True, env=clean_env, cwd=tmp_path, timeout=120)
+    assert res.returncode == 2 and res.stderr.startswith(f'usage: {script}') and f'{script}: error: {message}' in res.stderr, res.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_underscore_spelling_is_accepted():
+    from alloy_nb.console import command_parser
+    from alloy_nb.cli import featurize_cli, train_dvae_cli
+    p = command_parser(featurize_cli, 'alloy_nb_featurize')
+    assert vars(p.parse_args(['a.csv', 'b.csv', '--skip_invalid', '--formula_col=alloy'])) == vars(p.parse_args(['a.csv', 'b.csv', '--skip-invalid', '--formula-col=alloy']))
+    ns = command_parser(train_dvae_cli, 'alloy_nb_train_dvae').parse_args(['--out', 'my_model.pt', '--holdout_fold', '-1', '--label-fraction', '0.5'])
+    assert (ns.out, ns.holdout_fold, ns.label_fraction) == ('my_model.pt', -1, 0.5)     # values keep their underscores
+
+
+def heavy_after(code: str) -> list:
+    "The heavy libraries a fresh interpreter has imported after running `code`."
+    probe = f"import sys\n{code}\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    res = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.split()
+
+
+def test_probe_sees_heavy_imports():
+    assert heavy_after('import alloy_nb.core') == ['torch']        # the check below can fail
+
+
+def test_help_and_parsing_errors_import_nothing_heavy():
+    code = ("import contextlib, io\nimport alloy_nb.cli as cli\n"
+            f"for script in {list(SCRIPTS)!r}:\n"
+            "    for argv in (['--help'], ['--no-such-option']):\n"
+            "        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "            getattr(cli, script.removeprefix('alloy_nb_') + '_main')(argv)")
+    assert heavy_after(code) == []

@@ -36,7 +36,7 @@ def test_train_bad_input(tmp_path, clean_env, args, message):
 
 def test_train_needs_out_and_keeps_existing_file(tmp_path, clean_env):
     res = run(['alloy_nb_train_dvae'], clean_env)
-    assert res.returncode != 0 and '--out is required' in res.stderr
+    assert res.returncode == 2 and 'the following arguments are required: --out' in res.stderr
     out = tmp_path/'m.pt'; out.write_text('precious')
     res = run(['alloy_nb_train_dvae', '--out', str(out)], clean_env)
     assert res.returncode != 0 and 'exists; pass --force' in res.stderr and out.read_text() == 'precious'

@@ -13,7 +13,7 @@ def _script() -> list[str]:
     exe = Path(sys.executable).parent / 'alloy_nb_featurize'
     if exe.exists(): return [str(exe)]
     found = shutil.which('alloy_nb_featurize')
-    return [found] if found else [sys.executable, '-c', 'from alloy_nb.data import featurize_main; featurize_main()']
+    return [found] if found else [sys.executable, '-c', 'from alloy_nb.cli import featurize_main; featurize_main()']
 
 
 class Result:
@@ -27,7 +27,7 @@ def run(*args, e2e=False):
         r = subprocess.run(_script() + [str(a) for a in args], capture_output=True, text=True, timeout=300)
         return Result(r.returncode, r.stdout, r.stderr)
     import contextlib, io
-    from alloy_nb.data import featurize_main
+    from alloy_nb.cli import featurize_main
     out, err, code = io.StringIO(), io.StringIO(), 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try: featurize_main([str(a) for a in args])
@@ -156,7 +156,7 @@ def test_failed_run_keeps_existing_output(tmp_path):
 def test_help_is_readable():
     r = run('--help', e2e=True)
     assert r.returncode == 0
-    for frag in ('--formula-col', '--skip-invalid', 'name of the formula column', 'input', 'output'): assert frag in r.stdout
+    for frag in ('--formula-col', '--skip-invalid', 'name of the column holding the formulas', 'input', 'output'): assert frag in r.stdout
 
 
 def test_large_file_progress_and_speed(tmp_path):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 _script = Path(sys.executable).parent/'alloy_nb_simulate'
-CMD = [str(_script)] if _script.exists() else [sys.executable, '-c', 'import sys; from alloy_nb.processing import simulate_cli; sys.exit(simulate_cli())']
+CMD = [str(_script)] if _script.exists() else [sys.executable, '-c', 'import sys; from alloy_nb.cli import simulate_main; sys.exit(simulate_main())']
 COLUMNS = ['solute', 'temperature', 'hold_time', 'cooling_rate', 'deformation', 'grain_size', 'precipitate_fraction',
            'precipitate_radius', 'precipitate_density', 'yield_strength']
 
@@ -59,7 +59,7 @@ def test_bad_grid_type(tmp_path):
 
 def test_output_paths(tmp_path):
     r = run('--n', 2, '--grid', 32)
-    assert r.returncode != 0 and '--out FILE.csv is required' in r.stderr
+    assert r.returncode == 2 and 'the following arguments are required: --out' in r.stderr
     r = run('--n', 2, '--grid', 32, '--out', tmp_path/'missing'/'x.csv')
     assert r.returncode != 0 and 'does not exist' in r.stderr
     r = run('--n', 2, '--grid', 32, '--out', tmp_path/'x.txt')
