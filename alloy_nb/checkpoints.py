@@ -5,12 +5,13 @@
 # %% ../nbs/00b_checkpoints.ipynb #16a36939
 from __future__ import annotations
 from pathlib import Path
+from dataclasses import asdict, fields
 import torch
 import alloy_nb
-from .core import CheckpointError, shorten
+from .core import AlloyInputError, CheckpointError, shorten, atomic_path
 
 # %% auto #0
-__all__ = ['read_checkpoint', 'check_weights']
+__all__ = ['read_checkpoint', 'check_weights', 'write_checkpoint', 'read_config']
 
 # %% ../nbs/00b_checkpoints.ipynb #801ff265
 def read_checkpoint(path:str|Path, # a file written by `torch.save` of a plain dict
@@ -48,3 +49,28 @@ def check_weights(state:dict, # the checkpoint's state dict
         if v.is_floating_point() and not torch.isfinite(v).all(): raise CheckpointError(f"{path}: weight {k} has {int((~torch.isfinite(v)).sum()):,} non-finite value(s) "
                                                               "(NaN or inf); the checkpoint is corrupt.")
     return state
+
+# %% ../nbs/00b_checkpoints.ipynb #77e098d9
+def write_checkpoint(path:str|Path, # destination file (`.pt`), written atomically
+                     fmt:str, # the format name, e.g. 'alloy_nb.dvae'
+                     version:int, # the format version
+                     model:torch.nn.Module, # a model with a dataclass `config` and an optional `history` DataFrame
+                     **extra # further plain entries (e.g. `columns`)
+                    ) -> Path:
+    "Save `model` as the plain dict `read_checkpoint` reads: format, versions, configuration, weights on the CPU, history."
+    cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
+    hist = getattr(model, 'history', None)
+    ckpt = dict(format=fmt, format_version=version, alloy_nb_version=alloy_nb.__version__, torch_version=str(torch.__version__), config=cfg,
+                state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+                history={} if hist is None else {k: [float(x) for x in v] for k, v in hist.to_dict('list').items()}, **extra)
+    with atomic_path(path) as tmp: torch.save(ckpt, tmp)
+    return Path(path)
+
+def read_config(ckpt:dict, # a checkpoint from `read_checkpoint`
+                cls:type, # the configuration dataclass
+                path:str|Path # the checkpoint, for messages
+               ):
+    "The checkpoint's configuration as a `cls`, refusing unknown keys and invalid values with `CheckpointError`."
+    if unknown := set(ckpt['config']) - {f.name for f in fields(cls)}: raise CheckpointError(f"{path}: unknown configuration keys {sorted(map(str, unknown))}.")
+    try: return cls(**ckpt['config'])
+    except AlloyInputError as e: raise CheckpointError(f"{path}: its configuration is invalid: {e}") from None

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_dvae.ipynb #7498068d
 from __future__ import annotations
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -13,10 +13,9 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, log_loss
-import alloy_nb
-from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, progress, atomic_path, artefact,
+from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, progress, artefact,
                            torch_threads, check_seed, check_count, check_number, check_unique, shorten)
-from .checkpoints import read_checkpoint, check_weights
+from .checkpoints import read_checkpoint, check_weights, write_checkpoint, read_config
 from .composition import composition_matrix, check_elements, HEA_ELEMENTS
 from .descriptors import torch_descriptors, DVAE_FEATURES, DESCRIPTOR_UNITS
 from .data import unlabelled_pool
@@ -302,13 +301,7 @@ def save_dvae(model:DVAE, # a trained model
               path:str|Path # destination file (`.pt`)
              ) -> Path:
     "Save `model` as a plain-dict checkpoint (atomic write); returns the path."
-    cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
-    hist = getattr(model, 'history', pd.DataFrame())
-    ckpt = dict(format='alloy_nb.dvae', format_version=CHECKPOINT_FORMAT, alloy_nb_version=alloy_nb.__version__,
-                torch_version=str(torch.__version__), config=cfg, state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-                history={k: [float(x) for x in v] for k, v in hist.to_dict('list').items()})
-    with atomic_path(path) as tmp: torch.save(ckpt, tmp)
-    return Path(path)
+    return write_checkpoint(path, 'alloy_nb.dvae', CHECKPOINT_FORMAT, model)
 
 # %% ../nbs/06_dvae.ipynb #65f89d6b
 def load_dvae(path:str|Path, # a checkpoint written by `save_dvae`
@@ -317,9 +310,7 @@ def load_dvae(path:str|Path, # a checkpoint written by `save_dvae`
     "Load a DVAE checkpoint, checking its format, version, configuration and every weight; raises `CheckpointError` naming the problem."
     path, dev = Path(path), get_device(device)
     ckpt = read_checkpoint(path, 'alloy_nb.dvae', CHECKPOINT_FORMAT, 'alloy_nb DVAE', 'Retrain with `alloy_nb_train_dvae`.')
-    if unknown := set(ckpt['config']) - {f.name for f in fields(DVAEConfig)}: raise CheckpointError(f"{path}: unknown configuration keys {sorted(map(str, unknown))}.")
-    try: config = DVAEConfig(**ckpt['config'])
-    except AlloyInputError as e: raise CheckpointError(f"{path}: its configuration is invalid: {e}") from None
+    config = read_config(ckpt, DVAEConfig, path)
     with torch.device('meta'): like = DVAE(config).state_dict()          # shapes only, nothing allocated
     state = check_weights(ckpt['state_dict'], like, path)
     if bad := [k for k in like if k.endswith('scaler.std') and not (state[k] > 0).all()]: raise CheckpointError(f"{path}: {bad[0]} must be positive (it divides the descriptors).")

@@ -5,15 +5,14 @@
 # %% ../nbs/04_hypernet.ipynb #e8d02075
 from __future__ import annotations
 import math
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
 import pyro, pyro.distributions as dist, pyro.distributions.transforms as T
 from pyro.nn import DenseNN
-import alloy_nb
-from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, atomic_path, torch_threads, check_count, check_number, shorten, artefact)
-from .checkpoints import read_checkpoint, check_weights
+from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, torch_threads, check_count, check_number, shorten, artefact)
+from .checkpoints import read_checkpoint, check_weights, write_checkpoint, read_config
 from .training import FitConfig, train_loop
 from .processing import RECIPE_BOUNDS, FEATURE_UNITS
 from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs)
@@ -298,13 +297,7 @@ def save_bhn(model:BHN, # a trained hypernetwork
              path:str|Path # destination (`.pt`)
             ) -> Path:
     "Save `model` as a plain-dict checkpoint (atomic write); returns the path."
-    cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
-    hist = {k: [float(x) for x in v] for k, v in model.history.to_dict('list').items()}
-    ckpt = dict(format='alloy_nb.bhn', format_version=CHECKPOINT_FORMAT, alloy_nb_version=alloy_nb.__version__,
-                torch_version=str(torch.__version__), config=cfg, columns=list(model.columns),
-                state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}, history=hist)
-    with atomic_path(path) as tmp: torch.save(ckpt, tmp)
-    return Path(path)
+    return write_checkpoint(path, 'alloy_nb.bhn', CHECKPOINT_FORMAT, model, columns=list(model.columns))
 
 def load_bhn(path:str|Path, # a checkpoint written by `save_bhn`
              device=None # device to load onto (default: `get_device()`)
@@ -315,9 +308,7 @@ def load_bhn(path:str|Path, # a checkpoint written by `save_bhn`
     cols = ckpt.get('columns')
     if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols) or len(set(cols)) < len(cols):
         raise CheckpointError(f"{path}: its 'columns' must be a list of distinct target names, got {shorten(cols)}.")
-    if unknown := set(ckpt['config']) - {f.name for f in fields(BHNConfig)}: raise CheckpointError(f"{path}: unknown configuration keys {sorted(map(str, unknown))}.")
-    try: config = BHNConfig(**ckpt['config'])
-    except AlloyInputError as e: raise CheckpointError(f"{path}: its configuration is invalid: {e}") from None
+    config = read_config(ckpt, BHNConfig, path)
     model = BHN(config, cols)
     state = check_weights(ckpt['state_dict'], model.state_dict(), path)
     if not (state['scaler.std'] > 0).all(): raise CheckpointError(f"{path}: scaler.std must be positive (it divides the targets).")
