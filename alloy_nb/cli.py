@@ -65,7 +65,7 @@ def report_cli(*, out:str, # folder to write the report to (index.html, candidat
     from alloy_nb.design import DEFAULT_SPACE, ScreeningSpace
     from alloy_nb.design_run import DesignPlan, run_design
     from alloy_nb.recipe_optimiser import processing_report
-    from alloy_nb.report import write_report
+    from alloy_nb.report import write_report, report_counts
     t0 = time.time()
     check_output(out, overwrite=force, folder=True, flag='--force')
     space = ScreeningSpace(tuple(e.strip() for e in elements.split(',') if e.strip())) if elements is not None else DEFAULT_SPACE   # fail fast
@@ -78,8 +78,9 @@ def report_cli(*, out:str, # folder to write the report to (index.html, candidat
     write_report(run, out, time.time() - t0, settings, force, lambda d: processing_report(d, quick, dev, seed))
     s = run.summary
     print(f"alloy_nb_report: {len(run.candidates)} candidates in {time.time() - t0:.0f} s on {device_name(dev)}")
-    print(s[['proposals', 'classifier: single', 'confirmed by forest', 'random base rate']].round(2).to_string())
-    print(f"nudging: {run.info['nudging_reached']:.0%} of {run.info['nudged']} multi-phase test alloys pass P(single) > 0.6 within 10 steps")
+    print(s[['candidates', 'proposals', 'classifier: single', 'confirmed by forest', 'random base rate']].round(2).to_string())
+    k = report_counts(run)
+    print(f"nudging: {k['reached']} of {k['nudged']} nudged multi-phase test alloys pass P(single) > 0.6 within 10 steps")
     print(f"SHAP, most important: {', '.join(run.ranking.index[:3])}")
     print(f"wrote {Path(out) / 'index.html'}, candidates.csv and {len(list(Path(out).glob('*.png')))} figures")
 

@@ -19,10 +19,10 @@ from .core import AlloyInputError, get_device, device_name, timed, torch_threads
 from .composition import HEA_ELEMENTS, check_elements, composition_matrix, matrix_to_compositions
 
 # %% auto #0
-__all__ = ['DESCRIPTOR_UNITS', 'HEA_BENCH_DESCRIPTORS', 'DEFAULT_DESCRIPTORS', 'ALL_DESCRIPTORS', 'DVAE_FEATURES', 'OMEGA_H_EPS',
-           'PHI_SE_EPS', 'DESCRIPTOR_LIMIT', 'element_table', 'pair_enthalpy_matrix', 'descriptor_array', 'descriptors',
-           'finite_descriptors', 'torch_descriptors', 'compare_with_hea_bench', 'random_alloys',
-           'benchmark_descriptors']
+__all__ = ['DESCRIPTOR_UNITS', 'DESCRIPTOR_MEANINGS', 'HEA_BENCH_DESCRIPTORS', 'DEFAULT_DESCRIPTORS', 'ALL_DESCRIPTORS',
+           'DVAE_FEATURES', 'OMEGA_H_EPS', 'PHI_SE_EPS', 'DESCRIPTOR_LIMIT', 'element_table', 'pair_enthalpy_matrix',
+           'descriptor_array', 'descriptors', 'finite_descriptors', 'torch_descriptors', 'compare_with_hea_bench',
+           'random_alloys', 'benchmark_descriptors']
 
 # %% ../nbs/01a_descriptors.ipynb #ac17dc09
 @lru_cache(maxsize=64)
@@ -56,6 +56,24 @@ DESCRIPTOR_UNITS = {
     'omega': 'dimensionless', 's_excess': 'J/(mol K)', 'delta_g_ss': 'kJ/mol', 'delta_g_max': 'kJ/mol',
     'phi_king': 'dimensionless', 'phi_ye': 'dimensionless', 'delta_chi': 'Pauling', 'mean_electronegativity': 'Pauling',
     'wang_gamma': 'dimensionless', 'bulk_modulus': 'GPa', 'molar_volume': 'cm^3/mol', 'n_elements': 'count'}
+DESCRIPTOR_MEANINGS = {   # one line each, in words; the formulas are in the table above
+    'smix': 'ideal configurational mixing entropy ΔS_mix = −R Σ c_i ln c_i',
+    'delta': 'atomic-size mismatch δ: spread of the atomic radii around their mean',
+    'vec': 'valence electron concentration: mean valence electrons per atom',
+    'melting_temperature': 'melting temperature T_m by the rule of mixtures',
+    'mixing_enthalpy': 'mixing enthalpy ΔH_mix of the liquid from Miedema pair enthalpies',
+    'omega': 'Ω = T_m ΔS_mix / |ΔH_mix| (Yang & Zhang; above 1.1 favours a solid solution)',
+    's_excess': 'excess entropy S_E of hard spheres of the atomic sizes (Mansoori)',
+    'delta_g_ss': 'Gibbs-energy proxy of the solid solution, ΔH_mix − T_m ΔS_mix',
+    'delta_g_max': 'most negative pair enthalpy among the elements present (proxy for the most stable intermetallic)',
+    'phi_king': "King's Φ = ΔG_ss / (−|ΔG_max|)",
+    'phi_ye': "Ye's φ = (ΔS_mix − |ΔH_mix| / T_m) / |S_E|",
+    'delta_chi': 'electronegativity mismatch Δχ: spread of the Pauling electronegativities',
+    'mean_electronegativity': 'mean Pauling electronegativity χ̄',
+    'wang_gamma': "Wang's γ: packing misfit of the smallest atom over that of the largest",
+    'bulk_modulus': 'bulk modulus by the rule of mixtures',
+    'molar_volume': 'molar volume by the rule of mixtures',
+    'n_elements': 'number of elements present'}
 HEA_BENCH_DESCRIPTORS = tuple(hea_bench.benchmark.descriptor_names())   # hea-bench's 14, in its frozen order
 DEFAULT_DESCRIPTORS = ('smix', 'delta', 'vec', 'melting_temperature', 'mixing_enthalpy', 'omega', 'delta_chi',
                        'bulk_modulus', 'molar_volume', 'n_elements')

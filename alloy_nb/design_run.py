@@ -19,24 +19,32 @@ from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE,
                              screen, latent_grid, generate, nudge, nudge_candidates)
 
 # %% auto #0
-__all__ = ['PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'design_summary', 'plot_design_summary',
-           'explain', 'shap_ranking', 'DesignPlan', 'DesignRun', 'run_design']
+__all__ = ['PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'in_summary', 'design_summary',
+           'plot_design_summary', 'explain', 'shap_ranking', 'DesignPlan', 'DesignRun', 'run_design']
 
 # %% ../nbs/07a_design_run.ipynb #365291fd
+def in_summary(candidates:pd.DataFrame # candidate tables of all strategies, concatenated
+              ) -> pd.Series:
+    "Which candidates `design_summary` counts as proposals: those aimed at single phase and, when nudged, past the threshold."
+    target = candidates.get('target', pd.Series('single-phase', index=candidates.index)).fillna('single-phase')
+    reached = candidates.get('reached', pd.Series(True, index=candidates.index)).fillna(True).astype(bool)
+    return (target == 'single-phase') & reached
+
 def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies, concatenated
                    checker:PhaseChecker, # the independent check
                    n_random:int=20, # random compositions per candidate for the base rate
                    seed:int=0 # seed of the random compositions
                   ) -> pd.DataFrame:
-    "Per strategy: proposals, validity, classifier and forest verdicts, the random base rate, novelty."
-    c = candidates[candidates.get('target', pd.Series('single-phase', index=candidates.index)).fillna('single-phase') == 'single-phase']
-    c = c[c.reached.fillna(True).astype(bool)] if 'reached' in c else c
+    "Per strategy: candidates and the proposals among them; their validity, classifier and forest verdicts, random base rate, novelty."
+    n = candidates.groupby('strategy', sort=False).size()
+    c = candidates[in_summary(candidates)]
     c = c.assign(base_rate=base_rate(c, checker, n_random, seed))
     g = c.groupby('strategy', sort=False)
-    return pd.DataFrame({'proposals': g.size(), 'valid': g.valid.mean(), 'classifier: single': g.p_single.apply(lambda p: (p > 0.5).mean()),
+    return pd.DataFrame({'candidates': n, 'proposals': g.size().reindex(n.index, fill_value=0), 'valid': g.valid.mean(),
+                         'classifier: single': g.p_single.apply(lambda p: (p > 0.5).mean()),
                          'confirmed by forest': g.confirmed.mean(), 'random base rate': g.base_rate.mean(),
                          'confirmed − base rate': g.confirmed.mean() - g.base_rate.mean(),
-                         'median novelty': g.novelty.median(), 'known alloys': g.known.mean()})
+                         'median novelty': g.novelty.median(), 'known alloys': g.known.mean()}, index=n.index)
 
 def plot_design_summary(summary:pd.DataFrame # `design_summary` output
                        ):
@@ -52,7 +60,7 @@ def plot_design_summary(summary:pd.DataFrame # `design_summary` output
 
 # %% ../nbs/07a_design_run.ipynb #01782ec0
 PAPER_SHAP_RANKING = ('smix', 'melting_temperature', 'bulk_modulus', 'mixing_enthalpy', 'delta', 'molar_volume', 'vec', 'delta_chi')
-PAPER_SHAP_DIRECTION = {'smix': -1, 'delta': -1, 'melting_temperature': 1, 'bulk_modulus': 1}   # sign of the effect of a high value on P(single)
+PAPER_SHAP_DIRECTION = {'smix': -1, 'delta': -1, 'melting_temperature': 1, 'bulk_modulus': 1}   # sign of the effect of a high value on P(single); the paper states no others
 COMPOSITION_FEATURE = 'composition (55 fractions)'
 
 def explain(model:DVAE, # a trained DVAE (its classifier is explained)
@@ -87,9 +95,14 @@ def shap_ranking(e:shap.Explanation # `explain` output
     t = pd.DataFrame({'mean |SHAP|': imp, 'rank': imp.rank(ascending=False).astype(int)})
     t['effect of a high value'] = [spearmanr(e.data[:, j], e.values[:, j]).statistic if n != COMPOSITION_FEATURE else np.nan
                                    for j, n in enumerate(e.feature_names)]
-    t['paper rank'] = [PAPER_SHAP_RANKING.index(n) + 1 if n in PAPER_SHAP_RANKING else np.nan for n in t.index]
-    t['paper: high value'] = [{1: 'favours single', -1: 'favours multi'}.get(PAPER_SHAP_DIRECTION.get(n), '') for n in t.index]
-    return t.sort_values('rank')
+    t['paper rank'] = pd.array([PAPER_SHAP_RANKING.index(n) + 1 if n in PAPER_SHAP_RANKING else None for n in t.index], dtype='Int64')
+    t['paper: high value'] = [_paper_direction(n) for n in t.index]
+    return t.sort_values('rank').rename_axis('feature')
+
+def _paper_direction(name:str) -> str:
+    "The paper's direction for `name`, or why there is none."
+    if name not in PAPER_SHAP_RANKING: return 'not in the paper'
+    return {1: 'favours single', -1: 'favours multi'}.get(PAPER_SHAP_DIRECTION.get(name), 'not stated')
 
 # %% ../nbs/07a_design_run.ipynb #f1fba5f0
 @dataclass(frozen=True)

