@@ -28,10 +28,10 @@ from .processing import RECIPE_BOUNDS, FEATURES, LOG_SCALE, true_dag
 from .processing_data import TARGETS
 
 # %% auto #0
-__all__ = ['COLUMNS', 'TIERS', 'PRECIPITATE_STATISTICS', 'LOG_COLUMNS', 'TESTS', 'MIN_ROWS', 'transform', 'TieredTest',
-           'check_tiers', 'check_settings', 'design_matrix', 'LearnedGraph', 'as_digraph', 'to_networkx', 'background',
-           'learn_graph', 'to_general_graph', 'cpdag', 'score_graph', 'edge_report', 'compare_tests', 'bootstrap_edges',
-           'graph_layout', 'plot_graph', 'compare_methods', 'sample_size_curve']
+__all__ = ['COLUMNS', 'TIERS', 'PRECIPITATE_STATISTICS', 'LOG_COLUMNS', 'TESTS', 'MIN_ROWS', 'NODE_SIZE', 'transform',
+           'TieredTest', 'check_tiers', 'check_settings', 'design_matrix', 'LearnedGraph', 'as_digraph', 'to_networkx',
+           'background', 'learn_graph', 'to_general_graph', 'cpdag', 'score_graph', 'edge_report', 'compare_tests',
+           'bootstrap_edges', 'graph_layout', 'plot_graph', 'compare_methods', 'sample_size_curve']
 
 # %% ../nbs/05_causal.ipynb #6adbc1fb
 COLUMNS = list(RECIPE_BOUNDS) + TARGETS                                    # the ten variables, recipe first
@@ -188,7 +188,7 @@ def score_graph(estimate:LearnedGraph|nx.DiGraph, # a learned graph
     if set(g) != set(truth): _bad(f"the graphs have different variables: {sorted(set(g) ^ set(truth))}.")
     names = list(truth)
     est = to_general_graph(g, names)
-    return pd.DataFrame({k: _scores(est, to_general_graph(t, names)) for k, t in (('true DAG', truth), ('true CPDAG', cpdag(truth)))}).T
+    return pd.DataFrame({k: _scores(est, to_general_graph(t, names)) for k, t in (('true DAG', truth), ('true CPDAG', cpdag(truth)))}).T.astype({'shd': int})
 
 # %% ../nbs/05_causal.ipynb #f868fb0e
 def edge_report(estimate:LearnedGraph|nx.DiGraph, truth:nx.DiGraph|None=None) -> pd.DataFrame:
@@ -212,7 +212,7 @@ def compare_tests(df:pd.DataFrame, # observational data
     for name, kw in runs.items():
         g = learn_graph(df, alpha=alpha, kernel_rows=kernel_rows, **kw)
         rows[name] = dict(rows=g.n, seconds=g.seconds, **score_graph(g).loc['true DAG'])
-    return pd.DataFrame(rows).T
+    return pd.DataFrame(rows).T.astype({'rows': int, 'shd': int})   # counts as integers
 
 # %% ../nbs/05_causal.ipynb #eb2b806e
 def bootstrap_edges(df:pd.DataFrame, # observational data
@@ -238,28 +238,30 @@ def graph_layout(g:nx.DiGraph, tiers=TIERS) -> dict:
     pos = nx.multipartite_layout(g, subset_key={i: list(t) for i, t in enumerate(tiers)}, align='horizontal', scale=2)
     return {k: (x, -y) for k, (x, y) in pos.items()}
 
+NODE_SIZE = 3600   # node area (points²): room for a two-line label at 9 pt
+
 def plot_graph(g:nx.DiGraph, # the graph to draw (arcs both ways = undirected)
                freq:pd.DataFrame|None=None, # `bootstrap_edges` output: edge width ∝ frequency
                truth:nx.DiGraph|None=None, # colour edges by whether they are true (and show missed true edges)
                ax=None, title:str=''):
-    "Draw a learned graph by tiers; edge width = bootstrap frequency, green = true edge, red = false, dashed = missed."
-    ax = ax or plt.subplots(figsize=(8, 4))[1]
+    "Draw a learned graph by tiers; edge width = bootstrap frequency (if given), green = true edge, red = false, dashed = missed."
+    ax = ax or plt.subplots(figsize=(8, 4.2))[1]
     pos, f = graph_layout(g), {} if freq is None else {tuple(sorted((r.a, r.b))): r.frequency for r in freq.itertuples()}
     colours = {0: '#9ecae1', 1: '#fdae6b', 2: '#a1d99b'}
     tier = {v: i for i, t in enumerate(TIERS) for v in t}
-    nx.draw_networkx_nodes(g, pos, ax=ax, node_color=[colours[tier.get(v, 1)] for v in g], node_size=1900)
-    nx.draw_networkx_labels(g, pos, {v: v.replace('_', '\n') for v in g}, ax=ax, font_size=7)
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_color=[colours[tier.get(v, 1)] for v in g], node_size=NODE_SIZE)
+    nx.draw_networkx_labels(g, pos, {v: v.replace('_', '\n') for v in g}, ax=ax, font_size=9)
     for a, b in g.edges:
         und = g.has_edge(b, a)
         if und and a > b: continue
         ok = truth is None or truth.has_edge(a, b) or truth.has_edge(b, a)
-        nx.draw_networkx_edges(g, pos, [(a, b)], ax=ax, width=0.5 + 5 * f.get(tuple(sorted((a, b))), 1 if freq is None else 0),
+        nx.draw_networkx_edges(g, pos, [(a, b)], ax=ax, width=2 if freq is None else 0.5 + 5 * f.get(tuple(sorted((a, b))), 0),
                                edge_color='#444' if truth is None else '#31a354' if ok else '#de2d26', arrows=True,
-                               arrowstyle='-' if und else '-|>', arrowsize=12, node_size=1900)
+                               arrowstyle='-' if und else '-|>', arrowsize=12, node_size=NODE_SIZE)
     if truth is not None:
         missed = [(a, b) for a, b in truth.edges if not (g.has_edge(a, b) or g.has_edge(b, a))]
-        nx.draw_networkx_edges(g, pos, missed, ax=ax, style='dashed', edge_color='#aaa', arrows=True, arrowstyle='-', node_size=1900)
-    ax.set_title(title, fontsize=9); ax.axis('off')
+        nx.draw_networkx_edges(g, pos, missed, ax=ax, style='dashed', edge_color='#aaa', arrows=True, arrowstyle='-', node_size=NODE_SIZE)
+    ax.margins(0.08, 0.12); ax.set_title(title, fontsize=10); ax.axis('off')
     return ax
 
 # %% ../nbs/05_causal.ipynb #60885498
@@ -283,7 +285,7 @@ def compare_methods(df:pd.DataFrame, # observational data
     for name, run in runs.items():
         t0 = time.perf_counter(); g = run(); secs = time.perf_counter() - t0
         rows[name] = dict(**score_graph(g).loc['true DAG'], seconds=secs)
-    return pd.DataFrame(rows).T
+    return pd.DataFrame(rows).T.astype({'shd': int})
 
 # %% ../nbs/05_causal.ipynb #383b3651
 def sample_size_curve(df:pd.DataFrame, # observational data

@@ -171,21 +171,24 @@ def naive_effects(df:pd.DataFrame # observational data
 def plot_influence_map(table:pd.DataFrame, # `coverage` (or `effect_table`) output
                        naive:pd.DataFrame|None=None # `naive_effects` output, drawn beside
                       ):
-    "Heatmaps of standardised average causal effects (with intervals) and, beside them, the naive association and the simulator's truth."
+    "Heatmaps, one above the other, of standardised average causal effects (with intervals), the simulator's truth and the naive association."
     knobs, outs = list(RECIPE_BOUNDS), TARGETS
     panels = [('causal effect (learned graph)', 'std_ace')] + ([('simulator do() truth', 'std_true')] if 'std_true' in table else [])
     t = table
     if naive is not None: t = t.merge(naive, on=['knob', 'outcome']); panels.append(('association (conditioning)', 'association'))
-    fig, axs = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4), sharey=True)
-    for ax, (title, col) in zip(np.atleast_1d(axs), panels):
+    fig, axs = plt.subplots(len(panels), 1, figsize=(7, 0.4 + 2.5 * len(panels)), sharex=True, squeeze=False)
+    axs = axs[:, 0]
+    for ax, (title, col) in zip(axs, panels):
         M = t.pivot(index='knob', columns='outcome', values=col).loc[knobs, outs]
         im = ax.imshow(M, cmap='RdBu_r', vmin=-2, vmax=2)
         for (i, k), (j, o) in ((a, b) for a in enumerate(knobs) for b in enumerate(outs)):
             r = t[(t.knob == k) & (t.outcome == o)].iloc[0]
-            ax.text(j, i, f"{r[col]:.2f}" + (f"\n[{r.std_lo:.2f}, {r.std_hi:.2f}]" if col == 'std_ace' else ''), ha='center', va='center', fontsize=6.5)
-        ax.set_xticks(range(len(outs)), [o.replace('_', '\n') for o in outs], fontsize=7); ax.set_yticks(range(len(knobs)), knobs, fontsize=8)
-        ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=axs, shrink=0.8, label='effect / outcome s.d.')
+            ax.text(j, i, f"{r[col]:.2f}" + (f"\n[{r.std_lo:.2f}, {r.std_hi:.2f}]" if col == 'std_ace' else ''), ha='center', va='center', fontsize=8,
+                    color='white' if abs(r[col]) > 1.2 else 'black')   # legible on the dark ends of the scale
+        ax.set_xticks(range(len(outs)), [o.replace('_', '\n') for o in outs], fontsize=8.5); ax.set_yticks(range(len(knobs)), [k.replace('_', ' ') for k in knobs], fontsize=8.5)
+        ax.set_aspect('auto')
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=list(axs), shrink=0.6, label='effect / outcome s.d.')
     return fig
 
 # %% ../nbs/05a_causal_effects.ipynb #0601f83c

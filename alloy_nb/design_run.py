@@ -49,7 +49,7 @@ def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies
 def plot_design_summary(summary:pd.DataFrame # `design_summary` output
                        ):
     "Bars of the confirmed fraction next to the random base rate, per strategy."
-    fig, ax = plt.subplots(figsize=(5.5, 3), dpi=80)
+    fig, ax = plt.subplots(figsize=(5.5, 3), dpi=100)
     x = np.arange(len(summary))
     ax.bar(x - 0.2, summary['confirmed by forest'], 0.4, label='proposals confirmed by the forest')
     ax.bar(x + 0.2, summary['random base rate'], 0.4, label='random compositions, same elements', color='0.7')

@@ -190,13 +190,15 @@ def data_efficiency(fractions=(0.05, 0.1, 0.25, 0.5, 1.0), # fractions of the tr
 def plot_data_efficiency(eff:pd.DataFrame, # `data_efficiency` output
                          metric:str='balanced_accuracy' # metric on the y axis
                         ):
-    "Mean ± standard error over folds and seeds against the number of labelled alloys (log scale)."
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
-    for method, d in eff.groupby('method'):
+    "Mean ± standard error over folds and seeds against the number of labelled alloys (log scale, ticks at the numbers used)."
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    for i, (method, d) in enumerate(eff.groupby('method')):
         x = d.groupby('fraction').n_labelled.mean()
         g = d.groupby('fraction')[metric]
-        ax.errorbar(x, g.mean(), yerr=g.sem().fillna(0), marker='o', capsize=3, label=method)
+        ax.errorbar(x * 1.03**(i - 1), g.mean(), yerr=g.sem().fillna(0), marker='o', capsize=3, label=method)   # nudged apart: bars stay legible
+    n = eff.groupby('fraction').n_labelled.mean()
     ax.set(xscale='log', xlabel='labelled training alloys (mean over folds)', ylabel=metric.replace('_', ' '), title='grouped split, test folds')
+    ax.set_xticks(n.to_numpy(), [f'{v:,.0f}' for v in n]); ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.legend(fontsize=8); fig.tight_layout()
     return fig
 
@@ -233,14 +235,19 @@ def plot_latent(model:DVAE, # a trained model with z_dim ≥ 2
     z = encode(model, Xs)
     panels = [('phase', y), ('number of elements', (Xs > 0).sum(axis=1).to_numpy())] + \
              [(g, Xs[[e for e in els if e in Xs]].sum(axis=1).to_numpy()) for g, els in ELEMENT_GROUPS.items()]
-    fig, axs = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.2), dpi=80, sharex=True, sharey=True)
+    ncol = min(3, len(panels)); nrow = -(-len(panels) // ncol)             # at most three panels a row: fits a text column
+    fig, axs = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.6 * nrow), dpi=100, sharex=True, sharey=True, squeeze=False)
+    for ax in axs.ravel()[len(panels):]: ax.remove()
+    axs = axs.ravel()[:len(panels)]
     for ax, (title, c) in zip(axs, panels):
         if title == 'phase':
             for k, name in enumerate(model.config.classes): ax.scatter(*z[y == k, :2].T, s=3, alpha=0.5, label=name)
             ax.legend(fontsize=7, markerscale=3)
-        else: fig.colorbar(ax.scatter(*z[:, :2].T, c=c, s=3, cmap='viridis'), ax=ax, shrink=0.8)
-        ax.set_title(title, fontsize=8); ax.set_xlabel('z₁')
-    axs[0].set_ylabel('z₂'); fig.tight_layout()
+        else: fig.colorbar(ax.scatter(*z[:, :2].T, c=c, s=3, cmap='viridis'), ax=ax, shrink=0.8,
+                           label='elements' if title == 'number of elements' else 'atomic fraction')
+        ax.set_title(title, fontsize=9); ax.set_xlabel('z₁'); ax.xaxis.set_tick_params(labelbottom=True)
+    for ax in axs[::ncol]: ax.set_ylabel('z₂')
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/06b_dvae_eval.ipynb #7a3d10fe

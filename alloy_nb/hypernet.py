@@ -236,9 +236,11 @@ def plot_parity(pred:Prediction, # `predict` output
                 max_points:int=150 # recipes shown per panel
                ):
     "Predicted vs simulated value per target, with 90% predictive intervals as error bars."
-    fig, axs = plt.subplots(1, len(targets), figsize=(3.1 * len(targets), 3.1), dpi=100)
+    ncol = min(3, len(targets)); nrow = -(-len(targets) // ncol)          # at most three panels a row: fits a text column
+    fig, axs = plt.subplots(nrow, ncol, figsize=(2.8 * ncol, 2.7 * nrow), dpi=100, squeeze=False)
+    for ax in axs.ravel()[len(targets):]: ax.remove()
     idx = np.arange(len(truth))[:max_points]
-    for ax, t in zip(np.atleast_1d(axs), targets):
+    for ax, t in zip(axs.ravel(), targets):
         y, m = truth.targets[t].to_numpy()[idx], pred.mean[t].to_numpy()[idx]
         err = np.abs(np.stack([pred.quantiles[0.05][t].to_numpy()[idx], pred.quantiles[0.95][t].to_numpy()[idx]]) - m)
         ax.errorbar(y, m, yerr=err, fmt='o', ms=2.5, lw=0.6, alpha=0.7, color='tab:blue', ecolor='0.6')
@@ -259,13 +261,17 @@ def plot_s2(pred:Prediction, # `predict` output (with S₂ columns)
     "Predicted S₂(r) (mean and 90% band) against the simulated curve, one panel per recipe."
     s2 = [c for c in pred.mean.columns if c.startswith('s2_')]
     r = np.arange(len(s2)) * cell_nm
-    fig, axs = plt.subplots(1, len(rows), figsize=(3.1 * len(rows), 2.8), dpi=100, sharey=True)
-    for ax, i in zip(np.atleast_1d(axs), rows):
+    ncol = min(2, len(rows)); nrow = -(-len(rows) // ncol)
+    fig, axs = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.4 * nrow), dpi=100, sharex=True, sharey=True, squeeze=False)
+    for ax in axs.ravel()[len(rows):]: ax.remove()
+    axs = axs.ravel()[:len(rows)]
+    for ax, i in zip(axs, rows):
         ax.fill_between(r, pred.quantiles[0.05][s2].iloc[i], pred.quantiles[0.95][s2].iloc[i], color='tab:blue', alpha=0.25, label='90% band')
         ax.plot(r, pred.mean[s2].iloc[i], color='tab:blue', label='predicted')
         ax.plot(r, truth.s2[i], 'k.', ms=3, label='simulated')
-        ax.set(xlabel='r (nm)', title=f'recipe {i}'); ax.title.set_fontsize(9)
-    np.atleast_1d(axs)[0].set_ylabel('S₂(r)'); np.atleast_1d(axs)[0].legend(fontsize=7)
+        ax.set(xlabel='r (nm)', title=f'recipe {i}'); ax.title.set_fontsize(9); ax.xaxis.set_tick_params(labelbottom=True)
+    for ax in axs[::ncol]: ax.set_ylabel('S₂(r)')
+    axs[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -10,12 +10,14 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from skimage.measure import label, regionprops_table
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from .core import AlloyInputError, NumericalInstabilityError, timed
 
 # %% auto #0
 __all__ = ['CHUNK_CANDIDATES', 'TUNE_BYTES', 'TUNE_STEPS', 'GB_WIDTH', 'VORONOI_CHUNK', 'wavenumbers2', 'check_stable',
-           'solver_chunk', 'cahn_hilliard', 'ch_free_energy', 'mean_intercept_estimate', 'fan_chen', 'periodic_label',
-           'grain_classes', 'measure_grains', 'measure_precipitates', 'two_point', 'periodic_voronoi', 'voronoi_grains']
+           'solver_chunk', 'cahn_hilliard', 'ch_free_energy', 'nice_length', 'add_scale_bar', 'mean_intercept_estimate',
+           'fan_chen', 'periodic_label', 'grain_classes', 'measure_grains', 'measure_precipitates', 'two_point',
+           'periodic_voronoi', 'voronoi_grains']
 
 # %% ../nbs/03_phasefield.ipynb #f62f8306
 def wavenumbers2(n:int, # grid points per side
@@ -117,6 +119,28 @@ def ch_free_energy(c:torch.Tensor, # concentration fields (B, N, N)
     k2 = wavenumbers2(c.shape[-1], 1., c.device, c.dtype)
     lap = torch.fft.irfft2(k2*torch.fft.rfft2(c), s=c.shape[-2:])      # −∇²c; Σ c(−∇²c) = Σ|∇c|²
     return (c*c*(1-c)**2 + kappa/2*c*lap).sum((-2, -1))
+
+# %% ../nbs/03_phasefield.ipynb #624ae163
+def nice_length(x:float # the longest length allowed (> 0)
+               ) -> float:
+    "The largest 1, 2 or 5 × 10ᵏ not above `x`: a round scale-bar length."
+    e = 10.**math.floor(math.log10(x))
+    return max(m*e for m in (1, 2, 5) if m*e <= x*(1 + 1e-9))
+
+def add_scale_bar(ax, # axes showing a field with `imshow`, one pixel per grid cell
+                  cell:float=1., # length of one grid cell in `unit`
+                  unit:str='cells', # length unit of the label
+                  fraction:float=0.3, # longest bar as a fraction of the image width
+                  fontsize:float=8 # label size (points)
+                 ) -> AnchoredSizeBar:
+    "Draw a labelled scale bar of a round length in the lower left corner of a field image."
+    n = ax.images[-1].get_array().shape[1]
+    length = nice_length(fraction*n*cell)
+    bar = AnchoredSizeBar(ax.transData, length/cell, f'{length:g} {unit}', 'lower left', pad=0.25, borderpad=0.2, sep=2,
+                          color='white', frameon=True, size_vertical=max(n/64, 0.5), fontproperties={'size': fontsize})
+    bar.patch.set(facecolor='black', alpha=0.6, edgecolor='none')
+    ax.add_artist(bar)
+    return bar
 
 # %% ../nbs/03_phasefield.ipynb #0b92ce2b
 GB_WIDTH = 0.82  # effective boundary width (cells) in the intercept estimate, calibrated in the notebook

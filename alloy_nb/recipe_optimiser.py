@@ -190,7 +190,7 @@ def parse_tiers(text:str) -> list:
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #30d6e8e0
 def _save(fig, path:Path) -> str:
-    fig.savefig(path, dpi=80, bbox_inches='tight', metadata={'Software': None}); plt.close(fig)
+    fig.savefig(path, dpi=100, bbox_inches='tight', metadata={'Software': None}); plt.close(fig)
     return path.name
 
 def plot_microstructure(recipe:dict, seed:int=0, device=None):
@@ -227,7 +227,7 @@ def processing_report(out_dir:str|Path, # the (existing) report folder
     cands = candidate_table(model, recipes, 4 if quick else N_SEEDS, seed, dev)
     cands.loc['brute force (shipped)'] = {**bf['best_recipe'], 'resimulated': bf['strength'], 'spread': np.std(bf['resimulated'], ddof=1), 'n_seeds': len(bf['resimulated'])}
     cands.to_csv(d / 'processing_candidates.csv')
-    fig, axs = plt.subplots(1, 2, figsize=(15, 4.6))
+    fig, axs = plt.subplots(2, 1, figsize=(8, 8.4))
     plot_graph(g.graph, truth=true_dag(), ax=axs[0], title='learned (PC with tiers)'); plot_graph(true_dag(), ax=axs[1], title='true graph')
     figs = dict(graph=_save(fig, d / 'processing_graph.png'), map=_save(plot_influence_map(t, naive_effects(df)), d / 'influence_map.png'),
                 micro=_save(plot_microstructure(recipes['BHN, LCB, all knobs'], seed, dev), d / 'optimised_microstructure.png'))

@@ -17,6 +17,7 @@ from .design import DESIGN_CLEAN, DEFAULT_SPACE, DesignContext, ScreeningSpace, 
 from .processing import RECIPE_BOUNDS, RECIPE_UNITS, FEATURE_UNITS, LOG_SCALE, ALLOY, check_recipes, simulate
 from .processing_data import TARGETS, S2_COLUMNS, s2_profiles
 from .hypernet import BHN, predict, shipped_bhn
+from .phasefield import add_scale_bar
 
 # %% auto #0
 __all__ = ['SHOWN_DESCRIPTORS', 'SCREEN_COLUMNS', 'latent_state', 'plot_latent_state', 'latent_explorer', 'screening_state',
@@ -46,12 +47,13 @@ def plot_latent_state(state:dict, # `latent_state` output
                       ax=None # axes to draw on (default: a new figure)
                      ):
     "Bar chart of the decoded composition, titled with P(single) and the forest's verdict."
-    if ax is None: _, ax = plt.subplots(figsize=(5, 2.6), dpi=80)
+    if ax is None: _, ax = plt.subplots(figsize=(5, 2.8), dpi=100)
     c = 100 * state['composition']
     ax.bar(c.index, c.to_numpy(), color='tab:blue' if state['target'] == 'single-phase' else 'tab:orange')
     z = ', '.join(f'{v:.2f}' for v in state['z'])
-    ax.set(ylabel='at.%', ylim=(0, max(40, c.max() * 1.15)),
-           title=f"z = ({z}), decoded as {state['target']}\nP(single) = {state['p_single']:.2f}; forest: {state['verdict']}")
+    ax.set(xlabel='element', ylabel='at.%', ylim=(0, max(40, c.max() * 1.15)),
+           title=f"z = ({z}) → {state['target']}\nP(single) = {state['p_single']:.2f}\nforest: {state['verdict']}")
+    ax.tick_params(axis='x', labelsize=8, rotation=90 if len(c) > 7 else 0)   # many elements: upright labels collide
     ax.title.set_fontsize(9); ax.figure.tight_layout()
     return ax.figure
 
@@ -143,16 +145,14 @@ def plot_processing_state(state:dict, # `processing_state` output
                           axs=None # three axes (default: a new figure)
                          ):
     "S₂ band against the simulated curve, the simulated precipitates and the simulated grains (with scale bars)."
-    if axs is None: _, axs = plt.subplots(1, 3, figsize=(11, 3.2), dpi=100, gridspec_kw=dict(width_ratios=[1.4, 1, 1]))
+    if axs is None: _, axs = plt.subplots(1, 3, figsize=(8.6, 3.0), dpi=100, gridspec_kw=dict(width_ratios=[1.4, 1, 1]))
     r = np.arange(len(state['s2'])) * ALLOY['ppt_cell_nm']
     axs[0].fill_between(r, state['s2_low'], state['s2_high'], alpha=0.3, label='BHN 90% band'); axs[0].plot(r, state['s2'], label='BHN mean')
     axs[0].plot(r, state['s2_simulated'], 'k.', ms=3, label='simulated'); axs[0].set(xlabel='r (nm)', ylabel='S₂(r)'); axs[0].legend(fontsize=7)
-    n = state['concentration'].shape[0]
     for ax, img, cell, unit, title in ((axs[1], state['concentration'], ALLOY['ppt_cell_nm'], 'nm', 'precipitates (simulated)'),
-                                       (axs[2], state['grains'], ALLOY['grain_cell_um'] * 1000, 'nm', 'grains (simulated)')):
+                                       (axs[2], state['grains'], ALLOY['grain_cell_um'], 'µm', 'grains (simulated)')):
         ax.imshow(img, cmap='viridis' if img is state['concentration'] else 'tab20', interpolation='nearest')
-        bar = n // 4; ax.plot([2, 2 + bar], [n - 3, n - 3], color='w', lw=3)
-        ax.text(2 + bar / 2, n - 5, f'{bar * cell:g} {unit}', color='w', ha='center', fontsize=8); ax.set(title=title, xticks=[], yticks=[])
+        add_scale_bar(ax, cell, unit); ax.set(title=title, xticks=[], yticks=[])
     axs[0].figure.tight_layout()
     return axs[0].figure
 
