@@ -78,7 +78,7 @@ def report_cli(*, out:str, # folder to write the report to (index.html, candidat
     write_report(run, out, time.time() - t0, settings, force, lambda d: processing_report(d, quick, dev, seed))
     s = run.summary
     print(f"alloy_nb_report: {len(run.candidates)} candidates in {time.time() - t0:.0f} s on {device_name(dev)}")
-    print(s[['candidates', 'proposals', 'classifier: single', 'confirmed by forest', 'random base rate']].round(2).to_string())
+    print(s[['candidates', 'proposals', 'classifier: single', 'confirmed', 'null_confirmed']].round(2).to_string())
     k = report_counts(run)
     print(f"nudging: {k['reached']} of {k['nudged']} nudged multi-phase test alloys pass P(single) > 0.6 within 10 steps")
     print(f"SHAP, most important: {', '.join(run.ranking.index[:3])}")

@@ -12,49 +12,73 @@ import torch
 import matplotlib.pyplot as plt
 import shap
 from scipy.stats import spearmanr
-from .core import progress
+from .core import progress, AlloyInputError
 from .composition import composition_matrix
 from .dvae import DVAE
-from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, base_rate, training_alloys, held_out_alloys,
-                             screen, latent_grid, generate, nudge, nudge_candidates)
+from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, element_null, space_null, edit_null,
+                             training_alloys, held_out_alloys,
+                             screen, latent_grid, generate, nudge, nudge_candidates, constrained_nudge, NUDGE_TRUST)
 
 # %% auto #0
-__all__ = ['PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'in_summary', 'design_summary',
-           'plot_design_summary', 'explain', 'shap_ranking', 'DesignPlan', 'DesignRun', 'run_design']
+__all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'in_summary', 'null_confirmed',
+           'design_summary', 'plot_design_summary', 'explain', 'shap_ranking', 'DesignPlan', 'DesignRun', 'run_design']
 
 # %% ../nbs/07a_design_run.ipynb #365291fd
+NULLS = {'screening': 'random alloys of the requested screening space',
+         'latent': "random alloys over each proposal's own elements, every fraction ≥ 3 at.%",
+         'nudging': 'random edits of the same size from the same start alloys'}   # what each strategy's null draws
+
 def in_summary(candidates:pd.DataFrame # candidate tables of all strategies, concatenated
               ) -> pd.Series:
-    "Which candidates `design_summary` counts as proposals: those aimed at single phase and, when nudged, past the threshold."
+    "Which candidates `design_summary` counts as proposals: aimed at single phase, when nudged past the threshold, and not a near-duplicate."
     target = candidates.get('target', pd.Series('single-phase', index=candidates.index)).fillna('single-phase')
     reached = candidates.get('reached', pd.Series(True, index=candidates.index)).fillna(True).astype(bool)
-    return (target == 'single-phase') & reached
+    dup = candidates.get('duplicate', pd.Series(False, index=candidates.index)).fillna(False).astype(bool)
+    return (target == 'single-phase') & reached & ~dup
+
+def null_confirmed(candidates:pd.DataFrame, # the proposals of one strategy (`in_summary` rows)
+                   strategy:str, # 'screening', 'latent' or 'nudging'
+                   checker:PhaseChecker, # the independent judge
+                   space:ScreeningSpace|None=None, # the screened space (screening; without it, each proposal's own elements)
+                   n_random:int=20, # random alloys per proposal
+                   seed:int=0 # random seed
+                  ) -> np.ndarray:
+    "Per proposal: the share of random alloys from the strategy's own space (`NULLS`) that the judge calls single-phase."
+    if strategy == 'screening' and space is not None:
+        return np.full(len(candidates), space_null(space, checker, max(2_000, n_random * len(candidates)), seed))
+    if strategy == 'nudging': return edit_null(candidates, checker, n_random, seed)
+    return element_null(candidates, checker, n_random, DESIGN_CLEAN if strategy == 'latent' else 0., seed)
 
 def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies, concatenated
-                   checker:PhaseChecker, # the independent check
-                   n_random:int=20, # random compositions per candidate for the base rate
-                   seed:int=0 # seed of the random compositions
+                   checker:PhaseChecker, # the independent judge
+                   space:ScreeningSpace|None=None, # the screened space (the screening null draws from it)
+                   n_random:int=20, # random alloys per proposal for the nulls
+                   seed:int=0 # seed of the random alloys
                   ) -> pd.DataFrame:
-    "Per strategy: candidates and the proposals among them; their validity, classifier and forest verdicts, random base rate, novelty."
+    "Per strategy: candidates, distinct proposals, their validity, classifier and judge verdicts, the same-space null, novelty."
     n = candidates.groupby('strategy', sort=False).size()
     c = candidates[in_summary(candidates)]
-    c = c.assign(base_rate=base_rate(c, checker, n_random, seed))
-    g = c.groupby('strategy', sort=False)
-    return pd.DataFrame({'candidates': n, 'proposals': g.size().reindex(n.index, fill_value=0), 'valid': g.valid.mean(),
-                         'classifier: single': g.p_single.apply(lambda p: (p > 0.5).mean()),
-                         'confirmed by forest': g.confirmed.mean(), 'random base rate': g.base_rate.mean(),
-                         'confirmed − base rate': g.confirmed.mean() - g.base_rate.mean(),
-                         'median novelty': g.novelty.median(), 'known alloys': g.known.mean()}, index=n.index)
+    null = pd.concat([pd.Series(null_confirmed(g, s, checker, space, n_random, seed), index=g.index) for s, g in c.groupby('strategy', sort=False)]) \
+           if len(c) else pd.Series(dtype=float)
+    g = c.assign(null=null).groupby('strategy', sort=False)
+    out = pd.DataFrame({'candidates': n, 'proposals': g.size().reindex(n.index, fill_value=0), 'valid': g.valid.mean(),
+                        'classifier: single': g.p_single.apply(lambda p: (p > 0.5).mean()),
+                        'confirmed': g.confirmed.mean(), 'null_confirmed': g.null.mean()}, index=n.index)
+    out['confirmed − null'] = out.confirmed - out.null_confirmed
+    out['median novelty'], out['known alloys'] = g.novelty.median(), g.known.mean()
+    out['null'] = [NULLS.get(s, NULLS['latent']) if not (s == 'screening' and space is None) else "random alloys over each proposal's own elements"
+                   for s in out.index]
+    return out
 
 def plot_design_summary(summary:pd.DataFrame # `design_summary` output
                        ):
-    "Bars of the confirmed fraction next to the random base rate, per strategy."
-    fig, ax = plt.subplots(figsize=(5.5, 3), dpi=80)
+    "Bars of the confirmed share next to the same-space null, per strategy."
+    fig, ax = plt.subplots(figsize=(5.5, 3), dpi=100)
     x = np.arange(len(summary))
-    ax.bar(x - 0.2, summary['confirmed by forest'], 0.4, label='proposals confirmed by the forest')
-    ax.bar(x + 0.2, summary['random base rate'], 0.4, label='random compositions, same elements', color='0.7')
-    ax.set(xticks=x, xticklabels=[f"{s}\n({n})" for s, n in zip(summary.index, summary.proposals)], ylim=(0, 1),
-           ylabel='called single-phase'); ax.legend(fontsize=7, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    ax.bar(x - 0.2, summary['confirmed'], 0.4, label='proposals the judge confirms')
+    ax.bar(x + 0.2, summary['null_confirmed'], 0.4, label='random alloys, same space (null)', color='0.7')
+    ax.set(xticks=x, xticklabels=[f"{s}\n({n} distinct)" for s, n in zip(summary.index, summary.proposals)], ylim=(0, 1),
+           ylabel='share called single-phase'); ax.legend(fontsize=7, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -113,7 +137,13 @@ class DesignPlan:
     top:int=25 # screening candidates kept
     n_nudge:int|None=None # multi-phase held-out alloys nudged (`None`: all of them)
     n_shap:int=300 # held-out alloys explained
+    nudging:str='constrained' # 'constrained' (`constrained_nudge`, within the trust region) or 'loop' (the paper's encode–decode loop, `nudge`)
+    tau:float=NUDGE_TRUST # trust region of the constrained edit (half-L1 from the start)
     seed:int=0 # random seed
+
+    def __post_init__(self):
+        if self.nudging not in ('constrained', 'loop'): raise AlloyInputError(f"nudging must be 'constrained' or 'loop', got {self.nudging!r}.")
+        if not 0 < self.tau <= 1: raise AlloyInputError(f"tau must lie in (0, 1] (a share of the atoms), got {self.tau}.")
 
     @classmethod
     def quick(cls, **kwargs) -> DesignPlan:
@@ -147,14 +177,15 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
     lat = step('latent', lambda: pd.concat([generate(ctx, latent_grid(np.zeros(model.config.z_dim)), t) for t in model.config.classes]))
     multi = Xt[yt == 0]
     multi = multi.iloc[np.sort(rng.permutation(len(multi))[:plan.n_nudge])] if plan.n_nudge else multi
-    paths = step('nudging', lambda: nudge(model, multi))
+    paths = step('nudging', lambda: constrained_nudge(model, multi, tau=plan.tau) if plan.nudging == 'constrained' else nudge(model, multi))
     nud = nudge_candidates(ctx, paths)
     cands = pd.concat([scr, lat, nud], ignore_index=True)
-    summary = step('summary', lambda: design_summary(cands, ctx.checker, seed=seed))
+    summary = step('summary', lambda: design_summary(cands, ctx.checker, plan.space, seed=seed))
     expl = step('shap', lambda: explain(model, Xt.iloc[rng.permutation(len(Xt))[:plan.n_shap]], training_alloys(fold), seed=seed))
     steps.close()
     info = dict(screened=scr.attrs['scored'], screening_per_minute=scr.attrs['per_minute'], multi_phase_test_alloys=len(multi), nudged=len(nud),
                 nudging_reached=float(nud.reached.mean()), nudging_reached_confirmed=float(nud[nud.reached].confirmed.mean()),
+                judge_held_out=ctx.checker.held_out, nudging=plan.nudging, tau=plan.tau,
                 latent_target_agreement={t: float((d.p_target > 0.5).mean()) for t, d in lat.groupby('target')},
                 elements=list(plan.space.elements), holdout_fold=fold, device=str(next(model.parameters()).device))
     return DesignRun(ctx, plan, cands, paths, summary, expl, shap_ranking(expl), T, info)
