@@ -120,6 +120,11 @@ def test_page_states_the_counts_of_the_files(report):
     assert len(shares) >= 5 and all((p == 100) == (k == n) and (p == 0) == (k == 0) for k, n, p in shares), shares   # never rounded to 0% or 100%
     assert all(h.count('<tr') == 1 for h in re.findall(r'<thead>.*?</thead>', page, re.S))                # no index-name header rows
     assert 'arXiv:2409.06740' in page and 'Effect of a high value</em> is' in page and 'departs from the paper' in page
+    retro = page[page.index('Retrospective screening on real labels'):]; retro = retro[:retro.index('</table>')]
+    from alloy_nb.design import held_out_alloys
+    rows = re.findall(r'<tr>\s*<td>([^<]+)</td>((?:\s*<td>[^<]*</td>)+)', retro)
+    assert {'DVAE', 'forest', 'judge'} <= {r[0] for r in rows} and '<th>precision@100</th>' in retro
+    assert all(f"<td>{held_out_alloys(0)[1].mean():.3g}</td>" in r[1] for r in rows)      # every row's base rate is the fold's single-phase share
 
 
 def test_writes_only_inside_the_report_folder(report):
