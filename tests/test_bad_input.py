@@ -300,6 +300,10 @@ def test_sizes_voronoi_memory_grows_with_area_only():
     (bench_dvae_main, BENCH, ['--quick', '--seeds', '1,1'], ['seed 1 is given more than once']),
     (report_main, REPORT, ['--quick', '--seed', 2 ** 32], ['seed must be a non-negative integer below 2**32']),
     (report_main, REPORT, ['--quick', '--seed', -1], ['seed must be a non-negative integer']),
+    (report_main, REPORT, ['--quick', '--tau', 0], ['tau must lie in (0, 1]']),
+    (report_main, REPORT, ['--quick', '--tau', 'nan'], ['tau must lie in (0, 1]']),
+    (report_main, REPORT, ['--quick', '--nudging', 'replace'], ["nudging must be 'constrained' or 'loop', got 'replace'"]),
+    (report_main, REPORT, ['--quick', '--allow', 'Pt,Xx'], ["['Xx']", 'do not cover']),
 ])
 def test_arguments_refused_before_work(quiet_env, main, prog, argv, fragments):
     out = {SIM: ['--out', 'x.csv'], TRAIN: ['--out', 'm.pt'], BENCH: ['--json', 'b.json'], REPORT: ['--out', 'r']}[prog]

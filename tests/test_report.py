@@ -1,9 +1,11 @@
 "`alloy_nb_report` end to end: files, bad input that leaves nothing behind, and the page in headless Chromium."
 import json, subprocess
+import numpy as np
 from pathlib import Path
 import pandas as pd
 import pytest
 from test_docs import CHROMIUM_ARGS
+from alloy_nb.composition import HEA_ELEMENTS
 
 FILES = ['.alloy_nb', 'candidates.csv', 'design_summary.png', 'index.html', 'influence_map.png', 'latent_proposals.png', 'nudging.png',
          'nudging_paths.csv', 'optimised_microstructure.png', 'processing_candidates.csv', 'processing_graph.png',
@@ -33,8 +35,10 @@ def test_files_and_columns(report):
     assert {'formula', 'p_single', 'p_checker', 'confirmed', 'novelty', 'nearest_alloy', 'valid', 'known', 'smix', 'delta'} <= set(c.columns)
     assert c.p_single.between(0, 1).all() and (c.novelty >= 0).all()
     s = pd.read_csv(d / 'summary.csv', index_col=0)
-    assert list(s.index) == ['screening', 'latent', 'nudging'] and s['random base rate'].between(0, 1).all()
-    assert 'confirmed by forest' in res.stdout and 'wrote' in res.stdout
+    assert list(s.index) == ['screening', 'latent', 'nudging'] and s.index.name == 'strategy'
+    assert {'proposals', 'confirmed', 'null_confirmed', 'null'} <= set(s.columns)
+    assert s[['confirmed', 'null_confirmed']].stack().between(0, 1).all()
+    assert 'null_confirmed' in res.stdout and 'wrote' in res.stdout
     p = pd.read_csv(d / 'processing_candidates.csv', index_col=0)
     assert {'current practice', 'best observed', 'BHN, LCB, all knobs', 'brute force (shipped)'} <= set(p.index)
     assert p.loc['BHN, LCB, all knobs', 'resimulated'] > p.loc['current practice', 'resimulated']
@@ -89,9 +93,14 @@ def test_summary_counts_match_the_files(report):
     s = pd.read_csv(d / 'summary.csv', index_col='strategy')
     assert s.candidates.to_dict() == c.strategy.value_counts().to_dict()
     assert s.proposals.to_dict() == c[c.in_summary].strategy.value_counts().reindex(s.index, fill_value=0).to_dict()
-    assert (c[c.strategy == 'latent'].in_summary == (c[c.strategy == 'latent'].target == 'single-phase')).all()
+    lat = c[c.strategy == 'latent']
+    assert (lat.in_summary == ((lat.target == 'single-phase') & ~lat.duplicate)).all()
     nud = c[c.strategy == 'nudging']
-    assert s.loc['nudging', 'proposals'] == nud.reached.sum() and s.loc['screening', 'proposals'] == 25
+    assert s.loc['nudging', 'proposals'] == (nud.reached & ~nud.duplicate).sum() and s.loc['screening', 'proposals'] == 25
+    els = [e for e in HEA_ELEMENTS if e in c.columns]
+    for _, g in c[c.in_summary].groupby('strategy'):                  # proposals are distinct: none within 5% of atoms of another
+        A = g[els].fillna(0).to_numpy(); D = 0.5 * np.abs(A[:, None] - A[None]).sum(-1)
+        assert (D[np.triu_indices(len(A), 1)] > 0.05).all()
     P = pd.read_csv(d / 'nudging_paths.csv')
     assert P[P.step > 0].alloy.nunique() == s.loc['nudging', 'candidates']
 
@@ -111,6 +120,11 @@ def test_page_states_the_counts_of_the_files(report):
     assert len(shares) >= 5 and all((p == 100) == (k == n) and (p == 0) == (k == 0) for k, n, p in shares), shares   # never rounded to 0% or 100%
     assert all(h.count('<tr') == 1 for h in re.findall(r'<thead>.*?</thead>', page, re.S))                # no index-name header rows
     assert 'arXiv:2409.06740' in page and 'Effect of a high value</em> is' in page and 'departs from the paper' in page
+    retro = page[page.index('Retrospective screening on real labels'):]; retro = retro[:retro.index('</table>')]
+    from alloy_nb.design import held_out_alloys
+    rows = re.findall(r'<tr>\s*<td>([^<]+)</td>((?:\s*<td>[^<]*</td>)+)', retro)
+    assert {'DVAE', 'forest', 'judge'} <= {r[0] for r in rows} and '<th>precision@100</th>' in retro
+    assert all(f"<td>{held_out_alloys(0)[1].mean():.3g}</td>" in r[1] for r in rows)      # every row's base rate is the fold's single-phase share
 
 
 def test_writes_only_inside_the_report_folder(report):
@@ -164,4 +178,4 @@ def test_page_in_chromium(report, chromium, tmp_path):
         ctx.close()
     assert title == 'alloy_nb inverse-design report' and not failed
     assert len(widths) == 8 and min(widths) > 100
-    assert 'confirmed by forest' in headers and 'random base rate' in headers
+    assert 'confirmed' in headers and 'null_confirmed' in headers
