@@ -8,7 +8,6 @@ import json, time, warnings
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.neighbors import NearestNeighbors
@@ -16,14 +15,14 @@ from .core import AlloyInputError, artefact
 from .composition import HEA_ELEMENTS, composition_matrix, check_elements
 from .descriptors import HEA_BENCH_DESCRIPTORS, descriptor_array, finite_descriptors
 from .splits import as_labels, benchmark_data
-from .dvae import DVAE, predict_proba, encode, decode, clean_compositions, shipped_dvae
+from .dvae import DVAE, predict_proba, decode, clean_compositions, shipped_dvae
 
 # %% auto #0
-__all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DEFAULT_SPACE', 'DESIGN_CLEAN', 'NUDGE_TRUST', 'format_formula', 'formulas',
+__all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DEFAULT_SPACE', 'DESIGN_CLEAN', 'format_formula', 'formulas',
            'judge_accuracy', 'safe_descriptors', 'PhaseChecker', 'fit_checker', 'NoveltyIndex', 'training_alloys',
            'held_out_alloys', 'excluded_elements', 'restrict_elements', 'near_duplicates', 'DesignContext', 'tabulate',
            'element_null', 'space_null', 'random_edits', 'edit_null', 'ScreeningSpace', 'screen', 'latent_grid',
-           'generate', 'nudge', 'nudging_movement', 'nudge_candidates', 'constrained_nudge']
+           'generate']
 
 # %% ../nbs/07_design.ipynb #ab4a8141
 def format_formula(x:pd.Series|dict, # fractions (or amounts) by element
@@ -376,119 +375,3 @@ def generate(ctx:DesignContext, # the proposing model, the judge and the referen
     out = tabulate(ctx, X, 'latent', extra)
     out['p_target'] = out.p_single if k == 1 else 1 - out.p_single
     return out
-
-# %% ../nbs/07_design.ipynb #8954ae7b
-def nudge(model:DVAE, # a trained DVAE
-          X, # starting compositions (typically multi-phase alloys)
-          target:str|int='single-phase', # phase to nudge towards
-          threshold:float=0.6, # stop once the classifier's P(target) exceeds this
-          max_steps:int=10, # step limit
-          clean:float=DESIGN_CLEAN, # drop decoded fractions below this, then renormalise
-          allow:str|tuple=() # elements of `ELEMENT_POLICY` a nudge may add ('all': any); the start's own always stay allowed
-         ) -> pd.DataFrame:
-    "Nudge every alloy towards `target`; returns the paths (columns start, step, p_target, reached, then fractions)."
-    if not 0 < threshold < 1: raise AlloyInputError(f"threshold must lie in (0, 1), got {threshold}.")
-    if max_steps < 1: raise AlloyInputError(f"max_steps must be at least 1, got {max_steps}.")
-    pal, k = model.config.palette, as_labels([target], model.config.classes)[0]
-    cur = composition_matrix(X, palette=pal).reset_index(drop=True); start, first, banned = formulas(cur), cur.copy(), excluded_elements(allow)
-    p = predict_proba(model, cur)[:, k]; done = p > threshold
-    paths = [cur.assign(start=start, step=0, p_target=p, reached=done)]
-    for step in range(1, max_steps + 1):
-        if done.all(): break
-        act = np.flatnonzero(~done); Xa = cur.iloc[act]
-        y_now = predict_proba(model, Xa).argmax(1)
-        new = decode(model, encode(model, Xa, y_now), k); new.index = Xa.index
-        new = clean_compositions(restrict_elements(new, banned, keep=first.iloc[act]), clean)
-        cur.iloc[act] = new.to_numpy()
-        pa = predict_proba(model, new)[:, k]; done[act] = pa > threshold
-        paths.append(new.assign(start=np.array(start)[act], step=step, p_target=pa, reached=pa > threshold))
-    P = pd.concat(paths).rename_axis('alloy').reset_index().sort_values(['alloy', 'step'], kind='stable').reset_index(drop=True)
-    return P[['alloy', 'start', 'step', 'p_target', 'reached'] + list(pal)]
-
-# %% ../nbs/07_design.ipynb #f8ec6b6a
-def nudging_movement(paths:pd.DataFrame # `nudge` output
-                    ) -> pd.DataFrame:
-    "Per nudged alloy (index `alloy`): steps, reached, composition change start → end (half-L1) and share of the start's elements kept."
-    pal = [col for col in paths.columns if col not in ('alloy', 'start', 'step', 'p_target', 'reached')]
-    cols = ['start', 'steps', 'reached', 'moved', 'elements_kept', 'same_elements']
-    later = paths[paths.step > 0]
-    if later.empty: return pd.DataFrame(columns=cols)
-    end = later.groupby('alloy').tail(1).set_index('alloy')
-    a, b = paths[paths.step == 0].set_index('alloy').loc[end.index, pal].to_numpy(), end[pal].to_numpy()
-    return pd.DataFrame({'start': end.start, 'steps': end.step, 'reached': end.reached, 'moved': 0.5 * np.abs(a - b).sum(1),
-                         'elements_kept': ((a > 0) & (b > 0)).sum(1) / (a > 0).sum(1), 'same_elements': ((a > 0) == (b > 0)).all(1)},
-                        index=end.index)[cols]
-
-def nudge_candidates(ctx:DesignContext, # the proposing model, the judge and the reference alloys
-                     paths:pd.DataFrame # `nudge` output
-                    ) -> pd.DataFrame:
-    "The last step of every nudged path as a candidate table (`start`, `steps`, `reached`, `moved`, `elements_kept`); alloys never nudged are left out."
-    last = paths[paths.step > 0].groupby('alloy').tail(1)
-    return tabulate(ctx, last[list(ctx.model.config.palette)], 'nudging', nudging_movement(paths).drop(columns='same_elements'))
-
-# %% ../nbs/07_design.ipynb #b586dfc8
-NUDGE_TRUST = 0.2   # default trust region of `constrained_nudge`: at most 20% of the atoms change
-
-def _capped_simplex(V:torch.Tensor, LO:torch.Tensor, M:torch.Tensor, iters:int=60) -> torch.Tensor:
-    "Project rows of `V` onto {x: Σx = 1, LO ≤ x ≤ 1 on the mask M, x = 0 off it} (bisection on the shift)."
-    lo_t, hi_t = (V - 1).where(M, torch.inf).amin(1, keepdim=True), V.where(M, -torch.inf).amax(1, keepdim=True)
-    for _ in range(iters):
-        th = (lo_t + hi_t) / 2
-        s = ((V - th).clamp(min=0).maximum(LO).clamp(max=1) * M).sum(1, keepdim=True)
-        big = s > 1
-        lo_t, hi_t = torch.where(big, th, lo_t), torch.where(big, hi_t, th)
-    return ((V - (lo_t + hi_t) / 2).clamp(min=0).maximum(LO).clamp(max=1) * M)
-
-def constrained_nudge(model:DVAE, # a trained DVAE (its classifier is followed)
-                      X, # starting compositions (typically multi-phase alloys)
-                      target:str|int='single-phase', # phase to nudge towards
-                      tau:float=NUDGE_TRUST, # trust region: the largest move, half the L1 distance from the start (0.2 = 20% of atoms)
-                      threshold:float=0.6, # stop once the classifier's P(target) exceeds this
-                      max_steps:int=40, # gradient steps at most
-                      step:float|None=None, # size of one step (half-L1; default tau / 8)
-                      min_fraction:float=DESIGN_CLEAN, # no element of the start falls below this (or below its start fraction, if smaller)
-                      add_elements:bool=False, # let the edit add elements (those `ELEMENT_POLICY` allows, plus `allow`)
-                      allow:str|tuple=() # elements of `ELEMENT_POLICY` an edit may add when `add_elements`
-                     ) -> pd.DataFrame:
-    "Move every alloy up the classifier's log P(target) within a trust region; the paths in `nudge`'s format (step 0, then the end)."
-    if not 0 < tau <= 1: raise AlloyInputError(f"tau must lie in (0, 1] (a share of the atoms), got {tau}.")
-    if not 0 < threshold < 1: raise AlloyInputError(f"threshold must lie in (0, 1), got {threshold}.")
-    if max_steps < 1: raise AlloyInputError(f"max_steps must be at least 1, got {max_steps}.")
-    pal, k = list(model.config.palette), as_labels([target], model.config.classes)[0]
-    dev = next(model.parameters()).device
-    X0 = composition_matrix(X, palette=pal).reset_index(drop=True); start = formulas(X0)
-    S = torch.tensor(X0.to_numpy(), dtype=torch.float32, device=dev)
-    if add_elements:
-        allowed = torch.tensor([e not in set(excluded_elements(allow)) for e in pal], device=dev)
-        M = (S > 0) | allowed
-    else: M = S > 0
-    LO = torch.where(S > 0, S.clamp(max=min_fraction), torch.zeros_like(S))
-    eta = tau / 8 if step is None else step
-    x = S.clone()
-    model.eval()
-    def logp(x): return model.logits(x).log_softmax(-1)[:, k]
-    with torch.no_grad(): p = logp(x).exp()
-    reached = p > threshold; steps = torch.zeros(len(S), dtype=torch.long, device=dev)
-    for t in range(1, max_steps + 1):
-        act = torch.nonzero(~reached).flatten()
-        if len(act) == 0: break
-        xa = x[act].clone().requires_grad_(True)
-        g, = torch.autograd.grad(logp(xa).sum(), xa)
-        Ma = M[act]
-        g = torch.nan_to_num(g).where(Ma, torch.zeros_like(g))
-        g = (g - (g.sum(1, keepdim=True) / Ma.sum(1, keepdim=True))) * Ma              # along the simplex, on the allowed elements
-        d = eta * g / (0.5 * g.abs().sum(1, keepdim=True)).clamp(min=1e-12)             # a step of half-L1 size eta
-        xn = _capped_simplex(xa.detach() + d, LO[act], Ma)                               # back onto the compositions (fractions ≥ their floor)
-        dist = 0.5 * (xn - S[act]).abs().sum(1, keepdim=True)
-        xn = S[act] + (tau / dist.clamp(min=1e-12)).clamp(max=1) * (xn - S[act])        # inside the trust region (a convex mix: still feasible)
-        x[act] = xn; steps[act] = t
-        with torch.no_grad(): p[act] = logp(xn).exp()
-        reached[act] = p[act] > threshold
-    with torch.no_grad(): p0 = logp(S).exp()
-    cols = ['alloy', 'start', 'step', 'p_target', 'reached']
-    A = pd.DataFrame(S.cpu().numpy(), columns=pal).assign(alloy=range(len(S)), start=start, step=0, p_target=p0.cpu().numpy(), reached=(p0 > threshold).cpu().numpy())
-    moved = steps.cpu().numpy() > 0
-    B = pd.DataFrame(x.detach().cpu().numpy(), columns=pal).assign(alloy=range(len(S)), start=start, step=steps.cpu().numpy(), p_target=p.cpu().numpy(), reached=reached.cpu().numpy())[moved]
-    P = pd.concat([A, B]).sort_values(['alloy', 'step'], kind='stable').reset_index(drop=True)
-    return P[cols + pal]
-

@@ -18,7 +18,8 @@ from .dvae import DVAE, predict_proba
 from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
 from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, element_null, space_null, edit_null,
                              training_alloys, held_out_alloys, safe_descriptors,
-                             screen, latent_grid, generate, nudge, nudge_candidates, constrained_nudge, NUDGE_TRUST, excluded_elements)
+                             screen, latent_grid, generate, excluded_elements)
+from .nudging import nudge, nudge_candidates, constrained_nudge, NUDGE_TRUST
 
 # %% auto #0
 __all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'in_summary', 'null_confirmed',

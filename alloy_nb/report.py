@@ -183,7 +183,6 @@ def _retrospective_html(run:DesignRun) -> str:
     "The retrospective section: precision@k of each model on the held-out fold's real labels."
     r = run.retrospective
     if r is None: return ''
-    k = [c for c in r.columns if c.startswith('precision@')][-1]
     return (f"<h2>4. Retrospective screening on real labels</h2>\n<p>The known alloys of grouped fold {run.info['holdout_fold']} (element systems "
             f"neither the DVAE nor the judge was trained on) ranked by each model: the share of single-phase alloys among the top k "
             f"(precision@k, ties at the cut counted at their expected value), the fold's share of single-phase alloys (base rate) and "
