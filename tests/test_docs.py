@@ -204,7 +204,7 @@ def test_signature_links_render(pages):
     "nbdev's markdown links inside show_doc signatures render as links, not as literal `[`name`](url)` text."
     literal = {n: p['md_links'][:3] for n, p in pages.items() if p['md_links']}
     assert not literal, f'markdown links shown as text: {literal}'
-    assert 'design.html#nudge' in pages['design.html']['hrefs']
+    assert 'nudging.html#nudge' in pages['nudging.html']['hrefs']
 
 
 def png_dpi(png:bytes) -> float|None:
