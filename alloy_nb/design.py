@@ -20,9 +20,9 @@ from .dvae import DVAE, predict_proba, decode, clean_compositions, shipped_dvae
 # %% auto #0
 __all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DEFAULT_SPACE', 'DESIGN_CLEAN', 'format_formula', 'formulas',
            'judge_accuracy', 'safe_descriptors', 'PhaseChecker', 'fit_checker', 'NoveltyIndex', 'training_alloys',
-           'held_out_alloys', 'excluded_elements', 'restrict_elements', 'near_duplicates', 'DesignContext', 'tabulate',
-           'element_null', 'space_null', 'random_edits', 'edit_null', 'ScreeningSpace', 'screen', 'latent_grid',
-           'generate']
+           'held_out_alloys', 'excluded_elements', 'restrict_elements', 'distinct_rows', 'near_duplicates',
+           'DesignContext', 'tabulate', 'element_null', 'space_null', 'random_edits', 'edit_null', 'ScreeningSpace',
+           'screen', 'latent_grid', 'generate']
 
 # %% ../nbs/07_design.ipynb #ab4a8141
 def format_formula(x:pd.Series|dict, # fractions (or amounts) by element
@@ -156,14 +156,24 @@ def restrict_elements(X:pd.DataFrame, # compositions (fractions over a palette)
     X = X.copy(); X[cols] = X[cols].to_numpy() * ~drop
     return X.div(X.sum(axis=1), axis=0)
 
+def distinct_rows(A:np.ndarray, # compositions (rows), in order of preference
+                  order=None, # the order to visit the rows in (default: row order)
+                  limit:int|None=None, # stop once this many are kept
+                  distance:float=DUPLICATE_DISTANCE # half-L1 distance under which two alloys are one
+                 ) -> list:
+    "Indices of the rows kept by a greedy pass: each row is kept unless within `distance` of one kept before it."
+    kept = []
+    for i in (range(len(A)) if order is None else order):
+        if limit is not None and len(kept) == limit: break
+        if not kept or (0.5 * np.abs(A[kept] - A[i]).sum(1) > distance + 1e-9).all(): kept.append(i)
+    return kept
+
 def near_duplicates(X:pd.DataFrame, # compositions, in order of preference
                     distance:float=DUPLICATE_DISTANCE # half-L1 distance under which two alloys are one
                    ) -> np.ndarray:
     "True for every row within `distance` of an earlier row that was kept (greedy, in row order)."
-    A, dup, kept = composition_matrix(X, palette=HEA_ELEMENTS).to_numpy(), np.zeros(len(X), bool), []
-    for i, a in enumerate(A):
-        if kept and (0.5 * np.abs(A[kept] - a).sum(1) <= distance + 1e-9).any(): dup[i] = True
-        else: kept.append(i)
+    dup = np.ones(len(X), bool)
+    dup[distinct_rows(composition_matrix(X, palette=HEA_ELEMENTS).to_numpy(), distance=distance)] = False
     return dup
 
 # %% ../nbs/07_design.ipynb #b4f6f0be
@@ -336,10 +346,7 @@ def screen(ctx:DesignContext, # the proposing model, the judge and the reference
     X = space.sample(n, seed)
     t0 = time.perf_counter(); p = predict_proba(model, composition_matrix(X, palette=model.config.palette))[:, k]
     secs = time.perf_counter() - t0
-    order, A, best = np.argsort(-p, kind='stable'), X.to_numpy(), []
-    for i in order:                                     # the best `top` distinct compositions: skip near-duplicates of those kept
-        if len(best) == top: break
-        if not best or (0.5 * np.abs(A[best] - A[i]).sum(1) > DUPLICATE_DISTANCE + 1e-9).all(): best.append(i)
+    best = distinct_rows(X.to_numpy(), np.argsort(-p, kind='stable'), top)   # the best `top` distinct compositions
     out = tabulate(ctx, X.iloc[best], 'screening', pd.DataFrame({'rank': np.arange(1, len(best) + 1)}))
     out.attrs.update(scored=len(X), seconds=secs, per_minute=60 * len(X) / secs, pool_mean_p_single=float(p.mean()))
     return out
