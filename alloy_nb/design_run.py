@@ -15,6 +15,7 @@ from scipy.stats import spearmanr
 from .core import progress, AlloyInputError
 from .composition import composition_matrix
 from .dvae import DVAE, predict_proba
+from .dvae_eval import precision_at_k
 from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
 from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, element_null, space_null, edit_null,
                              training_alloys, held_out_alloys, safe_descriptors,
@@ -23,8 +24,8 @@ from .nudging import nudge, nudge_candidates, constrained_nudge, NUDGE_TRUST
 
 # %% auto #0
 __all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'in_summary', 'null_confirmed',
-           'design_summary', 'plot_design_summary', 'explain', 'shap_ranking', 'precision_at_k', 'retrospective',
-           'DesignPlan', 'DesignRun', 'run_design']
+           'design_summary', 'plot_design_summary', 'explain', 'shap_ranking', 'retrospective', 'DesignPlan',
+           'DesignRun', 'run_design']
 
 # %% ../nbs/07a_design_run.ipynb #365291fd
 NULLS = {'screening': 'random alloys of the requested screening space',
@@ -132,16 +133,6 @@ def _paper_direction(name:str) -> str:
     return {1: 'favours single', -1: 'favours multi'}.get(PAPER_SHAP_DIRECTION.get(name), 'not stated')
 
 # %% ../nbs/07a_design_run.ipynb #779e51bd
-def precision_at_k(scores, # model scores, higher = more likely single-phase
-                   y, # true labels, 1 = single-phase
-                   k:int # how many top-ranked alloys
-                  ) -> float:
-    "Share of single-phase alloys among the `k` highest scores, ties at the cut counted at their expected value."
-    p, y = np.asarray(scores, dtype=float), np.asarray(y, dtype=float)
-    if not 1 <= k <= len(p): raise AlloyInputError(f"k must lie in 1..{len(p)} (the alloys ranked), got {k}.")
-    v = np.sort(p)[::-1][k - 1]; above, tied = p > v, p == v
-    return float((y[above].sum() + (k - above.sum()) * y[tied].mean()) / k)
-
 def retrospective(ctx:DesignContext, # the DVAE and the judge (both trained without `ctx.holdout_fold`)
                   ks=(25, 50, 100) # cut-offs
                  ) -> pd.DataFrame:
