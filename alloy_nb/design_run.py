@@ -19,13 +19,13 @@ from .dvae_eval import precision_at_k
 from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
 from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, element_null, space_null, edit_null,
                              training_alloys, held_out_alloys, safe_descriptors,
-                             screen, latent_grid, generate, excluded_elements)
+                             screen, latent_grid, latent_region, generate, excluded_elements)
 from .nudging import nudge, nudge_candidates, constrained_nudge, NUDGE_TRUST
 
 # %% auto #0
-__all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'in_summary', 'null_confirmed',
-           'design_summary', 'plot_design_summary', 'explain', 'shap_ranking', 'retrospective', 'DesignPlan',
-           'DesignRun', 'run_design']
+__all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'LATENT_MAX_ELEMENTS', 'in_summary',
+           'null_confirmed', 'design_summary', 'plot_design_summary', 'explain', 'shap_ranking', 'retrospective',
+           'DesignPlan', 'DesignRun', 'run_design']
 
 # %% ../nbs/07a_design_run.ipynb #365291fd
 NULLS = {'screening': 'random alloys of the requested screening space',
@@ -149,6 +149,8 @@ def retrospective(ctx:DesignContext, # the DVAE and the judge (both trained with
     return t.rename_axis('model')
 
 # %% ../nbs/07a_design_run.ipynb #f1fba5f0
+LATENT_MAX_ELEMENTS = 6   # latent proposals keep at most this many elements (their largest fractions)
+
 @dataclass(frozen=True)
 class DesignPlan:
     "What `run_design` does: the screening space and sizes, the held-out alloys nudged and explained, the seed."
@@ -187,7 +189,7 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
                model:DVAE|None=None, # the DVAE when the context is built here (default: the shipped one)
                quiet:bool|None=None # hide the progress bar
               ) -> DesignRun:
-    "Run screening, latent generation (5×5 grid, both targets), nudging of held-out multi-phase alloys, the retrospective test and SHAP."
+    "Run screening, latent generation (5×5 grid in the screening space, both targets), nudging of held-out multi-phase alloys, the retrospective test and SHAP."
     T, steps = {}, progress(total=6 + (ctx is None), desc='design', disable=quiet)
     def step(name, fn):
         steps.set_postfix_str(name); t0 = time.perf_counter(); r = fn(); T[name] = time.perf_counter() - t0; steps.update(1); return r
@@ -196,7 +198,11 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
     Xt, yt = held_out_alloys(fold)
     rng = np.random.default_rng(seed)
     scr = step('screening', lambda: screen(ctx, plan.space, n=plan.n_screen, top=plan.top, seed=seed))
-    lat = step('latent', lambda: pd.concat([generate(ctx, latent_grid(np.zeros(model.config.z_dim)), t, allow=plan.allow) for t in model.config.classes]))
+    def latent():                        # a 5×5 grid where the known single-phase alloys of the screening space encode, decoded within it
+        r = latent_region(ctx, plan.space.elements)
+        return pd.concat([generate(ctx, latent_grid(r['center'], r['half_width']), t, allow=plan.allow, elements=plan.space.elements,
+                                   max_elements=LATENT_MAX_ELEMENTS) for t in model.config.classes])
+    lat = step('latent', latent)
     multi = Xt[yt == 0]
     multi = multi.iloc[np.sort(rng.permutation(len(multi))[:plan.n_nudge])] if plan.n_nudge else multi
     paths = step('nudging', lambda: constrained_nudge(model, multi, tau=plan.tau) if plan.nudging == 'constrained' else nudge(model, multi, allow=plan.allow))
