@@ -198,11 +198,9 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
     Xt, yt = held_out_alloys(fold)
     rng = np.random.default_rng(seed)
     scr = step('screening', lambda: screen(ctx, plan.space, n=plan.n_screen, top=plan.top, seed=seed))
-    def latent():                        # a 5×5 grid where the known single-phase alloys of the screening space encode, decoded within it
-        r = latent_region(ctx, plan.space.elements)
-        return pd.concat([generate(ctx, latent_grid(r['center'], r['half_width']), t, allow=plan.allow, elements=plan.space.elements,
-                                   max_elements=LATENT_MAX_ELEMENTS) for t in model.config.classes])
-    lat = step('latent', latent)
+    region = latent_region(ctx, plan.space.elements)   # a 5×5 grid where the space's known single-phase alloys encode, decoded within it
+    lat = step('latent', lambda: pd.concat([generate(ctx, latent_grid(region['center'], region['half_width']), t, allow=plan.allow,
+                                                     elements=plan.space.elements, max_elements=LATENT_MAX_ELEMENTS) for t in model.config.classes]))
     multi = Xt[yt == 0]
     multi = multi.iloc[np.sort(rng.permutation(len(multi))[:plan.n_nudge])] if plan.n_nudge else multi
     paths = step('nudging', lambda: constrained_nudge(model, multi, tau=plan.tau) if plan.nudging == 'constrained' else nudge(model, multi, allow=plan.allow))
@@ -216,5 +214,6 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
                 nudging_reached=float(nud.reached.mean()), nudging_reached_confirmed=float(nud[nud.reached].confirmed.mean()),
                 judge_held_out=ctx.checker.held_out, nudging=plan.nudging, tau=plan.tau,
                 latent_target_agreement={t: float((d.p_target > 0.5).mean()) for t, d in lat.groupby('target')},
+                latent_region=dict(center=[round(float(v), 3) for v in region['center']], half_width=round(region['half_width'], 3), alloys=region['alloys']),
                 elements=list(plan.space.elements), holdout_fold=fold, device=str(next(model.parameters()).device))
     return DesignRun(ctx, plan, cands, paths, summary, expl, shap_ranking(expl), T, info, retro)

@@ -19,7 +19,7 @@ from .dvae import encode
 from .design import training_alloys, formulas
 from .descriptors import DESCRIPTOR_UNITS, DESCRIPTOR_MEANINGS
 from .processing import RECIPE_UNITS
-from .design_run import DesignRun, plot_design_summary, in_summary, COMPOSITION_FEATURE, NULLS
+from .design_run import DesignRun, plot_design_summary, in_summary, COMPOSITION_FEATURE, NULLS, LATENT_MAX_ELEMENTS
 
 # %% auto #0
 __all__ = ['GLOSSARY', 'IDENTIFYING', 'SCORES', 'PAPER_REFERENCE', 'plot_latent_proposals', 'plot_nudging', 'glossary_table',
@@ -75,7 +75,7 @@ GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
     'rank': ("candidates.csv: screening position by the classifier's P(single), 1 = highest; shap_ranking.csv: position by mean |SHAP|, 1 = most important", 'position'),
     'formula': ('composition: each element followed by its atomic percent (Al20Co30… = 20 at.% Al, 30 at.% Co, …)', 'at.%'),
     'strategy': ('how the alloy was proposed: screening (random compositions ranked by the classifier), latent (decoded from a 5×5 grid of the '
-                 'latent plane) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
+                 'latent plane around the screening space\'s known single-phase alloys) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
     'target': ('latent: the phase the decoder was asked for (single-phase or multi-phase)', '–'),
     'start': ('nudging: formula of the held-out multi-phase alloy the path starts from', 'at.%'),
     'z1': ('latent: first coordinate of the decoded latent point', 'dimensionless'),
@@ -264,8 +264,10 @@ Every column is defined in the <a href="#glossary">glossary</a>.</p>
 <p>{k['screened']:,} compositions of {html.escape(', '.join(i['elements']))} ({html.escape(settings['space'])}) scored at
 {i['screening_per_minute']:,.0f} per minute; the {k['screening']} best by the classifier, all of them kept as candidates:</p>{_table(top, False)}
 <h2>2. Generation from a latent region</h2>
-<p>A 5×5 grid over z ∈ [−1.5, 1.5]² ({k['latent_grid']} points) decoded with target <em>single-phase</em> (fractions below 3 at.%
-dropped). The classifier agrees with the target for {_of(k['latent_agree'], k['latent_grid'])} grid points; the judge confirms
+<p>A 5×5 grid ({k['latent_grid']} points) centred where the {i['latent_region']['alloys']} known single-phase training alloys made
+only of {html.escape(', '.join(i['elements']))} encode, {i['latent_region']['half_width']:.2f} to each side (one standard deviation of
+their codes), decoded with target <em>single-phase</em> within those elements, keeping at most {LATENT_MAX_ELEMENTS} elements per
+alloy (fractions below 3 at.% dropped). The classifier agrees with the target for {_of(k['latent_agree'], k['latent_grid'])} grid points; the judge confirms
 {_of(k['latent_confirmed'], k['latent_grid'])}; {k['latent_distinct']} of them are distinct. The legend is above the figure; squares are the proposals.</p>
 {img('latent', 'latent proposals over the training alloys')}{_table(lat.round(3), False)}
 <h2>3. Nudging multi-phase alloys</h2>
