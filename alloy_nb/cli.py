@@ -155,8 +155,9 @@ def train_dvae_cli(*, out:str, # checkpoint file to write (.pt); written complet
     m = train_dvae(config, label_fraction, epochs, None if holdout_fold == -1 else holdout_fold, dev)
     save_dvae(m, out)
     h = m.history
-    print(f"trained in {time.time() - t0:.0f} s ({h.step.max()} steps); best validation balanced accuracy "
-          f"{h.val_balanced_accuracy.max():.3f}; saved {out}")
+    best = h.loc[h.val_log_loss.idxmin()]
+    print(f"trained in {time.time() - t0:.0f} s ({h.step.max()} steps); kept step {best.step:.0f}: validation log-loss "
+          f"{best.val_log_loss:.3f}, balanced accuracy {best.val_balanced_accuracy:.3f}; saved {out}")
 
 train_dvae_main = console_script(train_dvae_cli, 'alloy_nb_train_dvae')
 

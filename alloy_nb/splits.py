@@ -115,7 +115,7 @@ def capped_split(y:np.ndarray, # class index of every row
                  rng:np.random.Generator, # random generator
                  cap:float=0.05 # largest share of the validation set one group may fill
                 ) -> tuple[np.ndarray, np.ndarray]:
-    "Row indices (train, validation): `frac` of every class drawn at random, no group over `cap` of the validation set."
+    "Row indices (train, validation): `frac` of every class drawn at random, no group over `cap` of the validation set (fewer rows if the cap forbids more)."
     y, groups = np.asarray(y), np.asarray(groups)
     quota = {k: max(1, round(frac * (y == k).sum())) for k in np.unique(y)}
     limit, taken, val = max(1, int(cap * sum(quota.values()))), {}, []
