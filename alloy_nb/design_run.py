@@ -24,8 +24,8 @@ from .nudging import nudge, nudge_candidates, constrained_nudge, NUDGE_TRUST
 
 # %% auto #0
 __all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'LATENT_MAX_ELEMENTS', 'in_summary',
-           'null_confirmed', 'design_summary', 'plot_design_summary', 'explain', 'shap_ranking', 'retrospective',
-           'DesignPlan', 'DesignRun', 'run_design']
+           'null_confirmed', 'design_summary', 'plot_design_summary', 'permutation_shap', 'explain', 'shap_ranking',
+           'retrospective', 'DesignPlan', 'DesignRun', 'run_design']
 
 # %% ../nbs/07a_design_run.ipynb #365291fd
 NULLS = {'screening': 'random alloys of the requested screening space',
@@ -91,13 +91,30 @@ PAPER_SHAP_RANKING = ('smix', 'melting_temperature', 'bulk_modulus', 'mixing_ent
 PAPER_SHAP_DIRECTION = {'smix': -1, 'delta': -1, 'melting_temperature': 1, 'bulk_modulus': 1}   # sign of the effect of a high value on P(single); the paper states no others
 COMPOSITION_FEATURE = 'composition (55 fractions)'
 
+def permutation_shap(f, # model: (rows, M) array → (rows,) outputs
+                     A:np.ndarray, # rows to explain, shape (n, M)
+                     B:np.ndarray, # background rows, shape (b, M): a masked feature takes their values
+                     n_perm:int=10, # feature orders per row, in antithetic pairs (each order and its reverse)
+                     seed:int=0 # random seed
+                    ) -> tuple[np.ndarray, float]:
+    "SHAP values by permutation sampling, one model call per explained row: (values (n, M), base value E_B[f]); each row's values add up exactly."
+    rng, (n, M) = np.random.default_rng(seed), A.shape
+    vals, base = np.zeros((n, M)), float(np.mean(f(B)))
+    prefix = np.tri(M + 1, M, -1, dtype=bool)                       # prefix j: the first j features of an order are the row's
+    for i, a in enumerate(A):
+        orders = [rng.permutation(M) for _ in range(max(1, n_perm // 2))]; orders += [o[::-1] for o in orders]
+        masks = np.stack([prefix[:, np.argsort(o)] for o in orders])    # (K, M + 1, M)
+        out = f(np.where(masks[..., None, :], a, B).reshape(-1, M)).reshape(len(orders), M + 1, len(B)).mean(-1)
+        for o, d in zip(orders, np.diff(out, axis=1)): vals[i, o] += d  # the step that unmasks feature o[j]
+    return vals / len(orders), base
+
 def explain(model:DVAE, # a trained DVAE (its classifier is explained)
             X, # alloys to explain
             background:pd.DataFrame, # background alloys (e.g. a sample of the training alloys)
             max_background:int=50, # background rows used
             seed:int=0 # background subsample seed
            ) -> shap.Explanation:
-    "Exact SHAP values of the classifier's P(single) over its descriptors plus the composition as one feature."
+    "SHAP values of the classifier's P(single) over its descriptors plus the composition as one feature (exact up to 10 features, else `permutation_shap`)."
     c = model.config
     Xe, Xb = composition_matrix(X, palette=c.palette), composition_matrix(background, palette=c.palette)
     Xb = Xb.iloc[np.random.default_rng(seed).permutation(len(Xb))[:max_background]]
@@ -111,8 +128,10 @@ def explain(model:DVAE, # a trained DVAE (its classifier is explained)
             return model.logits(Xr, torch.tensor(A[:, :-1], dtype=torch.float32, device=dev)).softmax(-1)[:, 1].cpu().numpy()
     names = list(c.features) + ([COMPOSITION_FEATURE] if c.use_composition else [])
     A = A if c.use_composition else A[:, :-1]
-    ex = shap.explainers.Exact(f, shap.maskers.Independent(A[len(Xe):], max_samples=max_background), feature_names=names)
-    e = ex(A[:len(Xe)], silent=True)
+    if len(names) <= 10: e = shap.explainers.Exact(f, shap.maskers.Independent(A[len(Xe):], max_samples=max_background), feature_names=names)(A[:len(Xe)], silent=True)
+    else:
+        v, b = permutation_shap(f, A[:len(Xe)], A[len(Xe):], seed=seed)
+        e = shap.Explanation(v, base_values=np.full(len(v), b), data=A[:len(Xe)].copy(), feature_names=names)
     if c.use_composition: e.data[:, -1] = (Xe.to_numpy() > 0).sum(1)   # show the number of elements as the composition's "value"
     return e
 
