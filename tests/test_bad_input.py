@@ -396,7 +396,8 @@ CHECKPOINTS = {
     'unknown palette element': (lambda ck: {**ck, 'config': {**ck['config'], 'palette': ['Xx'] + ck['config']['palette'][1:]}}, "['Xx']"),
     'unknown feature': (lambda ck: {**ck, 'config': {**ck['config'], 'features': ['magic']}}, "got ['magic']"),
     'seed negative': (lambda ck: {**ck, 'config': {**ck['config'], 'seed': -1}}, 'seed must be a non-negative integer'),
-    'NaN weight': (lambda ck: with_weight(ck, 'classifier.0.weight', lambda t: t.__setitem__((0, 0), float('nan'))), 'weight classifier.0.weight has 1 non-finite'),
+    'NaN weight': (lambda ck: with_weight(ck, 'classifier.0.0.weight', lambda t: t.__setitem__((0, 0), float('nan'))), 'weight classifier.0.0.weight has 1 non-finite'),
+    'previous format (one classifier)': (lambda ck: {**ck, 'format_version': 1}, 'checkpoint format 1'),
     'inf weight': (lambda ck: with_weight(ck, 'decoder.4.bias', lambda t: t.__setitem__(0, float('inf'))), 'weight decoder.4.bias has 1 non-finite'),
     'NaN scaler': (lambda ck: with_weight(ck, 'scaler.mean', lambda t: t.__setitem__(0, float('nan'))), 'weight scaler.mean has 1 non-finite'),
     'zero scale': (lambda ck: with_weight(ck, 'scaler.std', lambda t: t.zero_()), 'scaler.std must be positive'),          # was accepted

@@ -231,7 +231,7 @@ def notebook_figures(nb:Path):
 
 # committed figures still below 100 dpi, each with the reason: (notebook, cell index) -> why. Shrink this list, never grow it.
 LOW_DPI_KNOWN = {
-    ('06b_dvae_eval.ipynb', 31): 'the `slow` data-efficiency run (about 20 min on 2 cores) keeps its 90-dpi figure until it is next run'}
+}
 
 
 def test_figures_at_least_100_dpi():

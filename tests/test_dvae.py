@@ -50,13 +50,16 @@ def test_bench_quick_json(tmp_path, clean_env):
     assert res.returncode == 0, res.stderr[-3000:]
     d = json.loads(out.read_text())
     models = {'dvae', 'random_forest', 'random_forest_comp', 'hist_gradient_boosting_comp', 'mlp', 'zhang_delta', 'yang_omega'}
-    assert set(d) == {'grouped', 'random'} and set(d['grouped']) == models
+    assert set(d) == {'grouped', 'random', 'retrospective'} and set(d['grouped']) == models and set(d['retrospective']) == models
     assert set(d['grouped']['dvae']) == {'balanced_accuracy', 'mcc', 'auc'}
+    assert set(d['retrospective']['dvae']) == {'precision_at_100', 'base_rate'}
+    assert 0 < d['retrospective']['dvae']['base_rate'] < 1 and 0 <= d['retrospective']['dvae']['precision_at_100'] <= 1
     assert d['random']['random_forest_comp']['balanced_accuracy'] > d['grouped']['zhang_delta']['balanced_accuracy']
     assert 'dvae' in res.stdout and 'dvae_wins' in res.stdout
 
 
 @pytest.mark.parametrize('args,message', [(['--seeds', 'a,b'], 'comma-separated integers'), (['--task', 'hcp'], "Unknown task 'hcp'"),
+                                          (['--random-seeds', '0,x'], '--random-seeds must be comma-separated integers'),
                                           (['--json', '/no/such/dir/b.json'], 'does not exist')])
 def test_bench_bad_input(clean_env, args, message):
     res = run(['alloy_nb_bench_dvae', '--quick', *args], clean_env)
