@@ -43,7 +43,7 @@ class DVAEConfig:
     use_composition:bool=True # also give the classifier the composition vector
     z_dim:int=2 # size of the continuous latent z
     hidden:int=100 # width of the two hidden layers of every network
-    dropout:float=0.3 # dropout in the classifier (not in the paper; chosen by nested selection, see below)
+    dropout:float=0.3 # dropout in the classifier (not in the paper; see below)
     n_classifiers:int=5 # classifier heads from different initialisations, their probabilities averaged (a seed ensemble)
     alpha:float=10. # weight of the labelled classification loss
     kl_weight:float=1. # weight of KL(q(z|x,y) || p(z)) (a β-VAE when ≠ 1)
