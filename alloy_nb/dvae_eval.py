@@ -11,18 +11,18 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_score
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 import hea_bench.rules
-from .core import AlloyInputError, parallel, check_seed, check_count, check_unique, get_device
+from .core import AlloyInputError, parallel, check_seed, check_count, check_unique, get_device, artefact
 from .composition import composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIPTORS
 from .data import unlabelled_pool
-from .splits import BenchmarkData, as_labels, benchmark_data, stratified_split
+from .splits import SPLITS, BenchmarkData, as_labels, benchmark_data, stratified_split
 from .dvae import (DVAE, DVAEConfig, fit_dvae, fit_fold, predict_proba, encode, decode, clean_compositions)
 
 # %% auto #0
 __all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'ELEMENT_GROUPS', 'precision_at_k', 'benchmark_dvae',
-           'summarise_benchmark', 'paired_differences', 'benchmark_json', 'nested_selection', 'selection_summary',
-           'data_efficiency', 'plot_data_efficiency', 'reconstruction_report', 'plot_latent', 'disentanglement_score',
-           'screening_throughput']
+           'summarise_benchmark', 'paired_differences', 'benchmark_json', 'shipped_benchmark', 'nested_selection',
+           'selection_summary', 'data_efficiency', 'plot_data_efficiency', 'reconstruction_report', 'plot_latent',
+           'disentanglement_score', 'screening_throughput']
 
 # %% ../nbs/06b_dvae_eval.ipynb #755c9d01
 TREE_MODELS = ('random_forest', 'random_forest_comp', 'hist_gradient_boosting_comp')
@@ -106,6 +106,7 @@ def benchmark_dvae(task:str='single_vs_multi', # hea-bench task
     n_jobs, config = check_count(n_jobs, 'n_jobs'), config or DVAEConfig()
     per_split = {'grouped': seeds, 'random': seeds if random_seeds is None else random_seeds}
     per_split = {s: check_unique([check_seed(x) for x in v], 'seed') for s, v in per_split.items()}
+    if bad := [s for s in check_unique(splits, 'split') if s not in SPLITS]: raise AlloyInputError(f"Unknown split {bad[0]!r}; choose from {list(SPLITS)}.")
     run = _run(task, subsample, device)
     models = [m for m in models if task == 'single_vs_multi' or m not in RULE_MODELS]
     neural = [m for m in models if m in ('dvae', 'mlp')]
@@ -147,6 +148,11 @@ def benchmark_json(results:pd.DataFrame # `benchmark_dvae` output
         r = g.groupby(['model', 'fold'])[['precision_at_100', 'base_rate']].mean().groupby('model').mean()
         out['retrospective'] = {mod: {k: round(float(v), 4) for k, v in row.items()} for mod, row in r.iterrows()}
     return out
+
+def shipped_benchmark(task:str='single_vs_multi' # hea-bench task: 'single_vs_multi' or 'phase4'
+                     ) -> pd.DataFrame:
+    "The committed full benchmark of `task`, every score per split, fold, model and seed (what `alloy_nb_bench_dvae --csv` writes)."
+    return pd.read_csv(artefact(f'dvae_benchmark_{task}.csv'))
 
 # %% ../nbs/06b_dvae_eval.ipynb #b9db0914
 def _selection_task(run:_Run, name:str, candidate:tuple, outer:int, stage:str) -> dict:

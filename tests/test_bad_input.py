@@ -233,9 +233,11 @@ def test_paths_report_force_keeps_a_report_with_added_files(quiet_env):
     assert snapshot(quiet_env) == before
 
 
-def test_paths_bench_existing_json_needs_overwrite(quiet_env):
-    out = write(quiet_env / 'b.json', 'precious'); before = snapshot(quiet_env)
-    refused(run(bench_dvae_main, '--quick', '--json', out), BENCH, 'exists; pass --overwrite')   # was overwritten
+@pytest.mark.parametrize('option', ['json', 'csv'])
+def test_paths_bench_existing_output_needs_overwrite(quiet_env, option):
+    out = write(quiet_env / f'b.{option}', 'precious'); before = snapshot(quiet_env)
+    refused(run(bench_dvae_main, '--quick', f'--{option}', out), BENCH, 'exists; pass --overwrite')   # was overwritten
+    refused(run(bench_dvae_main, '--quick', f'--{option}', quiet_env / 'b.txt'), BENCH, f'must end in .{option}')
     assert snapshot(quiet_env) == before
 
 
@@ -298,6 +300,8 @@ def test_sizes_voronoi_memory_grows_with_area_only():
     (bench_dvae_main, BENCH, ['--quick', '--n_jobs', 0], ['n_jobs must be a positive integer']),
     (bench_dvae_main, BENCH, ['--quick', '--seeds', '-1'], ['seed must be a non-negative integer']),
     (bench_dvae_main, BENCH, ['--quick', '--seeds', '1,1'], ['seed 1 is given more than once']),
+    (bench_dvae_main, BENCH, ['--quick', '--splits', 'grouped,bogus'], ["Unknown split 'bogus'", "'random'"]),
+    (bench_dvae_main, BENCH, ['--quick', '--splits', 'random,random'], ["split 'random' is given more than once"]),
     (report_main, REPORT, ['--quick', '--seed', 2 ** 32], ['seed must be a non-negative integer below 2**32']),
     (report_main, REPORT, ['--quick', '--seed', -1], ['seed must be a non-negative integer']),
     (report_main, REPORT, ['--quick', '--tau', 0], ['tau must lie in (0, 1]']),
