@@ -22,8 +22,8 @@ from .data import unlabelled_pool
 from .splits import TARGETS, BenchmarkData, as_labels, benchmark_data, stratified_split, group_split, capped_split
 
 # %% auto #0
-__all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'VALIDATION', 'DVAEConfig', 'FeatureScaler', 'ExpertPrior', 'DVAE', 'fit_dvae',
-           'predict_proba', 'encode', 'decode', 'clean_compositions', 'save_dvae', 'load_dvae', 'fit_fold',
+__all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'VALIDATION', 'DECODERS', 'DVAEConfig', 'FeatureScaler', 'ExpertPrior', 'DVAE',
+           'fit_dvae', 'predict_proba', 'encode', 'decode', 'clean_compositions', 'save_dvae', 'load_dvae', 'fit_fold',
            'train_dvae', 'shipped_dvae']
 
 # %% ../nbs/06_dvae.ipynb #c5dad9f1
@@ -31,6 +31,7 @@ RULE_FEATURES = ('omega', 'delta', 'vec')   # the quantities behind Yang's, Zhan
 CHECKPOINT_FORMAT = 2                         # bump when the checkpoint layout changes (2: classifier heads, capped validation)
 _COUNTS = ('z_dim', 'hidden', 'n_classifiers', 'batch_size', 'max_steps', 'eval_every', 'patience', 'lr_patience')
 VALIDATION = ('capped', 'families')           # early-stopping splits that use the alloys' families
+DECODERS = ('multinomial', 'sparse')          # likelihoods p(x | y, z) of a composition
 _RANGES = {'dropout': (0, 1, False, True), 'alpha': (0, np.inf, False, False), 'kl_weight': (0, np.inf, False, False),
            'recon_count': (0, np.inf, True, False), 'lr': (0, np.inf, True, False), 'weight_decay': (0, np.inf, False, False)}
 
@@ -47,6 +48,7 @@ class DVAEConfig:
     n_classifiers:int=5 # classifier heads from different initialisations, their probabilities averaged (a seed ensemble)
     alpha:float=10. # weight of the labelled classification loss
     kl_weight:float=1. # weight of KL(q(z|x,y) || p(z)) (a β-VAE when ≠ 1)
+    decoder:str='multinomial' # 'multinomial' (a softmax over the palette, as in the paper) or 'sparse' (which elements are present, then fractions over them)
     recon_count:float=20. # atoms in the multinomial likelihood of a composition (sharpness of reconstruction)
     prior:str='expert' # 'expert' (rules, calibrated on training labels) or 'flat' (uniform, as in the paper)
     lr:float=1e-3 # Adam learning rate (the paper: 1e-4, with far more epochs)
@@ -63,6 +65,7 @@ class DVAEConfig:
         if self.target not in TARGETS: raise AlloyInputError(f"Unknown target {self.target!r}; choose from {list(TARGETS)}.")
         if self.prior not in ('expert', 'flat'): raise AlloyInputError(f"prior must be 'expert' or 'flat', not {self.prior!r}.")
         if self.validation not in VALIDATION: raise AlloyInputError(f"validation must be one of {list(VALIDATION)}, not {self.validation!r}.")
+        if self.decoder not in DECODERS: raise AlloyInputError(f"decoder must be one of {list(DECODERS)}, not {self.decoder!r}.")
         self.palette, self.features = tuple(check_unique(self.palette, 'palette element')), tuple(check_unique(self.features, 'feature'))
         check_elements(dict.fromkeys(self.palette, 1.), 'the palette')
         bad = [f for f in self.features if f not in DESCRIPTOR_UNITS]
@@ -144,7 +147,7 @@ class DVAE(nn.Module):
         self._rules = [self.names.index(r) for r in RULE_FEATURES]
         self.scaler, self.prior = FeatureScaler(len(c.features)), ExpertPrior(K, flat=c.prior == 'flat')
         self.classifier = nn.ModuleList([_mlp(len(c.features) + n * c.use_composition, K, c.hidden, c.dropout) for _ in range(c.n_classifiers)])
-        self.encoder, self.decoder = _mlp(n + K, 2 * c.z_dim, c.hidden), _mlp(c.z_dim + K, n, c.hidden)
+        self.encoder, self.decoder = _mlp(n + K, 2 * c.z_dim, c.hidden), _mlp(c.z_dim + K, n * (1 + (c.decoder == 'sparse')), c.hidden)
 
     def describe(self, X): return torch_descriptors(X, self.config.palette, self.names)
 
@@ -162,6 +165,24 @@ class DVAE(nn.Module):
 
     def prior_logits(self, D): return self.prior(D[:, self._rules])
 
+    def posterior(self, X, Y):
+        "Mean and scale of q(z | x, y) for compositions `X` and one-hot phases `Y`."
+        h = self.encoder(_cat(X, Y)); return h[..., :self.config.z_dim], F.softplus(h[..., self.config.z_dim:]) + 1e-4
+
+    def recon_log_prob(self, out, X):
+        "log p(x | y, z) from the decoder's output `out`: multinomial over the palette; sparse: Bernoulli presence of each element × multinomial over the present ones."
+        if self.config.decoder == 'multinomial': return self.config.recon_count * (X * out.log_softmax(-1)).sum(-1)
+        (a, b), present = out.chunk(2, -1), (X > 0).to(X)
+        presence = -F.binary_cross_entropy_with_logits(a, present.expand_as(a), reduction='none').sum(-1)
+        return presence + self.config.recon_count * (X * (b + (present - 1) * 1e4).log_softmax(-1)).sum(-1)
+
+    def mean_composition(self, out):
+        "The composition a decoder output stands for: the softmax; sparse: fractions over the elements more likely present than not (at least one)."
+        if self.config.decoder == 'multinomial': return out.softmax(-1)
+        a, b = out.chunk(2, -1)
+        keep = (a > 0) | (a == a.max(-1, keepdim=True).values)
+        return (b + (keep.to(b) - 1) * 1e4).softmax(-1)
+
     def model(self, X, D, y=None):
         pyro.module('dvae', self)
         c, K = self.config, len(self.config.classes)
@@ -169,16 +190,14 @@ class DVAE(nn.Module):
             y = pyro.sample('y', dist.Categorical(logits=self.prior_logits(D)), obs=y)
             with poutine.scale(scale=c.kl_weight):
                 z = pyro.sample('z', dist.Normal(X.new_zeros(c.z_dim), 1.).to_event(1))
-            logp = F.log_softmax(self.decoder(_cat(z, F.one_hot(y, K).to(X))), -1)
-            pyro.factor('x', c.recon_count * (X * logp).sum(-1))
+            pyro.factor('x', self.recon_log_prob(self.decoder(_cat(z, F.one_hot(y, K).to(X))), X))
 
     def guide(self, X, D, y=None):
         c, K = self.config, len(self.config.classes)
         with pyro.plate('alloys', X.shape[0]):
             if y is None: y = pyro.sample('y', dist.Categorical(logits=self.logits(X, D)), infer={'enumerate': 'parallel'})
-            h = self.encoder(_cat(X, F.one_hot(y, K).to(X)))
             with poutine.scale(scale=c.kl_weight):
-                pyro.sample('z', dist.Normal(h[..., :c.z_dim], F.softplus(h[..., c.z_dim:]) + 1e-4).to_event(1))
+                pyro.sample('z', dist.Normal(*self.posterior(X, F.one_hot(y, K).to(X))).to_event(1))
 
 # %% ../nbs/06_dvae.ipynb #face5c1b
 def _as_matrix(X, palette) -> torch.Tensor:
@@ -292,7 +311,7 @@ def encode(model:DVAE, # a trained model
     c, dev = model.config, next(model.parameters()).device
     X = _as_matrix(X, c.palette).to(dev)
     y = torch.as_tensor(predict_proba(model, X.cpu().numpy()).argmax(1) if y is None else as_labels(y, c.classes), device=dev)
-    with torch.no_grad(): return model.encoder(torch.cat([X, F.one_hot(y, len(c.classes)).to(X)], -1))[:, :c.z_dim].cpu().numpy()
+    with torch.no_grad(): return model.posterior(X, F.one_hot(y, len(c.classes)).to(X))[0].cpu().numpy()
 
 def decode(model:DVAE, # a trained model
            z, # (n, z_dim) latent points
@@ -302,7 +321,7 @@ def decode(model:DVAE, # a trained model
     c, dev = model.config, next(model.parameters()).device
     z = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=dev)
     y = as_labels(np.broadcast_to(np.asarray(y), (len(z),)), c.classes)
-    with torch.no_grad(): p = model.decoder(torch.cat([z, F.one_hot(torch.as_tensor(y, device=dev), len(c.classes)).to(z)], -1)).softmax(-1)
+    with torch.no_grad(): p = model.mean_composition(model.decoder(torch.cat([z, F.one_hot(torch.as_tensor(y, device=dev), len(c.classes)).to(z)], -1)))
     return pd.DataFrame(p.cpu().numpy(), columns=list(c.palette))
 
 def clean_compositions(X:pd.DataFrame, # compositions (fractions over a palette)

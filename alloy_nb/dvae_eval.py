@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 import numpy as np, pandas as pd
+import torch, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_score
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
@@ -22,7 +23,7 @@ from .dvae import (DVAE, DVAEConfig, fit_dvae, fit_fold, predict_proba, encode, 
 __all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'ELEMENT_GROUPS', 'precision_at_k', 'benchmark_dvae',
            'summarise_benchmark', 'paired_differences', 'benchmark_json', 'shipped_benchmark', 'nested_selection',
            'selection_summary', 'data_efficiency', 'plot_data_efficiency', 'reconstruction_report', 'plot_latent',
-           'disentanglement_score', 'screening_throughput']
+           'disentanglement_score', 'latent_kl', 'screening_throughput']
 
 # %% ../nbs/06b_dvae_eval.ipynb #755c9d01
 TREE_MODELS = ('random_forest', 'random_forest_comp', 'hist_gradient_boosting_comp')
@@ -234,14 +235,15 @@ def plot_data_efficiency(eff:pd.DataFrame, # `data_efficiency` output
 def reconstruction_report(model:DVAE, # a trained model
                           X # compositions to reconstruct (e.g. a test fold)
                          ) -> pd.Series:
-    "Composition MAE (at.% points) over all and over present elements, and phase-probability and latent round-trip errors."
+    "Composition MAE (at.% points) over all and over present elements, the share of alloys whose element set comes back exactly, and phase-probability and latent round-trip errors."
     Xt = composition_matrix(X, palette=model.config.palette)
     P = predict_proba(model, Xt); y = P.argmax(1)
     z = encode(model, Xt, y); R = clean_compositions(decode(model, z, y)).to_numpy(); Xn = Xt.to_numpy()
     err, present = 100 * np.abs(R - Xn), Xn > 0
     z2 = encode(model, R, y)
     return pd.Series({'mae_all_elements_pct': err.mean(), 'mae_present_elements_pct': err[present].mean(),
-                      'mae_absent_elements_pct': err[~present].mean(),
+                      'mae_absent_elements_pct': err[~present].mean(), 'element_set_recovery': ((R > 0) == present).all(1).mean(),
+                      'decoded_elements': (R > 0).sum(1).mean(), 'true_elements': present.sum(1).mean(),
                       'phase_probability_roundtrip': 0.5 * np.abs(predict_proba(model, R) - P).sum(1).mean(),
                       'latent_roundtrip': np.linalg.norm(z2 - z, axis=1).mean(), 'latent_spread': np.linalg.norm(z - z.mean(0), axis=1).mean()})
 
@@ -288,6 +290,17 @@ def disentanglement_score(model:DVAE, # a trained model
     from sklearn.neighbors import KNeighborsClassifier
     z, y = encode(model, X), as_labels(y, model.config.classes)
     return balanced_accuracy_score(y, cross_val_predict(KNeighborsClassifier(15), z, y, cv=5))
+
+def latent_kl(model:DVAE, # a trained model
+              X # compositions
+             ) -> pd.Series:
+    "Mean KL(q(z_d | x, y) ‖ N(0, 1)) of each latent dimension over `X` (y: the classifier's phase), in nats: near 0, the dimension carries nothing."
+    c, dev = model.config, next(model.parameters()).device
+    Xt = torch.tensor(composition_matrix(X, palette=c.palette).to_numpy(), dtype=torch.float32, device=dev)
+    y = torch.as_tensor(predict_proba(model, Xt.cpu().numpy()).argmax(1), device=dev)
+    with torch.no_grad(): mu, sd = model.posterior(Xt, F.one_hot(y, len(c.classes)).to(Xt))
+    kl = (0.5 * (mu ** 2 + sd ** 2 - 1) - sd.log()).mean(0)
+    return pd.Series(kl.cpu().numpy(), index=[f'z{i + 1}' for i in range(c.z_dim)], name='KL (nats)')
 
 # %% ../nbs/06b_dvae_eval.ipynb #9fe20495
 def screening_throughput(model:DVAE, # a trained model
