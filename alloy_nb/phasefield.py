@@ -158,7 +158,7 @@ def _unpack(z:torch.Tensor) -> torch.Tensor:
 def _fc_run(eta, l0, dz, steps, dt, kappa, k2, pin_every, check_every):
     "Advance one chunk (r, 2P, N, N): ηᵢ and ηᵢ₊P share one complex field, so one complex FFT serves both."
     r, p, n = len(eta), eta.shape[1]//2, eta.shape[-1]
-    z = torch.complex(eta[:, :p], eta[:, p:])
+    z = torch.complex(eta[:, :p], eta[:, p:]).contiguous()            # a sliced input can give any strides: FFT paths (and bits) depend on them
     zh = torch.fft.fft2(z)
     fh, sq = torch.empty_like(zh), torch.empty(r, p, n, n, 2, dtype=eta.dtype, device=eta.device)
     zr, zhr, fhr, sqc = torch.view_as_real(z), torch.view_as_real(zh), torch.view_as_real(fh), torch.view_as_complex(sq)
