@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, replace
 import numpy as np, pandas as pd
 import torch, torch.nn.functional as F
+from torch.distributions import Normal, kl_divergence
 import matplotlib.pyplot as plt
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_score
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
@@ -298,8 +299,8 @@ def latent_kl(model:DVAE, # a trained model
     c, dev = model.config, next(model.parameters()).device
     Xt = torch.tensor(composition_matrix(X, palette=c.palette).to_numpy(), dtype=torch.float32, device=dev)
     y = torch.as_tensor(predict_proba(model, Xt.cpu().numpy()).argmax(1), device=dev)
-    with torch.no_grad(): mu, sd = model.posterior(Xt, F.one_hot(y, len(c.classes)).to(Xt))
-    kl = (0.5 * (mu ** 2 + sd ** 2 - 1) - sd.log()).mean(0)
+    with torch.no_grad(): q = Normal(*model.posterior(Xt, F.one_hot(y, len(c.classes)).to(Xt)))
+    kl = kl_divergence(q, Normal(0., 1.)).mean(0)
     return pd.Series(kl.cpu().numpy(), index=[f'z{i + 1}' for i in range(c.z_dim)], name='KL (nats)')
 
 # %% ../nbs/06b_dvae_eval.ipynb #9fe20495
