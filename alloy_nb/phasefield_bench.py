@@ -149,8 +149,8 @@ def fft_costs(grid:int=64, # grid size
              ) -> pd.Series:
     "Microseconds per complex grid² field of a forward 2-D FFT: torch (batched, 1 thread), scipy (batched) and numpy (4 fields a call)."
     import scipy.fft
-    z = torch.randn(fields, grid, grid, dtype=torch.complex64); out, zn = torch.empty_like(z), z.numpy()
-    calls = {'torch (MKL), batched': lambda: torch.fft.fft2(z, out=out), 'scipy (pocketfft), batched': lambda: scipy.fft.fft2(zn),
+    z = torch.randn(fields, grid, grid, dtype=torch.complex64); zn = z.numpy()
+    calls = {'torch (MKL), batched': lambda: torch.fft.fft2(z), 'scipy (pocketfft), batched': lambda: scipy.fft.fft2(zn),
              'numpy (pocketfft), one recipe per call': lambda: [np.fft.fft2(zn[i:i+4]) for i in range(0, fields, 4)]}
     with torch_threads(1):
         return pd.Series({k: 1e6*min(timed(f, repeat).best for _ in range(3))/fields for k, f in calls.items()}, name='µs per field')
