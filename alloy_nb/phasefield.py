@@ -51,7 +51,7 @@ def check_stable(x:torch.Tensor, # field to check
 
 # %% ../nbs/03_phasefield.ipynb #b2352855
 CHUNK_CANDIDATES = (2, 4, 8, 16, 32)   # recipes per chunk that `solver_chunk` times on the CPU (even: see the text)
-TUNE_BYTES = 2**24                      # largest chunk of fields (bytes) that is timed
+TUNE_BYTES = 2**21                      # largest chunk of fields (bytes) that is timed (2 MiB: bigger chunks fall out of cache)
 TUNE_STEPS = 20                         # time steps per timed run (fewer let the per-chunk set-up decide)
 _chunks: dict = {}                      # (solver, field shape, dtype, threads) → chunk chosen in this process
 

@@ -5,15 +5,16 @@
 # %% ../nbs/03b_phasefield_bench.ipynb #f6c49adf
 from __future__ import annotations
 import os, time, platform, cProfile, pstats
+from pathlib import Path
 from importlib import import_module
 import numpy as np, pandas as pd, torch
-from .core import device_name, torch_threads, parallel, worker_pool, timed
+from .core import device_name, torch_threads, parallel, worker_pool, timed, atomic_path, artefact, artefacts_dir
 from .phasefield import wavenumbers2, cahn_hilliard, fan_chen, voronoi_grains, solver_chunk
 from .processing import CH_STEPS, GR_STEPS, sample_recipes, simulate
 
 # %% auto #0
-__all__ = ['STAGES', 'cahn_hilliard_numpy', 'fan_chen_numpy', 'cpu_model', 'benchmark', 'fft_costs', 'pipeline_profile',
-           'pool_startup']
+__all__ = ['STAGES', 'BENCH_TABLE', 'cahn_hilliard_numpy', 'fan_chen_numpy', 'cpu_model', 'benchmark', 'fft_costs',
+           'pipeline_profile', 'pool_startup', 'record_benchmark', 'machine_speeds']
 
 # %% ../nbs/03b_phasefield_bench.ipynb #98a9239d
 def _rfft2_into(x, out):
@@ -147,10 +148,11 @@ def fft_costs(grid:int=64, # grid size
               fields:int=16, # complex fields transformed per call (a chunk of recipes)
               repeat:int=30 # calls timed (best of three rounds)
              ) -> pd.Series:
-    "Microseconds per complex grid² field of a forward 2-D FFT: torch (batched, 1 thread), scipy (batched) and numpy (4 fields a call)."
+    "Microseconds per complex grid² field (two real ones) of a forward 2-D FFT: torch complex and real (batched, 1 thread), scipy (batched), numpy (4 fields a call)."
     import scipy.fft
-    z = torch.randn(fields, grid, grid, dtype=torch.complex64); zn = z.numpy()
-    calls = {'torch (MKL), batched': lambda: torch.fft.fft2(z), 'scipy (pocketfft), batched': lambda: scipy.fft.fft2(zn),
+    z = torch.randn(fields, grid, grid, dtype=torch.complex64); zn, x = z.numpy(), torch.randn(2*fields, grid, grid)
+    calls = {'torch (MKL), batched': lambda: torch.fft.fft2(z), 'torch (MKL), batched, as two real fields (rfft2)': lambda: torch.fft.rfft2(x),
+             'scipy (pocketfft), batched': lambda: scipy.fft.fft2(zn),
              'numpy (pocketfft), one recipe per call': lambda: [np.fft.fft2(zn[i:i+4]) for i in range(0, fields, 4)]}
     with torch_threads(1):
         return pd.Series({k: 1e6*min(timed(f, repeat).best for _ in range(3))/fields for k, f in calls.items()}, name='µs per field')
@@ -190,3 +192,32 @@ def pool_startup(n_jobs:int=2 # worker processes
     with worker_pool(n_jobs) as pool:
         parallel(import_module('alloy_nb.phasefield_bench')._ready, [(i,) for i in range(n_jobs)], executor=pool, quiet=True)
         return time.perf_counter() - t0
+
+# %% ../nbs/03b_phasefield_bench.ipynb #a43a23f6
+BENCH_TABLE = 'phasefield_benchmark.csv'     # bundled: full-size `benchmark` tables, one block of rows per CPU model
+
+def record_benchmark(bench:pd.DataFrame, # a table from `benchmark`
+                     path:str|Path|None=None # the CSV of all machines' tables (`None`: the bundled one)
+                    ) -> pd.DataFrame:
+    "Add `bench`'s rows, tagged with its CPU, versions and chunks, to the table at `path`, replacing that CPU's earlier rows."
+    path, a = Path(path or artefacts_dir()/BENCH_TABLE), bench.attrs
+    rows = bench.assign(cpu=a['cpu'], cpu_cores=a['cpu_cores'], torch=a['torch'], numpy=a['numpy'],
+                        ch_chunk=a['chunks']['cahn_hilliard'], fc_chunk=a['chunks']['fan_chen'])
+    old = pd.read_csv(path) if path.is_file() else rows.iloc[:0]
+    out = pd.concat([old[old.cpu != a['cpu']], rows], ignore_index=True)
+    with atomic_path(path) as tmp: out.to_csv(tmp, index=False)
+    return out
+
+def machine_speeds(table:pd.DataFrame|None=None # tables from `record_benchmark` (`None`: the bundled ones)
+                  ) -> pd.DataFrame:
+    "One row per CPU: batched torch over numpy on one core, per model, and `simulate`'s recipes/s in 1 and 2 processes."
+    t = pd.read_csv(artefact(BENCH_TABLE)) if table is None else table
+    t = t[t.device == 'cpu']
+    one = t[t.implementation.str.startswith('torch, batch') & (t.cores == 1)]
+    out = one.assign(model=one.task.str.split(',').str[0] + ' × numpy, 1 core').pivot(index='cpu', columns='model', values='× numpy (1 core)')
+    sim = t[t.task.str.startswith('simulate')]
+    for w, g in sim.groupby('cores'): out[f"simulate, {w} process{'es'*(w > 1)} (recipes/s)"] = g.set_index('cpu')['recipes/s']
+    info = t.groupby('cpu').first()
+    out['chunks (CH, FC)'] = info.ch_chunk.astype(str) + ', ' + info.fc_chunk.astype(str)
+    out['torch'] = info.torch
+    return out.rename_axis(columns=None)
