@@ -33,7 +33,7 @@ _COUNTS = ('z_dim', 'hidden', 'n_classifiers', 'batch_size', 'max_steps', 'eval_
 VALIDATION = ('capped', 'families')           # early-stopping splits that use the alloys' families
 DECODERS = ('multinomial', 'sparse')          # likelihoods p(x | y, z) of a composition
 _RANGES = {'dropout': (0, 1, False, True), 'alpha': (0, np.inf, False, False), 'kl_weight': (0, np.inf, False, False),
-           'recon_count': (0, np.inf, True, False), 'lr': (0, np.inf, True, False), 'weight_decay': (0, np.inf, False, False)}
+           'recon_count': (0, np.inf, True, False), 'lr': (0, np.inf, True, False), 'weight_decay': (0, np.inf, False, False), 'kl_warmup': (0, np.inf, False, False)}
 
 @dataclass
 class DVAEConfig:
@@ -48,6 +48,7 @@ class DVAEConfig:
     n_classifiers:int=5 # classifier heads from different initialisations, their probabilities averaged (a seed ensemble)
     alpha:float=10. # weight of the labelled classification loss
     kl_weight:float=1. # weight of KL(q(z|x,y) || p(z)) (a β-VAE when ≠ 1)
+    kl_warmup:float=0. # training steps over which the KL weight rises linearly from 0 to `kl_weight` (0: none)
     decoder:str='multinomial' # 'multinomial' (a softmax over the palette, as in the paper) or 'sparse' (which elements are present, then fractions over them)
     recon_count:float=20. # atoms in the multinomial likelihood of a composition (sharpness of reconstruction)
     prior:str='expert' # 'expert' (rules, calibrated on training labels) or 'flat' (uniform, as in the paper)
@@ -138,6 +139,7 @@ def _cat(a, b):
 # %% ../nbs/06_dvae.ipynb #f2eb1aee
 class DVAE(nn.Module):
     "M2 semi-supervised VAE: classifier q(y|f(x)), encoder q(z|x,y), decoder p(x|y,z), prior p(y|rules) p(z)."
+    kl_ramp = 1.   # share of the KL weight in force: rises from 0 to 1 during a KL warm-up (`DVAEConfig.kl_warmup`)
     def __init__(self, config:DVAEConfig=None # hyper-parameters (defaults if `None`)
                 ):
         super().__init__()
@@ -177,10 +179,10 @@ class DVAE(nn.Module):
         return presence + self.config.recon_count * (X * (b + (present - 1) * 1e4).log_softmax(-1)).sum(-1)
 
     def mean_composition(self, out):
-        "The composition a decoder output stands for: the softmax; sparse: fractions over the elements more likely present than not (at least one)."
+        "The composition a decoder output stands for: the softmax; sparse: fractions over the k likeliest elements, k = the expected number present (≥ 1)."
         if self.config.decoder == 'multinomial': return out.softmax(-1)
-        a, b = out.chunk(2, -1)
-        keep = (a > 0) | (a == a.max(-1, keepdim=True).values)
+        (a, b), rank = out.chunk(2, -1), out[..., :out.shape[-1] // 2].argsort(dim=-1, descending=True, stable=True).argsort(dim=-1)
+        keep = rank < a.sigmoid().sum(-1, keepdim=True).round().clamp(min=1)
         return (b + (keep.to(b) - 1) * 1e4).softmax(-1)
 
     def model(self, X, D, y=None):
@@ -188,7 +190,7 @@ class DVAE(nn.Module):
         c, K = self.config, len(self.config.classes)
         with pyro.plate('alloys', X.shape[0]):
             y = pyro.sample('y', dist.Categorical(logits=self.prior_logits(D)), obs=y)
-            with poutine.scale(scale=c.kl_weight):
+            with poutine.scale(scale=c.kl_weight * self.kl_ramp):
                 z = pyro.sample('z', dist.Normal(X.new_zeros(c.z_dim), 1.).to_event(1))
             pyro.factor('x', self.recon_log_prob(self.decoder(_cat(z, F.one_hot(y, K).to(X))), X))
 
@@ -196,7 +198,7 @@ class DVAE(nn.Module):
         c, K = self.config, len(self.config.classes)
         with pyro.plate('alloys', X.shape[0]):
             if y is None: y = pyro.sample('y', dist.Categorical(logits=self.logits(X, D)), infer={'enumerate': 'parallel'})
-            with poutine.scale(scale=c.kl_weight):
+            with poutine.scale(scale=c.kl_weight * self.kl_ramp):
                 pyro.sample('z', dist.Normal(*self.posterior(X, F.one_hot(y, K).to(X))).to_event(1))
 
 # %% ../nbs/06_dvae.ipynb #face5c1b
@@ -268,6 +270,7 @@ def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_on
     g, yt = torch.Generator().manual_seed(c.seed), torch.as_tensor(lab.y, device=lab.X.device)
     best, hist, stale = (np.inf, None), [], 0
     for step in progress(range(1, c.max_steps + 1), desc='training DVAE', disable=quiet):
+        model.kl_ramp = min(1., step / c.kl_warmup) if c.kl_warmup else 1.
         b = torch.randint(len(lab.X), (c.batch_size,), generator=g).to(lab.X.device)
         H = model.head_logits(lab.X[b], lab.D[b])                  # every head learns the labels on its own
         loss = c.alpha * F.cross_entropy(H.flatten(0, 1), yt[b].repeat(len(H)))
@@ -286,7 +289,7 @@ def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_on
             else: stale += 1
             if stale >= c.patience: break
     if best[1] is not None: model.load_state_dict(best[1])
-    model.history = pd.DataFrame(hist)
+    model.history, model.kl_ramp = pd.DataFrame(hist), 1.
     return model.eval()
 
 # %% ../nbs/06_dvae.ipynb #c234106a
