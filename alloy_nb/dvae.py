@@ -181,8 +181,8 @@ class DVAE(nn.Module):
     def mean_composition(self, out):
         "The composition a decoder output stands for: the softmax; sparse: fractions over the k likeliest elements, k = the expected number present (≥ 1)."
         if self.config.decoder == 'multinomial': return out.softmax(-1)
-        (a, b), rank = out.chunk(2, -1), out[..., :out.shape[-1] // 2].argsort(dim=-1, descending=True, stable=True).argsort(dim=-1)
-        keep = rank < a.sigmoid().sum(-1, keepdim=True).round().clamp(min=1)
+        a, b = out.chunk(2, -1)
+        keep = a.argsort(dim=-1, descending=True, stable=True).argsort(dim=-1) < a.sigmoid().sum(-1, keepdim=True).round().clamp(min=1)   # rank < k
         return (b + (keep.to(b) - 1) * 1e4).softmax(-1)
 
     def model(self, X, D, y=None):
