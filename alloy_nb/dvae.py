@@ -28,7 +28,7 @@ __all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'VALIDATION', 'DECODERS', 'DVAE
 
 # %% ../nbs/06_dvae.ipynb #c5dad9f1
 RULE_FEATURES = ('omega', 'delta', 'vec')   # the quantities behind Yang's, Zhang's and Guo's rules
-CHECKPOINT_FORMAT = 2                         # bump when the checkpoint layout changes (2: classifier heads, capped validation)
+CHECKPOINT_FORMAT = 3                         # bump when the checkpoint layout changes (2: classifier heads, capped validation; 3: sparse decoder by default)
 _COUNTS = ('z_dim', 'hidden', 'n_classifiers', 'batch_size', 'max_steps', 'eval_every', 'patience', 'lr_patience')
 VALIDATION = ('capped', 'families')           # early-stopping splits that use the alloys' families
 DECODERS = ('multinomial', 'sparse')          # likelihoods p(x | y, z) of a composition
@@ -49,7 +49,7 @@ class DVAEConfig:
     alpha:float=10. # weight of the labelled classification loss
     kl_weight:float=1. # weight of KL(q(z|x,y) || p(z)) (a β-VAE when ≠ 1)
     kl_warmup:float=0. # training steps over which the KL weight rises linearly from 0 to `kl_weight` (0: none)
-    decoder:str='multinomial' # 'multinomial' (a softmax over the palette, as in the paper) or 'sparse' (which elements are present, then fractions over them)
+    decoder:str='sparse' # 'sparse' (which elements are present, then fractions over them) or 'multinomial' (a softmax over the palette, as in the paper)
     recon_count:float=20. # atoms in the multinomial likelihood of a composition (sharpness of reconstruction)
     prior:str='expert' # 'expert' (rules, calibrated on training labels) or 'flat' (uniform, as in the paper)
     lr:float=1e-3 # Adam learning rate (the paper: 1e-4, with far more epochs)
