@@ -52,7 +52,7 @@ info_main = console_script(info_cli, 'alloy_nb_info')
 
 # %% ../nbs/09_cli.ipynb #bbda7391
 def report_cli(*, out:str, # folder to write the report to (index.html, candidates.csv, figures); created, or replaced only with --force
-               quick:bool=False, # small sizes (5,000 compositions screened, 40 alloys nudged, 40 explained): a smoke test of a few minutes
+               quick:bool=False, # small sizes (5,000 compositions screened, 5,000 latent draws, 40 alloys nudged, 40 explained): a smoke test of a few minutes
                device:str=None, # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
                retrain:bool=False, # train a fresh model (about a minute on a CPU) instead of loading the one shipped with the package
                elements:str=None, # elements of the screened compositions, comma-separated (default: Al,Co,Cr,Cu,Fe,Mn,Ni,Ti,V)

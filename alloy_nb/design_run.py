@@ -19,17 +19,18 @@ from .dvae_eval import precision_at_k
 from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
 from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, element_null, space_null, edit_null,
                              training_alloys, held_out_alloys, safe_descriptors,
-                             screen, latent_grid, latent_region, generate, excluded_elements)
+                             screen, latent_region, excluded_elements)
+from .generation import sample_region
 from .nudging import nudge, nudge_candidates, constrained_nudge, NUDGE_TRUST
 
 # %% auto #0
-__all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'LATENT_MAX_ELEMENTS', 'in_summary',
-           'null_confirmed', 'design_summary', 'plot_design_summary', 'permutation_shap', 'explain', 'shap_ranking',
-           'retrospective', 'DesignPlan', 'DesignRun', 'run_design']
+__all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'in_summary', 'null_confirmed',
+           'design_summary', 'plot_design_summary', 'permutation_shap', 'explain', 'shap_ranking', 'retrospective',
+           'DesignPlan', 'DesignRun', 'run_design']
 
 # %% ../nbs/07a_design_run.ipynb #365291fd
 NULLS = {'screening': 'random alloys of the requested screening space',
-         'latent': "random alloys over each proposal's own elements, every fraction ≥ 3 at.%",
+         'latent': 'random alloys of the requested screening space (the same elements and bounds)',
          'nudging': 'random edits of the same size from the same start alloys'}   # what each strategy's null draws
 
 def in_summary(candidates:pd.DataFrame # candidate tables of all strategies, concatenated
@@ -43,19 +44,19 @@ def in_summary(candidates:pd.DataFrame # candidate tables of all strategies, con
 def null_confirmed(candidates:pd.DataFrame, # the proposals of one strategy (`in_summary` rows)
                    strategy:str, # 'screening', 'latent' or 'nudging'
                    checker:PhaseChecker, # the independent judge
-                   space:ScreeningSpace|None=None, # the screened space (screening; without it, each proposal's own elements)
+                   space:ScreeningSpace|None=None, # the requested space (screening and latent; without it, each proposal's own elements)
                    n_random:int=20, # random alloys per proposal
                    seed:int=0 # random seed
                   ) -> np.ndarray:
     "Per proposal: the share of random alloys from the strategy's own space (`NULLS`) that the judge calls single-phase."
-    if strategy == 'screening' and space is not None:
+    if strategy in ('screening', 'latent') and space is not None:
         return np.full(len(candidates), space_null(space, checker, max(2_000, n_random * len(candidates)), seed))
     if strategy == 'nudging': return edit_null(candidates, checker, n_random, seed)
     return element_null(candidates, checker, n_random, DESIGN_CLEAN if strategy == 'latent' else 0., seed)
 
 def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies, concatenated
                    checker:PhaseChecker, # the independent judge
-                   space:ScreeningSpace|None=None, # the screened space (the screening null draws from it)
+                   space:ScreeningSpace|None=None, # the requested space (the screening and latent nulls draw from it)
                    n_random:int=20, # random alloys per proposal for the nulls
                    seed:int=0 # seed of the random alloys
                   ) -> pd.DataFrame:
@@ -70,7 +71,7 @@ def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies
                         'confirmed': g.confirmed.mean(), 'null_confirmed': g.null.mean()}, index=n.index)
     out['confirmed − null'] = out.confirmed - out.null_confirmed
     out['median novelty'], out['known alloys'] = g.novelty.median(), g.known.mean()
-    out['null'] = [NULLS.get(s, NULLS['latent']) if not (s == 'screening' and space is None) else "random alloys over each proposal's own elements"
+    out['null'] = [NULLS[s] if s == 'nudging' or (s in NULLS and space is not None) else "random alloys over each proposal's own elements"
                    for s in out.index]
     return out
 
@@ -168,14 +169,13 @@ def retrospective(ctx:DesignContext, # the DVAE and the judge (both trained with
     return t.rename_axis('model')
 
 # %% ../nbs/07a_design_run.ipynb #f1fba5f0
-LATENT_MAX_ELEMENTS = 6   # latent proposals keep at most this many elements (their largest fractions)
-
 @dataclass(frozen=True)
 class DesignPlan:
     "What `run_design` does: the screening space and sizes, the held-out alloys nudged and explained, the seed."
     space:ScreeningSpace=DEFAULT_SPACE # what to screen
     n_screen:int=100_000 # compositions screened
-    top:int=25 # screening candidates kept
+    n_latent:int=20_000 # latent points drawn around the space's known single-phase alloys (`sample_region`), per target
+    top:int=25 # screening candidates and latent proposals kept (each)
     n_nudge:int|None=None # multi-phase held-out alloys nudged (`None`: all of them)
     n_shap:int=300 # held-out alloys explained
     nudging:str='constrained' # 'constrained' (`constrained_nudge`, within the trust region) or 'loop' (the paper's encode–decode loop, `nudge`)
@@ -190,8 +190,8 @@ class DesignPlan:
 
     @classmethod
     def quick(cls, **kwargs) -> DesignPlan:
-        "A small plan (5,000 screened, 40 alloys nudged, 40 explained): a smoke test that takes seconds."
-        return cls(**{'n_screen': 5_000, 'n_nudge': 40, 'n_shap': 40, **kwargs})
+        "A small plan (5,000 screened, 5,000 latent draws, 40 alloys nudged, 40 explained): a smoke test that takes seconds."
+        return cls(**{'n_screen': 5_000, 'n_latent': 5_000, 'n_nudge': 40, 'n_shap': 40, **kwargs})
 
 @dataclass
 class DesignRun:
@@ -208,7 +208,7 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
                model:DVAE|None=None, # the DVAE when the context is built here (default: the shipped one)
                quiet:bool|None=None # hide the progress bar
               ) -> DesignRun:
-    "Run screening, latent generation (5×5 grid in the screening space, both targets), nudging of held-out multi-phase alloys, the retrospective test and SHAP."
+    "Run screening, latent generation (sampled in the screening space, both targets), nudging of held-out multi-phase alloys, the retrospective test and SHAP."
     T, steps = {}, progress(total=6 + (ctx is None), desc='design', disable=quiet)
     def step(name, fn):
         steps.set_postfix_str(name); t0 = time.perf_counter(); r = fn(); T[name] = time.perf_counter() - t0; steps.update(1); return r
@@ -217,9 +217,9 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
     Xt, yt = held_out_alloys(fold)
     rng = np.random.default_rng(seed)
     scr = step('screening', lambda: screen(ctx, plan.space, n=plan.n_screen, top=plan.top, seed=seed))
-    region = latent_region(ctx, plan.space.elements)   # a 5×5 grid where the space's known single-phase alloys encode, decoded within it
-    lat = step('latent', lambda: pd.concat([generate(ctx, latent_grid(region['center'], region['half_width']), t, allow=plan.allow,
-                                                     elements=plan.space.elements, max_elements=LATENT_MAX_ELEMENTS) for t in model.config.classes]))
+    region = latent_region(ctx, plan.space.elements)   # where the space's known single-phase alloys encode; both targets are drawn there
+    tabs = step('latent', lambda: {t: sample_region(ctx, plan.space, plan.n_latent, plan.top, t, region, allow=plan.allow, seed=seed) for t in model.config.classes})
+    lat, drawn = pd.concat(tabs.values(), ignore_index=True), tabs['single-phase'].attrs
     multi = Xt[yt == 0]
     multi = multi.iloc[np.sort(rng.permutation(len(multi))[:plan.n_nudge])] if plan.n_nudge else multi
     paths = step('nudging', lambda: constrained_nudge(model, multi, tau=plan.tau) if plan.nudging == 'constrained' else nudge(model, multi, allow=plan.allow))
@@ -234,5 +234,6 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
                 judge_held_out=ctx.checker.held_out, nudging=plan.nudging, tau=plan.tau,
                 latent_target_agreement={t: float((d.p_target > 0.5).mean()) for t, d in lat.groupby('target')},
                 latent_region=dict(center=[round(float(v), 3) for v in region['center']], half_width=round(region['half_width'], 3), alloys=region['alloys']),
+                latent_draws=drawn['draws'], latent_distinct_draws=drawn['distinct_draws'], latent_draws_confirmed=drawn['draws_confirmed'],
                 elements=list(plan.space.elements), holdout_fold=fold, device=str(next(model.parameters()).device))
     return DesignRun(ctx, plan, cands, paths, summary, expl, shap_ranking(expl), T, info, retro)

@@ -19,7 +19,7 @@ from .dvae import encode
 from .design import training_alloys, formulas
 from .descriptors import DESCRIPTOR_UNITS, DESCRIPTOR_MEANINGS
 from .processing import RECIPE_UNITS
-from .design_run import DesignRun, plot_design_summary, in_summary, NULLS, LATENT_MAX_ELEMENTS, PAPER_SHAP_RANKING
+from .design_run import DesignRun, plot_design_summary, in_summary, NULLS, PAPER_SHAP_RANKING
 
 # %% auto #0
 __all__ = ['GLOSSARY', 'IDENTIFYING', 'SCORES', 'PAPER_REFERENCE', 'plot_latent_proposals', 'plot_nudging', 'glossary_table',
@@ -34,7 +34,7 @@ def _figure(fig, path:Path) -> str:
 def plot_latent_proposals(run:DesignRun, # `run_design` output
                           max_points:int=3000 # training alloys shown
                          ):
-    "Training alloys in the latent plane (by phase) with the latent-grid proposals coloured by the judge's P(single); the legend above the axes."
+    "Training alloys in the latent plane (by phase) with the latent proposals coloured by the judge's P(single); the legend above the axes."
     X = training_alloys(run.info['holdout_fold']); data = benchmark_data()
     y = pd.Series(data.y, index=data.X.index).loc[X.index].to_numpy()
     idx = np.random.default_rng(0).permutation(len(X))[:max_points]
@@ -74,8 +74,8 @@ _KNOBS = {'solute': 'Sc content of the alloy', 'temperature': 'annealing/ageing 
 GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
     'rank': ("candidates.csv: screening position by the classifier's P(single), 1 = highest; shap_ranking.csv: position by mean |SHAP|, 1 = most important", 'position'),
     'formula': ('composition: each element followed by its atomic percent (Al20Co30… = 20 at.% Al, 30 at.% Co, …)', 'at.%'),
-    'strategy': ('how the alloy was proposed: screening (random compositions ranked by the classifier), latent (decoded from a 5×5 grid of the '
-                 'latent plane around the screening space\'s known single-phase alloys) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
+    'strategy': ('how the alloy was proposed: screening (random compositions ranked by the classifier), latent (sampled from the decoder around where the '
+                 'screening space\'s known single-phase alloys encode, ranked by the classifier) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
     'target': ('latent: the phase the decoder was asked for (single-phase or multi-phase)', '–'),
     'start': ('nudging: formula of the held-out multi-phase alloy the path starts from', 'at.%'),
     'z1': ('latent: first coordinate of the decoded latent point', 'dimensionless'),
@@ -154,8 +154,8 @@ def report_counts(run:DesignRun # `run_design` output
     lat = c[(c.strategy == 'latent') & (c.target == 'single-phase')]
     nud = c[c.strategy == 'nudging']; ok = nud[nud.reached.astype(bool)]
     kept = ok.elements_kept == 1
-    return dict(screened=int(run.info['screened']), screening=int((c.strategy == 'screening').sum()), latent_grid=len(lat),
-                latent_agree=int((lat.p_target > 0.5).sum()), latent_confirmed=int(lat.confirmed.sum()), latent_distinct=int((~lat.duplicate).sum()),
+    return dict(screened=int(run.info['screened']), screening=int((c.strategy == 'screening').sum()), latent=len(lat),
+                latent_agree=int((lat.p_target > 0.5).sum()), latent_confirmed=int(lat.confirmed.sum()),
                 multi_phase=int(run.info['multi_phase_test_alloys']), nudged=len(nud), reached=len(ok),
                 reached_confirmed=int(ok.confirmed.sum()), kept_all=int(kept.sum()), kept_all_confirmed=int(ok[kept].confirmed.sum()),
                 replaced=int((~kept).sum()), replaced_confirmed=int(ok[~kept].confirmed.sum()), reached_distinct=int((~ok.duplicate.astype(bool)).sum()),
@@ -264,11 +264,13 @@ Every column is defined in the <a href="#glossary">glossary</a>.</p>
 <p>{k['screened']:,} compositions of {html.escape(', '.join(i['elements']))} ({html.escape(settings['space'])}) scored at
 {i['screening_per_minute']:,.0f} per minute; the {k['screening']} best by the classifier, all of them kept as candidates:</p>{_table(top, False)}
 <h2>2. Generation from a latent region</h2>
-<p>A 5×5 grid ({k['latent_grid']} points) centred where the {i['latent_region']['alloys']} known single-phase training alloys made
-only of {html.escape(', '.join(i['elements']))} encode, {i['latent_region']['half_width']:.2f} to each side (one standard deviation of
-their codes), decoded with target <em>single-phase</em> within those elements, keeping at most {LATENT_MAX_ELEMENTS} elements per
-alloy (fractions below 3 at.% dropped). The classifier agrees with the target for {_of(k['latent_agree'], k['latent_grid'])} grid points; the judge confirms
-{_of(k['latent_confirmed'], k['latent_grid'])}; {k['latent_distinct']} of them are distinct. The legend is above the figure; squares are the proposals.</p>
+<p>{i['latent_draws']:,} latent points drawn around where the {i['latent_region']['alloys']} known single-phase training alloys made
+only of {html.escape(', '.join(i['elements']))} encode (standard deviation {i['latent_region']['half_width']:.2f}, that of their codes). Each is
+decoded with target <em>single-phase</em> into an alloy of the screening space: an element set sampled from the decoder, its fractions
+moved into the space's bounds. The draws hold {i['latent_distinct_draws']:,} distinct alloys, of which the judge calls
+{i['latent_draws_confirmed']:.0%} single-phase before any ranking. The {k['latent']} the classifier ranks highest are kept: the classifier
+agrees with the target for {_of(k['latent_agree'], k['latent'])}; the judge confirms {_of(k['latent_confirmed'], k['latent'])}.
+The legend is above the figure; squares are the proposals.</p>
 {img('latent', 'latent proposals over the training alloys')}{_table(lat.round(3), False)}
 <h2>3. Nudging multi-phase alloys</h2>
 <p>{_nudging_text(k, i, nud)}</p>
