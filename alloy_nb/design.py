@@ -15,14 +15,14 @@ from .core import AlloyInputError, artefact
 from .composition import HEA_ELEMENTS, composition_matrix, check_elements
 from .descriptors import HEA_BENCH_DESCRIPTORS, descriptor_array, finite_descriptors
 from .splits import as_labels, benchmark_data
-from .dvae import DVAE, predict_proba, encode, decode, clean_compositions, shipped_dvae
+from .dvae import DVAE, predict_proba, shipped_dvae
 
 # %% auto #0
-__all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DEFAULT_SPACE', 'DESIGN_CLEAN', 'format_formula', 'formulas',
+__all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DESIGN_CLEAN', 'DEFAULT_SPACE', 'format_formula', 'formulas',
            'judge_accuracy', 'safe_descriptors', 'PhaseChecker', 'fit_checker', 'NoveltyIndex', 'training_alloys',
            'held_out_alloys', 'excluded_elements', 'restrict_elements', 'distinct_rows', 'near_duplicates',
            'DesignContext', 'tabulate', 'element_null', 'space_null', 'random_edits', 'edit_null', 'ScreeningSpace',
-           'screen', 'latent_grid', 'latent_region', 'generate']
+           'screen']
 
 # %% ../nbs/07_design.ipynb #ab4a8141
 def format_formula(x:pd.Series|dict, # fractions (or amounts) by element
@@ -135,6 +135,7 @@ def held_out_alloys(fold:int=0 # grouped fold (the shipped DVAE holds out fold 0
 ELEMENT_POLICY = {'radioactive': ('Th', 'U'), 'toxic': ('Be', 'Cd', 'Hg', 'Pb', 'As'),
                   'platinum-group or noble': ('Os', 'Ir', 'Rh', 'Ru', 'Pt', 'Pd', 'Au', 'Re')}   # kept out of proposals unless allowed
 DUPLICATE_DISTANCE = 0.05   # proposals closer than this (half-L1: 5% of atoms) count once
+DESIGN_CLEAN = 0.03   # decoded fractions below 3 at.% are dropped before scoring
 
 def excluded_elements(allow:str|tuple=() # elements the user does want ('all': no policy)
                      ) -> tuple:
@@ -347,54 +348,4 @@ def screen(ctx:DesignContext, # the proposing model, the judge and the reference
     best = distinct_rows(X.to_numpy(), np.argsort(-p, kind='stable'), top)   # the best `top` distinct compositions
     out = tabulate(ctx, X.iloc[best], 'screening', pd.DataFrame({'rank': np.arange(1, len(best) + 1)}))
     out.attrs.update(scored=len(X), seconds=secs, per_minute=60 * len(X) / secs, pool_mean_p_single=float(p.mean()))
-    return out
-
-# %% ../nbs/07_design.ipynb #95a0949c
-DESIGN_CLEAN = 0.03   # decoded fractions below 3 at.% are dropped before scoring
-
-def latent_grid(center=(0., 0.), # centre of the grid (length z_dim)
-                half_width:float=1.5, # half the side of the square, in prior standard deviations
-                n_per_axis:int=5 # points per axis (first two latent dimensions; the rest stay at the centre)
-               ) -> np.ndarray:
-    "A square grid of latent points, shape (n_per_axis², z_dim)."
-    c = np.asarray(center, dtype=float)
-    g = np.linspace(-half_width, half_width, n_per_axis)
-    Z = np.repeat(c[None], n_per_axis ** 2, 0)
-    Z[:, :2] += np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
-    return Z
-
-def latent_region(ctx:DesignContext, # the proposing model (and the fold it never saw)
-                  elements:tuple, # the element subspace, e.g. `DEFAULT_SPACE.elements`
-                  target:str|int='single-phase', # the phase whose known alloys mark the region
-                  width:float=1. # half-width of the region in standard deviations of their codes
-                 ) -> dict:
-    "Where the model's training alloys of `target` made only of `elements` encode: `center` (mean z), `half_width`, `alloys`."
-    model, data, _ = ctx.model, benchmark_data(ctx.model.config.target), check_elements(dict.fromkeys(elements, 1.), 'the element subspace')
-    k = as_labels([target], model.config.classes)[0]
-    inside = (data.X.drop(columns=[e for e in data.X.columns if e in set(elements)]) == 0).all(axis=1).to_numpy()
-    sel = inside & (data.y == k) & (data.folds['grouped'] != ctx.holdout_fold)
-    if sel.sum() < 2: raise AlloyInputError(f"Only {sel.sum()} training alloy(s) of {model.config.classes[k]} lie within {list(elements)}; widen the subspace.")
-    z = encode(model, data.X[sel], np.full(sel.sum(), k))
-    return dict(center=z.mean(0), half_width=float(width * z.std(0).max()), alloys=int(sel.sum()))
-
-def generate(ctx:DesignContext, # the proposing model, the judge and the reference alloys
-             z:np.ndarray, # (n, z_dim) latent points
-             target:str|int='single-phase', # phase to decode with
-             clean:float=DESIGN_CLEAN, # drop decoded fractions below this, then renormalise
-             allow:str|tuple=(), # elements of `ELEMENT_POLICY` the proposals may contain ('all': any)
-             elements:tuple|None=None, # keep only these elements (an element subspace); `None`: the whole palette
-             max_elements:int|None=None # keep at most this many of the largest fractions per alloy
-            ) -> pd.DataFrame:
-    "Decode latent points with a target phase; keep the allowed elements (and the largest `max_elements`), clean, re-check; a candidate table."
-    model, z = ctx.model, np.atleast_2d(np.asarray(z, dtype=float))
-    if z.shape[1] != model.config.z_dim or not np.isfinite(z).all(): raise AlloyInputError(f"Latent points must be finite with {model.config.z_dim} columns, got shape {z.shape}.")
-    if not 0 <= clean < 0.5: raise AlloyInputError(f"clean must be a fraction in [0, 0.5), got {clean}.")
-    if max_elements is not None and not (isinstance(max_elements, (int, np.integer)) and max_elements >= 2): raise AlloyInputError(f"max_elements must be an integer ≥ 2, got {max_elements!r}.")
-    k, _ = as_labels([target], model.config.classes)[0], elements is None or check_elements(dict.fromkeys(elements, 1.), 'the element subspace')
-    X = restrict_elements(decode(model, z, k), excluded_elements(allow) + tuple(e for e in model.config.palette if elements is not None and e not in set(elements)))
-    if max_elements: X = X.where(X.to_numpy() >= -np.sort(-X.to_numpy(), 1)[:, [max_elements - 1]], 0.)
-    X = clean_compositions(X, clean)
-    extra = pd.DataFrame(z, columns=[f'z{i + 1}' for i in range(z.shape[1])]).assign(target=model.config.classes[k])
-    out = tabulate(ctx, X, 'latent', extra)
-    out['p_target'] = out.p_single if k == 1 else 1 - out.p_single
     return out

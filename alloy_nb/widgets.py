@@ -13,7 +13,8 @@ from IPython.display import display
 from .core import AlloyInputError
 from .composition import HEA_ELEMENTS
 from .descriptors import DESCRIPTOR_UNITS
-from .design import DESIGN_CLEAN, DEFAULT_SPACE, DesignContext, ScreeningSpace, generate, screen
+from .design import DESIGN_CLEAN, DEFAULT_SPACE, DesignContext, ScreeningSpace, screen
+from .generation import generate
 from .processing import RECIPE_BOUNDS, RECIPE_UNITS, FEATURE_UNITS, LOG_SCALE, ALLOY, check_recipes, simulate
 from .processing_data import TARGETS, S2_COLUMNS, s2_profiles
 from .hypernet import BHN, predict, shipped_bhn
