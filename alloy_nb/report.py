@@ -264,7 +264,7 @@ Every column is defined in the <a href="#glossary">glossary</a>.</p>
 <p>{k['screened']:,} compositions of {html.escape(', '.join(i['elements']))} ({html.escape(settings['space'])}) scored at
 {i['screening_per_minute']:,.0f} per minute; the {k['screening']} best by the classifier, all of them kept as candidates:</p>{_table(top, False)}
 <h2>2. Generation from a latent region</h2>
-<p>{i['latent_draws']:,} latent points drawn around where the {i['latent_region']['alloys']} known single-phase training alloys made
+<p>{i['latent_draws']:,} latent points drawn around where the {i['latent_region']['alloys']:,} known single-phase training alloys made
 only of {html.escape(', '.join(i['elements']))} encode (standard deviation {i['latent_region']['half_width']:.2f}, that of their codes). Each is
 decoded with target <em>single-phase</em> into an alloy of the screening space: an element set sampled from the decoder, its fractions
 moved into the space's bounds. The draws hold {i['latent_distinct_draws']:,} distinct alloys, of which the judge calls
