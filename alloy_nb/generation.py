@@ -16,7 +16,7 @@ from .design import (DesignContext, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN,
                              distinct_rows, tabulate)
 
 # %% auto #0
-__all__ = ['latent_grid', 'latent_region', 'generate', 'project_bounds', 'sample_compositions', 'sample_region']
+__all__ = ['latent_grid', 'latent_region', 'generate', 'latent_table', 'project_bounds', 'sample_compositions', 'sample_region']
 
 # %% ../nbs/07d_generation.ipynb #95a0949c
 def latent_grid(center=(0., 0.), # centre of the grid (length z_dim)
@@ -60,8 +60,15 @@ def generate(ctx:DesignContext, # the proposing model, the judge and the referen
     k, _ = as_labels([target], model.config.classes)[0], elements is None or check_elements(dict.fromkeys(elements, 1.), 'the element subspace')
     X = restrict_elements(decode(model, z, k), excluded_elements(allow) + tuple(e for e in model.config.palette if elements is not None and e not in set(elements)))
     if max_elements: X = X.where(X.to_numpy() >= -np.sort(-X.to_numpy(), 1)[:, [max_elements - 1]], 0.)
-    X = clean_compositions(X, clean)
-    extra = pd.DataFrame(z, columns=[f'z{i + 1}' for i in range(z.shape[1])]).assign(target=model.config.classes[k])
+    return latent_table(ctx, clean_compositions(X, clean), z, k)
+
+def latent_table(ctx:DesignContext, # the proposing model, the judge and the reference alloys
+                 X:pd.DataFrame, # decoded compositions, one per latent point
+                 z:np.ndarray, # (n, z_dim) latent points they were decoded from
+                 k:int # index of the phase they were decoded with
+                ) -> pd.DataFrame:
+    "The candidate table of latent proposals: `tabulate`'s columns plus the latent coordinates, the target and `p_target`."
+    extra = pd.DataFrame(z, columns=[f'z{i + 1}' for i in range(z.shape[1])]).assign(target=ctx.model.config.classes[k])
     out = tabulate(ctx, X, 'latent', extra)
     out['p_target'] = out.p_single if k == 1 else 1 - out.p_single
     return out
@@ -132,9 +139,7 @@ def sample_region(ctx:DesignContext, # the proposing model, the judge and the re
     A = composition_matrix(X, palette=HEA_ELEMENTS).to_numpy()
     distinct = distinct_rows(A)
     best = distinct_rows(A, np.argsort(-p, kind='stable'), top)
-    extra = pd.DataFrame(Z[best], columns=[f'z{i + 1}' for i in range(Z.shape[1])]).assign(target=model.config.classes[k])
-    out = tabulate(ctx, X.iloc[best], 'latent', extra)
-    out['p_target'] = out.p_single if k == 1 else 1 - out.p_single
+    out = latent_table(ctx, X.iloc[best], Z[best], k)
     pj = ctx.checker.predict_proba(pd.DataFrame(A[distinct], columns=HEA_ELEMENTS))   # the judge on every distinct draw, before ranking
     out.attrs.update(draws=n, distinct_draws=len(distinct), draws_p_target=float(p.mean()),
                      draws_confirmed=float(np.nanmean(np.where(np.isnan(pj), np.nan, (pj > 0.5) == (k == 1)))), region=region)
