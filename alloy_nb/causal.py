@@ -63,7 +63,7 @@ class TieredTest(CIT_Base):
         later = np.nan_to_num(self.tier[S], nan=-1).max(initial=-1) > np.nan_to_num(self.tier[[X, Y]], nan=np.inf).max()
         return 0. if later else self.base(X, Y, S)
 
-register_ci_test('alloy_nb_tiered', TieredTest);
+register_ci_test('alloy_nb_tiered', TieredTest)
 
 # %% ../nbs/05_causal.ipynb #b22a4b21
 def _bad(msg): raise AlloyInputError(msg)
@@ -105,7 +105,11 @@ def design_matrix(df:pd.DataFrame, columns:list, transformed:bool=True, rows:int
 @dataclass
 class LearnedGraph:
     "A learned partially directed graph (an undirected edge is stored as arcs both ways) and how it was learned."
-    graph:nx.DiGraph; test:str; alpha:float; n:int; seconds:float
+    graph:nx.DiGraph
+    test:str
+    alpha:float
+    n:int
+    seconds:float
 
     def directed(self) -> list: return sorted((a, b) for a, b in self.graph.edges if not self.graph.has_edge(b, a))
     def undirected(self) -> list: return sorted((a, b) for a, b in self.graph.edges if self.graph.has_edge(b, a) and a < b)
@@ -119,7 +123,8 @@ def as_digraph(g:LearnedGraph|nx.DiGraph) -> nx.DiGraph:
 def to_networkx(G:GeneralGraph) -> nx.DiGraph:
     "A causal-learn graph as a DiGraph: i → j one arc; undirected (or bidirected) edges as arcs both ways."
     names, M = [n.get_name() for n in G.get_nodes()], G.graph
-    g = nx.DiGraph(); g.add_nodes_from(names)
+    g = nx.DiGraph()
+    g.add_nodes_from(names)
     g.add_edges_from((names[i], names[j]) for i, j in zip(*np.nonzero(M)) if M[j, i] == 1 or M[i, j] == M[j, i])
     return g
 
@@ -197,7 +202,9 @@ def edge_report(estimate:LearnedGraph|nx.DiGraph, truth:nx.DiGraph|None=None) ->
     mark = lambda a, b: ('—' if g.has_edge(b, a) else '→') if g.has_edge(a, b) else ('←' if g.has_edge(b, a) else 'missing')
     pairs, seen = list(truth.edges), {frozenset(e) for e in truth.edges}
     for a, b in g.edges:
-        if frozenset((a, b)) not in seen: pairs.append((a, b)); seen.add(frozenset((a, b)))
+        if frozenset((a, b)) not in seen:
+            pairs.append((a, b))
+            seen.add(frozenset((a, b)))
     return pd.DataFrame([dict(cause=a, effect=b, true=truth.has_edge(a, b), learned=mark(a, b)) for a, b in pairs])
 
 # %% ../nbs/05_causal.ipynb #3cd92a70
@@ -261,13 +268,16 @@ def plot_graph(g:nx.DiGraph, # the graph to draw (arcs both ways = undirected)
     if truth is not None:
         missed = [(a, b) for a, b in truth.edges if not (g.has_edge(a, b) or g.has_edge(b, a))]
         nx.draw_networkx_edges(g, pos, missed, ax=ax, style='dashed', edge_color='#aaa', arrows=True, arrowstyle='-', node_size=NODE_SIZE)
-    ax.margins(0.08, 0.12); ax.set_title(title, fontsize=10); ax.axis('off')
+    ax.margins(0.08, 0.12)
+    ax.set_title(title, fontsize=10)
+    ax.axis('off')
     return ax
 
 # %% ../nbs/05_causal.ipynb #60885498
 def _lingam(df, cols) -> nx.DiGraph:
     B = DirectLiNGAM(random_state=0).fit(design_matrix(df, cols)).adjacency_matrix_
-    g = nx.DiGraph(); g.add_nodes_from(cols)
+    g = nx.DiGraph()
+    g.add_nodes_from(cols)
     g.add_edges_from((cols[j], cols[i]) for i, j in zip(*np.nonzero(B)))      # B[i, j] ≠ 0: j → i
     return g
 
@@ -283,7 +293,9 @@ def compare_methods(df:pd.DataFrame, # observational data
             'GES (BIC)': lambda: _ges(df, COLUMNS), 'DirectLiNGAM': lambda: _lingam(df, COLUMNS)}
     rows = {}
     for name, run in runs.items():
-        t0 = time.perf_counter(); g = run(); secs = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        g = run()
+        secs = time.perf_counter() - t0
         rows[name] = dict(**score_graph(g).loc['true DAG'], seconds=secs)
     return pd.DataFrame(rows).T.astype({'shd': int})
 

@@ -56,7 +56,8 @@ def route_effects(d:pd.DataFrame, # `route_data()` output
 # %% ../nbs/05c_causal_borg.ipynb #9e3158cb
 def hall_petch(n_boot:int=200, seed:int=0) -> pd.DataFrame:
     "Slope of hardness and room-temperature yield strength on d^−½ (µm^−½), naive and adjusted for composition and route, with 95% intervals."
-    a = borg_alloys(); a = a[a.grain_size_um.gt(0) & a.describable & a.processing.isin(BORG_ROUTES)].reset_index(drop=True)
+    a = borg_alloys()
+    a = a[a.grain_size_um.gt(0) & a.describable & a.processing.isin(BORG_ROUTES)].reset_index(drop=True)
     a['ys_rt'] = a.ys_rt_compression_mpa.fillna(a.ys_rt_tension_mpa)
     D = descriptors(compositions_of(a), names=DVAE_FEATURES).to_numpy()
     Z = np.c_[(D - D.mean(0)) / D.std(0).clip(1e-12), *[(a.processing == k).to_numpy(float) for k in BORG_ROUTES[1:]]]

@@ -47,7 +47,11 @@ def ridge(F:np.ndarray, Y:np.ndarray, alpha:float=1e-3) -> np.ndarray:
 @dataclass
 class Effect:
     "E[outcome | do(treatment = v)] for each possible adjustment set, value and outcome, with bootstrap intervals."
-    treatment:str; values:np.ndarray; sets:list; table:pd.DataFrame; ace:pd.DataFrame
+    treatment:str
+    values:np.ndarray
+    sets:list
+    table:pd.DataFrame
+    ace:pd.DataFrame
 
     def __repr__(self): return f"Effect(do({self.treatment}) at {len(self.values)} values on {self.ace.outcome.nunique()} outcomes; {len(self.sets)} possible adjustment set(s))"
 
@@ -175,7 +179,9 @@ def plot_influence_map(table:pd.DataFrame, # `coverage` (or `effect_table`) outp
     knobs, outs = list(RECIPE_BOUNDS), TARGETS
     panels = [('causal effect (learned graph)', 'std_ace')] + ([('simulator do() truth', 'std_true')] if 'std_true' in table else [])
     t = table
-    if naive is not None: t = t.merge(naive, on=['knob', 'outcome']); panels.append(('association (conditioning)', 'association'))
+    if naive is not None:
+        t = t.merge(naive, on=['knob', 'outcome'])
+        panels.append(('association (conditioning)', 'association'))
     fig, axs = plt.subplots(len(panels), 1, figsize=(7, 0.4 + 2.5 * len(panels)), sharex=True, squeeze=False)
     axs = axs[:, 0]
     for ax, (title, col) in zip(axs, panels):
@@ -185,7 +191,8 @@ def plot_influence_map(table:pd.DataFrame, # `coverage` (or `effect_table`) outp
             r = t[(t.knob == k) & (t.outcome == o)].iloc[0]
             ax.text(j, i, f"{r[col]:.2f}" + (f"\n[{r.std_lo:.2f}, {r.std_hi:.2f}]" if col == 'std_ace' else ''), ha='center', va='center', fontsize=8,
                     color='white' if abs(r[col]) > 1.2 else 'black')   # legible on the dark ends of the scale
-        ax.set_xticks(range(len(outs)), [o.replace('_', '\n') for o in outs], fontsize=8.5); ax.set_yticks(range(len(knobs)), [k.replace('_', ' ') for k in knobs], fontsize=8.5)
+        ax.set_xticks(range(len(outs)), [o.replace('_', '\n') for o in outs], fontsize=8.5)
+        ax.set_yticks(range(len(knobs)), [k.replace('_', ' ') for k in knobs], fontsize=8.5)
         ax.set_aspect('auto')
         ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=list(axs), shrink=0.6, label='effect / outcome s.d.')

@@ -194,7 +194,9 @@ def bench_dvae_cli(json:str=None, # also write the mean scores per split and mod
           if quick else dict(seeds=seed_list, random_seeds=random_list))
     res = benchmark_dvae(task, splits=split_list, n_jobs=n_jobs, device=dev, **kw)
     with pd.option_context('display.width', 200, 'display.max_columns', 20):
-        print(summarise_benchmark(res).to_string()); print(); print(paired_differences(res).to_string(index=False))
+        print(summarise_benchmark(res).to_string())
+        print()
+        print(paired_differences(res).to_string(index=False))
     if json:
         with atomic_path(json) as tmp: tmp.write_text(jsonlib.dumps(benchmark_json(res), indent=2))
         print(f"wrote {json}")
@@ -220,7 +222,8 @@ def train_bhn_cli(*, out:str, # checkpoint file to write (.pt)
     check_output(out, overwrite=force, suffix='.pt', flag='--force', inputs=[data] if data else ())
     dev, cfg = get_device(device), BHNConfig(seed=seed, max_steps=max_steps)          # checked before any work
     train = read_processing_csv(check_input(data, 'data file'), workers=2, quiet=quiet or None) if data else bundled_set(workers=2, quiet=quiet or None)
-    t0 = time.time(); model = fit_bhn(train, config=cfg, device=dev, quiet=quiet or None)
+    t0 = time.time()
+    model = fit_bhn(train, config=cfg, device=dev, quiet=quiet or None)
     save_bhn(model, out)
     print(f"trained on {len(train)} recipes in {time.time() - t0:.0f} s on {device_name(dev)}; best validation NLL "
           f"{model.history.val_nll.min():.3f} at step {int(model.history.step[model.history.val_nll.idxmin()])}; saved {out}")
@@ -248,9 +251,12 @@ def bench_bhn_cli(json:str=None, # also write the results to this JSON file
     bench = benchmark_processing(*sets, config=cfg, device=dev)
     borg = benchmark_borg(('hardness',), folds=2, config=cfg) if quick else benchmark_borg(config=cfg)
     with pd.option_context('display.width', 250, 'display.max_columns', 30):
-        print(bench.table.set_index(['target', 'method']).round(3).to_string()); print()
-        print(pd.Series(bench.time_to_target, name='seconds to target').round(2).to_string()); print()
-        print(summarise_borg(borg).round(3).to_string()); print()
+        print(bench.table.set_index(['target', 'method']).round(3).to_string())
+        print()
+        print(pd.Series(bench.time_to_target, name='seconds to target').round(2).to_string())
+        print()
+        print(summarise_borg(borg).round(3).to_string())
+        print()
         print(goals(bench).round(3).to_string())
     print(f"{(time.time() - t0) / 60:.1f} min on {device_name(dev)}")
     if json:

@@ -72,7 +72,9 @@ def try_parse_formulas(formulas:Sequence[str], # formula strings
         try:
             c = parse_formula(f, allow_zero)
             comps.append(check_elements(c, f) if covered else c)
-        except AlloyInputError as e: comps.append(None); bad[i] = str(e)
+        except AlloyInputError as e:
+            comps.append(None)
+            bad[i] = str(e)
     return comps, bad
 
 def parse_formulas(formulas:Sequence[str], # formula strings
@@ -89,7 +91,9 @@ def parse_formulas(formulas:Sequence[str], # formula strings
 @lru_cache(maxsize=None)
 def _is_element(symbol:str) -> bool:
     "True if hea-bench knows `symbol` as an element."
-    try: hea_bench.parse_formula(symbol); return True
+    try:
+        hea_bench.parse_formula(symbol)
+        return True
     except ValueError: return False
 
 def _amounts(c:Mapping, i:int) -> dict[str, float]:
@@ -113,7 +117,9 @@ def _as_compositions(compositions) -> tuple[list[dict], list]:
     if all(isinstance(c, str) for c in comps): return parse_formulas(comps, covered=False), comps
     out = []
     for i, c in enumerate(comps):
-        if isinstance(c, str): out.append(parse_formula(c)); continue
+        if isinstance(c, str):
+            out.append(parse_formula(c))
+            continue
         if not isinstance(c, Mapping): raise AlloyInputError(f"Composition #{i} is {shorten(c)}: give a formula string or a dict of element amounts.")
         out.append(dict(hea_bench.normalize(_amounts(c, i))))
     return out, list(range(len(out)))

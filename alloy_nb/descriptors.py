@@ -107,15 +107,18 @@ def _gather(X, dense:bool):
         if dense: return torch.arange(n, device=X.device).expand(B, n), None
         P = X > 0
         rows, cols = P.nonzero(as_tuple=True)                           # row-major: each row's columns in order
-        counts = P.sum(1); k = max(int(counts.max()), 1)
+        counts = P.sum(1)
+        k = max(int(counts.max()), 1)
         if bool((counts == k).all()): return cols.view(B, k), None
         pos = torch.arange(len(rows), device=X.device) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
-        idx = torch.zeros((B, k), dtype=torch.long, device=X.device); real = torch.zeros((B, k), dtype=torch.bool, device=X.device)
+        idx = torch.zeros((B, k), dtype=torch.long, device=X.device)
+        real = torch.zeros((B, k), dtype=torch.bool, device=X.device)
         idx[rows, pos], real[rows, pos] = cols, True
         return idx, real
     if dense: return np.broadcast_to(np.arange(n), (B, n)), None
     rows, cols = np.divmod(np.flatnonzero(X > 0), n)
-    counts = np.bincount(rows, minlength=B); k = max(int(counts.max(initial=0)), 1)
+    counts = np.bincount(rows, minlength=B)
+    k = max(int(counts.max(initial=0)), 1)
     if (counts == k).all(): return cols.reshape(B, k), None           # every alloy has k elements: no padding
     pos = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
     idx, real = np.zeros((B, k), dtype=np.int64), np.zeros((B, k), dtype=bool)
@@ -127,7 +130,8 @@ _PROPS = ('radius_pm', 'melting_K', 'valence', 'electronegativity', 'bulk_modulu
 
 def _s_excess(x, d, ops):
     "Mansoori excess entropy (J/(mol K)), mean over the bcc and fcc packing fractions; x, d: (B,k) fractions, diameters."
-    xd = x * d; xd2 = xd * d
+    xd = x * d
+    xd2 = xd * d
     s2, s3, dbar = xd2.sum(-1), (xd2 * d).sum(-1), xd.sum(-1)
     e = d - dbar[..., None]                      # the pair sums, written with central moments: no k×k terms, no cancellation
     xe2 = x * e * e
@@ -320,7 +324,9 @@ def benchmark_descriptors(n_alloys:int=20_000, # alloys to describe
     dev = get_device(device)
     if dev.type == 'cuda':
         for dt in (torch.float64, torch.float32):
-            Xg = Xt.to(dev, dt); torch_descriptors(Xg, pal, names)       # warm-up
+            # warm-up
+            Xg = Xt.to(dev, dt)
+            torch_descriptors(Xg, pal, names)
             res.append((f'alloy_nb torch_descriptors ({str(dt)[6:]})', device_name(dev), len(names), *timed(lambda: torch_descriptors(Xg, pal, names), repeats)))
     df = pd.DataFrame(res, columns=['method', 'device', 'n_descriptors', 'best_s', 'median_s'])
     df['alloys_per_s'] = (n_alloys / df.best_s).round(0)

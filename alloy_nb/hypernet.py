@@ -46,8 +46,11 @@ class ScaleFlow(nn.Module):
         self.dim, self.couplings = dim, nn.ModuleList()
         for i in range(layers):
             c = T.AffineCoupling(h, DenseNN(h, [hidden], param_dims=[dim - h, dim - h]))
-            nn.init.zeros_(c.nn.layers[-1].weight); nn.init.zeros_(c.nn.layers[-1].bias)     # start at the identity
-            self.couplings.append(c); self.register_buffer(f'perm{i}', torch.randperm(dim, generator=gen))
+            # start at the identity
+            nn.init.zeros_(c.nn.layers[-1].weight)
+            nn.init.zeros_(c.nn.layers[-1].bias)
+            self.couplings.append(c)
+            self.register_buffer(f'perm{i}', torch.randperm(dim, generator=gen))
         self.loc, self.log_scale = nn.Parameter(torch.full((dim,), float(loc))), nn.Parameter(torch.full((dim,), math.log(scale)))
 
     def perms(self): return [getattr(self, f'perm{i}') for i in range(len(self.couplings))]
@@ -65,7 +68,10 @@ class ScaleFlow(nn.Module):
         z = torch.randn(k, self.dim, device=self.loc.device) if eps is None else eps
         logq = dist.Normal(0., 1.).log_prob(z).sum(-1)
         for p, c in zip(self.perms(), self.couplings):
-            z = z[:, p]; y = c(z); logq = logq - c.log_abs_det_jacobian(z, y); z = y
+            z = z[:, p]
+            y = c(z)
+            logq = logq - c.log_abs_det_jacobian(z, y)
+            z = y
         return self.loc + self.log_scale.exp() * z, logq - self.log_scale.sum()
 
 # %% ../nbs/04_hypernet.ipynb #47fe0fba
@@ -106,7 +112,8 @@ class BHNet(nn.Module):
 
     def moments(self, x, k:int):
         "From `k` networks drawn from q: predictive mean, total variance and epistemic variance (B, n_out) at inputs x."
-        g, _ = self.flow.rsample(k); mu, lv = self(x, g)
+        g, _ = self.flow.rsample(k)
+        mu, lv = self(x, g)
         epi = mu.var(0, unbiased=False)
         return mu.mean(0), lv.exp().mean(0) + epi, epi
 
@@ -171,12 +178,15 @@ def train_bhnet(net:BHNet, # the network (trained in place)
     def loss(b, step):
         ll, kl = net.elbo_terms(X[b], Y[b], config.particles)
         return -ll.mean() + min(1., step / config.anneal_steps) * kl.mean() / len(X)
-    def val_nll(): m, v, _ = net.moments(Xv, config.eval_particles); return float(F.gaussian_nll_loss(m, Yv, v, full=True))
+    def val_nll():
+        m, v, _ = net.moments(Xv, config.eval_particles)
+        return float(F.gaussian_nll_loss(m, Yv, v, full=True))
     return train_loop(net, loss, val_nll, len(X), config, 'training BHN', quiet)
 
 def _holdout(n:int, frac:float, seed:int):
     "Row indices (train, validation) with a random `frac` in validation."
-    idx = np.random.default_rng(seed).permutation(n); k = max(1, round(frac * n))
+    idx = np.random.default_rng(seed).permutation(n)
+    k = max(1, round(frac * n))
     return idx[k:], idx[:k]
 
 def fit_bhn(train:ProcessingSet, # training recipes and targets
@@ -187,7 +197,9 @@ def fit_bhn(train:ProcessingSet, # training recipes and targets
            ) -> BHN:
     "Train a Bayesian hypernetwork recipe → features, strength and S₂ curve; `.history` holds the validation curve."
     c, dev = config or BHNConfig(), get_device(device)
-    if val is None: tr, va = _holdout(len(train), 0.1, c.seed); train, val = train.subset(tr), train.subset(va)
+    if val is None:
+        tr, va = _holdout(len(train), 0.1, c.seed)
+        train, val = train.subset(tr), train.subset(va)
     with torch_threads(1 if dev.type == 'cpu' else None):
         seed_everything(c.seed)
         model = BHN(c, train.columns)
@@ -236,7 +248,9 @@ def plot_parity(pred:Prediction, # `predict` output
                 max_points:int=150 # recipes shown per panel
                ):
     "Predicted vs simulated value per target, with 90% predictive intervals as error bars."
-    ncol = min(3, len(targets)); nrow = -(-len(targets) // ncol)          # at most three panels a row: fits a text column
+    # at most three panels a row: fits a text column
+    ncol = min(3, len(targets))
+    nrow = -(-len(targets) // ncol)
     fig, axs = plt.subplots(nrow, ncol, figsize=(2.8 * ncol, 2.7 * nrow), dpi=100, squeeze=False)
     for ax in axs.ravel()[len(targets):]: ax.remove()
     idx = np.arange(len(truth))[:max_points]
@@ -261,7 +275,8 @@ def plot_s2(pred:Prediction, # `predict` output (with S₂ columns)
     "Predicted S₂(r) (mean and 90% band) against the simulated curve, one panel per recipe."
     s2 = [c for c in pred.mean.columns if c.startswith('s2_')]
     r = np.arange(len(s2)) * cell_nm
-    ncol = min(2, len(rows)); nrow = -(-len(rows) // ncol)
+    ncol = min(2, len(rows))
+    nrow = -(-len(rows) // ncol)
     fig, axs = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.4 * nrow), dpi=100, sharex=True, sharey=True, squeeze=False)
     for ax in axs.ravel()[len(rows):]: ax.remove()
     axs = axs.ravel()[:len(rows)]
@@ -269,7 +284,9 @@ def plot_s2(pred:Prediction, # `predict` output (with S₂ columns)
         ax.fill_between(r, pred.quantiles[0.05][s2].iloc[i], pred.quantiles[0.95][s2].iloc[i], color='tab:blue', alpha=0.25, label='90% band')
         ax.plot(r, pred.mean[s2].iloc[i], color='tab:blue', label='predicted')
         ax.plot(r, truth.s2[i], 'k.', ms=3, label='simulated')
-        ax.set(xlabel='r (nm)', title=f'recipe {i}'); ax.title.set_fontsize(9); ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set(xlabel='r (nm)', title=f'recipe {i}')
+        ax.title.set_fontsize(9)
+        ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axs[::ncol]: ax.set_ylabel('S₂(r)')
     axs[0].legend(fontsize=7)
     fig.tight_layout()
@@ -279,7 +296,8 @@ def plot_s2(pred:Prediction, # `predict` output (with S₂ columns)
 @dataclass
 class SampledNetworks:
     "Networks drawn from a hypernetwork: their scales `g` (k, D); calling them on recipes gives each network's mean prediction."
-    model:BHN; g:torch.Tensor
+    model:BHN
+    g:torch.Tensor
     def __len__(self): return len(self.g)
     def __repr__(self): return f"SampledNetworks({len(self)} networks of {self.g.shape[1]} scales)"
     def __call__(self, recipes) -> np.ndarray:

@@ -34,7 +34,8 @@ class MLPNet(nn.Module):
         for a, b in zip(sizes[:-1], sizes[1:]): layers += [nn.Linear(a, b), nn.SiLU()] + ([nn.Dropout(dropout)] if dropout else [])
         self.body, self.head, self.n_out = nn.Sequential(*layers), nn.Linear(sizes[-1], 2 * n_out), n_out
     def forward(self, x):
-        h = self.head(self.body(x)); return h[..., :self.n_out], h[..., self.n_out:].clamp(-12, 8)
+        h = self.head(self.body(x))
+        return h[..., :self.n_out], h[..., self.n_out:].clamp(-12, 8)
 
 class EnsembleNet(nn.Module):
     "`members` MLPs with variance heads in one batched pass: x (B, in) → (E, B, out) twice."
@@ -78,7 +79,9 @@ METHODS = ('bhn', 'mlp', 'mc_dropout', 'ensemble', 'ensemble_batched', 'bbb', 'g
 @dataclass
 class Fitted:
     "A trained method: `moments(X)` → predictive mean, total variance and epistemic variance (modelling units); its validation history."
-    name:str; moments:Callable; history:pd.DataFrame
+    name:str
+    moments:Callable
+    history:pd.DataFrame
     def __repr__(self): return f"Fitted({self.name}: {self.history.seconds.iloc[-1]:.1f} s, best validation NLL {self.history.val_nll.min():.3f})"
 
 def _nll(mean, var, y): return float(F.gaussian_nll_loss(mean, y, var, full=True))
@@ -100,10 +103,12 @@ def _sequential_ensemble(X, Y, Xv, Yv, cfg, members=5, quiet=None) -> Fitted:
     "Five variance-head MLPs trained one after another; history: cumulative seconds and the NLL of the ensemble so far."
     nets, rows, clock = [], [], 0.
     for m in range(members):
-        torch.manual_seed(cfg.seed + m); net = MLPNet(X.shape[1], Y.shape[1], cfg.hidden).to(X.device)
+        torch.manual_seed(cfg.seed + m)
+        net = MLPNet(X.shape[1], Y.shape[1], cfg.hidden).to(X.device)
         h = train_loop(net, lambda b, step: _gaussian_loss(*net(X[b]), Y[b]), lambda: _nll(*_mixture(*(t[None] for t in net(Xv)))[:2], Yv),
                        len(X), replace(cfg, seed=cfg.seed + m), f'ensemble member {m + 1}', quiet)
-        nets.append(net.eval()); clock += h.seconds.iloc[-1]
+        nets.append(net.eval())
+        clock += h.seconds.iloc[-1]
         mom = lambda X, k=len(nets): _mixture(*(torch.stack(t) for t in zip(*(n(X) for n in nets[:k]))))
         with torch.no_grad(): rows.append(dict(step=m + 1, seconds=clock, loss=np.nan, val_nll=_nll(*mom(Xv)[:2], Yv)))
     return Fitted('ensemble', lambda X: [t.detach() for t in mom(X)], pd.DataFrame(rows))
@@ -123,7 +128,8 @@ def _fit_gp(X, Y, Xv, Yv, groups, max_rows=2000, seed=0) -> Fitted:
         mean, var, epi = (np.zeros((len(X), Y.shape[1])) for _ in range(3))
         for cols, gp in gps:
             m, s = gp.predict(X.cpu().numpy(), return_std=True)
-            s = s.reshape(len(X), -1); mean[:, cols], var[:, cols] = m.reshape(len(X), -1), s ** 2
+            s = s.reshape(len(X), -1)
+            mean[:, cols], var[:, cols] = m.reshape(len(X), -1), s ** 2
             epi[:, cols] = np.clip(s ** 2 - gp.kernel_.k2.noise_level, 1e-12, None)
         return [torch.tensor(a, dtype=torch.float32, device=X.device) for a in (mean, var, epi)]
     hist = pd.DataFrame([dict(step=1, seconds=secs, loss=np.nan, val_nll=_nll(*moments(Xv)[:2], Yv))])
@@ -144,7 +150,8 @@ def fit_method(name:str, # one of `METHODS`
     if name == 'ensemble': return _sequential_ensemble(X, Y, Xv, Yv, c, quiet=quiet)
     if name == 'bhn':
         net = BHNet(n_in, n_out, c.hidden, c.flow_layers, c.flow_hidden, c.prior_scale, c.init_scale, c.seed).to(X.device)
-        hist = train_bhnet(net, X, Y, Xv, Yv, c, quiet); net.eval()
+        hist = train_bhnet(net, X, Y, Xv, Yv, c, quiet)
+        net.eval()
         return Fitted('bhn', lambda X: [t.detach() for t in net.moments(X, 100)], hist)
     if name == 'ensemble_batched':
         net = EnsembleNet(n_in, n_out, 5, c.hidden).to(X.device)
@@ -155,8 +162,13 @@ def fit_method(name:str, # one of `METHODS`
         return _fit_net(name, net, loss, lambda X: _mixture(*net(X, 100)), X, Y, Xv, Yv, c, quiet)
     net = MLPNet(n_in, n_out, c.hidden, 0.1 if name == 'mc_dropout' else 0.).to(X.device)
     def moments(X):
-        if name == 'mlp': mu, lv = net(X); return mu, lv.exp(), torch.zeros_like(mu)
-        net.train(); out = _mixture(*(torch.stack(t) for t in zip(*(net(X) for _ in range(50))))); net.eval(); return out
+        if name == 'mlp':
+            mu, lv = net(X)
+            return mu, lv.exp(), torch.zeros_like(mu)
+        net.train()
+        out = _mixture(*(torch.stack(t) for t in zip(*(net(X) for _ in range(50)))))
+        net.eval()
+        return out
     return _fit_net(name, net, lambda x, y, s: _gaussian_loss(*net(x), y), moments, X, Y, Xv, Yv, c, quiet)
 
 # %% ../nbs/04a_hypernet_eval.ipynb #d8f67929
@@ -198,8 +210,14 @@ def noise_ceiling(recipes, # recipes to replicate
 @dataclass
 class Benchmark:
     "Per method and target the metrics (long table), the noise ceiling, times to target, and the fitted methods."
-    table:pd.DataFrame; ceiling:pd.DataFrame; time_to_target:dict; fitted:dict
-    test_moments:dict; test_y:torch.Tensor; scaler:TargetScaler # per method (mean, var, epistemic var) on the test set, and its targets (modelling units)
+    table:pd.DataFrame
+    ceiling:pd.DataFrame
+    time_to_target:dict
+    fitted:dict
+    # per method (mean, var, epistemic var) on the test set, and its targets (modelling units)
+    test_moments:dict
+    test_y:torch.Tensor
+    scaler:TargetScaler
     def __repr__(self): return f"Benchmark({', '.join(self.fitted)}; {self.table.target.nunique()} targets)"
 
 def _tensors(s:ProcessingSet, scaler, dev):
@@ -216,7 +234,8 @@ def benchmark_processing(train:ProcessingSet, # training recipes (the corner sho
                         ) -> Benchmark:
     "Train every method on `train`; its metrics on `test`, its epistemic-uncertainty ratio on `ood`, and its time to target."
     c, dev = config or BHNConfig(), get_device(device)
-    rng = np.random.default_rng(c.seed); va = np.sort(rng.permutation(len(train))[:max(1, len(train) // 10)])
+    rng = np.random.default_rng(c.seed)
+    va = np.sort(rng.permutation(len(train))[:max(1, len(train) // 10)])
     tr, scaler = np.setdiff1d(np.arange(len(train)), va), TargetScaler(len(train.columns))
     scaler.fit(train.subset(tr).y(), [col in LOG_TARGETS for col in train.columns]).to(dev)
     (X, Y), (Xv, Yv), (Xt, Yt), (Xo, _) = [_tensors(s, scaler, dev) for s in (train.subset(tr), train.subset(va), test, ood)]
@@ -282,8 +301,10 @@ def plot_calibration(b:Benchmark, # `benchmark_processing` output
         for ax, zz in zip(axs, (z[:, :n], z[:, n:])):
             ax.plot(levels, [(zz <= stats.norm.ppf(0.5 + q / 2)).mean() for q in levels], marker='o', ms=3, lw=1, label=name)
     for ax, title in zip(axs, ('scalar targets', 'S₂ bins')):
-        ax.plot([0, 1], [0, 1], 'k--', lw=0.8); ax.set(xlabel='nominal coverage of the central interval', title=title, xlim=(0, 1), ylim=(0, 1))
-    axs[0].set_ylabel('observed coverage on the test recipes'); axs[0].legend(fontsize=7)
+        ax.plot([0, 1], [0, 1], 'k--', lw=0.8)
+        ax.set(xlabel='nominal coverage of the central interval', title=title, xlim=(0, 1), ylim=(0, 1))
+    axs[0].set_ylabel('observed coverage on the test recipes')
+    axs[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -296,9 +317,11 @@ def plot_ood(b:Benchmark # `benchmark_processing` output
     fig, ax = plt.subplots(figsize=(9, 3.4), dpi=100)
     w = 0.8 / t.shape[1]
     for j, m in enumerate(t.columns): ax.bar(np.arange(len(t)) + j * w - 0.4 + w / 2, t[m], w, label=m)
-    ax.axhline(1.2, color='k', ls='--', lw=0.8); ax.axhline(1, color='0.5', lw=0.6)
+    ax.axhline(1.2, color='k', ls='--', lw=0.8)
+    ax.axhline(1, color='0.5', lw=0.6)
     ax.set(xticks=np.arange(len(t)), xticklabels=[x.replace('_', ' ') for x in t.index], ylabel='epistemic std: corner ÷ test')
-    ax.legend(fontsize=7, ncol=3); fig.tight_layout()
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/04a_hypernet_eval.ipynb #6bf14a4e
@@ -310,7 +333,8 @@ def plot_training(b:Benchmark # `benchmark_processing` output
     if 'ensemble' in b.fitted: ax.axhline(b.fitted['ensemble'].history.val_nll.iloc[-1] + 0.02, color='k', ls='--', lw=0.8, label='target')
     lo = min(f.history.val_nll.min() for f in b.fitted.values())
     ax.set(xscale='log', xlabel='training seconds (validation excluded)', ylabel='validation NLL', ylim=(lo - 0.05, lo + 1))
-    ax.legend(fontsize=7, ncol=2); fig.tight_layout()
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/04a_hypernet_eval.ipynb #21d8f1e0

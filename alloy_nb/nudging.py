@@ -29,17 +29,22 @@ def nudge(model:DVAE, # a trained DVAE
     if not 0 < threshold < 1: raise AlloyInputError(f"threshold must lie in (0, 1), got {threshold}.")
     if max_steps < 1: raise AlloyInputError(f"max_steps must be at least 1, got {max_steps}.")
     pal, k = model.config.palette, as_labels([target], model.config.classes)[0]
-    cur = composition_matrix(X, palette=pal).reset_index(drop=True); start, first, banned = formulas(cur), cur.copy(), excluded_elements(allow)
-    p = predict_proba(model, cur)[:, k]; done = p > threshold
+    cur = composition_matrix(X, palette=pal).reset_index(drop=True)
+    start, first, banned = formulas(cur), cur.copy(), excluded_elements(allow)
+    p = predict_proba(model, cur)[:, k]
+    done = p > threshold
     paths = [cur.assign(start=start, step=0, p_target=p, reached=done)]
     for step in range(1, max_steps + 1):
         if done.all(): break
-        act = np.flatnonzero(~done); Xa = cur.iloc[act]
+        act = np.flatnonzero(~done)
+        Xa = cur.iloc[act]
         y_now = predict_proba(model, Xa).argmax(1)
-        new = decode(model, encode(model, Xa, y_now), k); new.index = Xa.index
+        new = decode(model, encode(model, Xa, y_now), k)
+        new.index = Xa.index
         new = clean_compositions(restrict_elements(new, banned, keep=first.iloc[act]), clean)
         cur.iloc[act] = new.to_numpy()
-        pa = predict_proba(model, new)[:, k]; done[act] = pa > threshold
+        pa = predict_proba(model, new)[:, k]
+        done[act] = pa > threshold
         paths.append(new.assign(start=np.array(start)[act], step=step, p_target=pa, reached=pa > threshold))
     P = pd.concat(paths).rename_axis('alloy').reset_index().sort_values(['alloy', 'step'], kind='stable').reset_index(drop=True)
     return P[['alloy', 'start', 'step', 'p_target', 'reached'] + list(pal)]
@@ -95,7 +100,8 @@ def constrained_nudge(model:DVAE, # a trained DVAE (its classifier is followed)
     if max_steps < 1: raise AlloyInputError(f"max_steps must be at least 1, got {max_steps}.")
     pal, k = list(model.config.palette), as_labels([target], model.config.classes)[0]
     dev = next(model.parameters()).device
-    X0 = composition_matrix(X, palette=pal).reset_index(drop=True); start = formulas(X0)
+    X0 = composition_matrix(X, palette=pal).reset_index(drop=True)
+    start = formulas(X0)
     S = torch.tensor(X0.to_numpy(), dtype=torch.float32, device=dev)
     if add_elements:
         allowed = torch.tensor([e not in set(excluded_elements(allow)) for e in pal], device=dev)
@@ -107,7 +113,8 @@ def constrained_nudge(model:DVAE, # a trained DVAE (its classifier is followed)
     model.eval()
     def logp(x): return model.logits(x).log_softmax(-1)[:, k]
     with torch.no_grad(): p = logp(x).exp()
-    reached = p > threshold; steps = torch.zeros(len(S), dtype=torch.long, device=dev)
+    reached = p > threshold
+    steps = torch.zeros(len(S), dtype=torch.long, device=dev)
     for t in range(1, max_steps + 1):
         act = torch.nonzero(~reached).flatten()
         if len(act) == 0: break
@@ -120,7 +127,8 @@ def constrained_nudge(model:DVAE, # a trained DVAE (its classifier is followed)
         xn = _capped_simplex(xa.detach() + d, LO[act], Ma)                               # back onto the compositions (fractions ≥ their floor)
         dist = 0.5 * (xn - S[act]).abs().sum(1, keepdim=True)
         xn = S[act] + (tau / dist.clamp(min=1e-12)).clamp(max=1) * (xn - S[act])        # inside the trust region (a convex mix: still feasible)
-        x[act] = xn; steps[act] = t
+        x[act] = xn
+        steps[act] = t
         with torch.no_grad(): p[act] = logp(xn).exp()
         reached[act] = p[act] > threshold
     with torch.no_grad(): p0 = logp(S).exp()

@@ -82,7 +82,9 @@ def _ch_run(c, a, b, steps, dt, check_every):
     ch, df = torch.fft.rfft2(c), torch.empty_like(c)
     chr_ = torch.view_as_real(ch)
     for s in range(1, steps+1):
-        torch.sub(c, well, out=df); torch.addcmul(two, c, df, value=4, out=df).mul_(c)   # f′(c) = c(2 + 4c(c − 3/2))
+        # f′(c) = c(2 + 4c(c − 3/2))
+        torch.sub(c, well, out=df)
+        torch.addcmul(two, c, df, value=4, out=df).mul_(c)
         chr_.mul_(a).addcmul_(torch.view_as_real(torch.fft.rfft2(df)), b, value=-1)
         c = torch.fft.irfft2(ch, s=(n, n))                                  # a new tensor: `out=` would add a copy
         if s % check_every == 0 or s == steps: check_stable(c, -0.5, 1.5, 'Cahn–Hilliard', dt, s)
@@ -169,8 +171,11 @@ def _fc_run(eta, l0, dz, steps, dt, kappa, k2, pin_every, check_every):
             pin = 1 if dz is None else (1 - mean_intercept_estimate(_unpack(z))/dz).clamp(0, 1).reshape(-1, 1, 1, 1)
             den = 1 + dt*l0*pin*kappa*k2
             a, b = (_complex_factor(x, (r, 1, n, n)) for x in (1/den, dt*l0*pin/den))
-        torch.mul(zr, zr, out=sq); torch.sum(sq, 1, out=s)
-        torch.add(s_re, s_im, out=s2_re); s2_im.copy_(s2_re)                # Σⱼηⱼ² in both halves
+        torch.mul(zr, zr, out=sq)
+        torch.sum(sq, 1, out=s)
+        # Σⱼηⱼ² in both halves
+        torch.add(s_re, s_im, out=s2_re)
+        s2_im.copy_(s2_re)
         s2.sub_(half)                                                     # Σⱼηⱼ² − ½
         torch.add(sq, s2, alpha=-2, out=sq).mul_(zr)                      # −∂f/∂ηᵢ = ηᵢ(ηᵢ² − (2Σⱼηⱼ² − 1)), the same bits as ∂f/∂ηᵢ negated
         zhr.mul_(a).addcmul_(torch.view_as_real(torch.fft.fft2(sqc)), b)
@@ -262,7 +267,9 @@ def voronoi_grains(points:np.ndarray, # recrystallisation nuclei (k, 2) in cell 
     pairs = np.concatenate([np.stack([lab.ravel(), np.roll(lab, 1, ax).ravel()], 1) for ax in (0, 1)])
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     first = np.sort(np.unique(np.sort(pairs, 1), axis=0, return_index=True)[1])   # each touching pair once, in order of appearance
-    g = nx.Graph(); g.add_nodes_from(range(len(points))); g.add_edges_from(map(tuple, pairs[first]))
+    g = nx.Graph()
+    g.add_nodes_from(range(len(points)))
+    g.add_edges_from(map(tuple, pairs[first]))
     colour = nx.greedy_color(g, strategy='smallest_last')       # ≤ 7 colours on a torus
     if max(colour.values()) >= q: raise AlloyInputError(f"q={q} order parameters are too few to colour this grain map.")
     eta = np.zeros((q, n, n), np.float32)

@@ -34,10 +34,21 @@ def cahn_hilliard_numpy(c:np.ndarray, # one concentration field (N, N)
     k2 = wavenumbers2(n, 1., dtype=torch.float64).numpy()
     den = 1 + dt*mobility*kappa*k2*k2
     a, b = (1/den).astype(c.dtype), (dt*mobility*k2/den).astype(c.dtype)
-    c = c.copy(); ch = np.fft.rfft2(c); fh, tmp, df = np.empty_like(ch), np.empty_like(ch), np.empty_like(c)
+    c = c.copy()
+    ch = np.fft.rfft2(c)
+    fh, tmp, df = np.empty_like(ch), np.empty_like(ch), np.empty_like(c)
     for _ in range(steps):
-        np.subtract(c, 1.5, out=df); df *= c; df *= 4; df += 2; df *= c     # f′(c) = c(2 + 4c(c − 3/2))
-        _rfft2_into(df, fh); fh *= b; ch *= a; ch -= fh                     # ĉ ← a·ĉ − b·FFT[f′(c)]
+        # f′(c) = c(2 + 4c(c − 3/2))
+        np.subtract(c, 1.5, out=df)
+        df *= c
+        df *= 4
+        df += 2
+        df *= c
+        # ĉ ← a·ĉ − b·FFT[f′(c)]
+        _rfft2_into(df, fh)
+        fh *= b
+        ch *= a
+        ch -= fh
         _irfft2_into(ch, tmp, c)
     return c
 
@@ -52,12 +63,22 @@ def fan_chen_numpy(eta:np.ndarray, # one recipe's order parameters (Q, N, N), Q 
     fh, tmp, sq = np.empty_like(zh), np.empty_like(zh), np.empty_like(zr)
     s, s2, sqc = np.empty_like(zr[0]), np.empty_like(zr[0]), sq.reshape(p, n, 2*n).view(np.complex64)
     for _ in range(steps):
-        np.multiply(zr, zr, out=sq); np.sum(sq, 0, out=s)
-        np.add(s, s[..., ::-1], out=s2); s2 *= 2; s2 -= 1                    # 2Σⱼηⱼ² − 1 (real and imaginary halves added)
-        np.subtract(s2, sq, out=sq); sq *= zr                                # ∂f/∂ηᵢ = ηᵢ(2Σⱼηⱼ² − 1 − ηᵢ²)
-        np.fft.fft(sqc, axis=-1, out=fh); np.fft.fft(fh, axis=-2, out=fh)
-        fh *= b; zh *= a; zh -= fh
-        np.fft.ifft(zh, axis=-2, out=tmp); np.fft.ifft(tmp, axis=-1, out=z)
+        np.multiply(zr, zr, out=sq)
+        np.sum(sq, 0, out=s)
+        # 2Σⱼηⱼ² − 1 (real and imaginary halves added)
+        np.add(s, s[..., ::-1], out=s2)
+        s2 *= 2
+        s2 -= 1
+        # ∂f/∂ηᵢ = ηᵢ(2Σⱼηⱼ² − 1 − ηᵢ²)
+        np.subtract(s2, sq, out=sq)
+        sq *= zr
+        np.fft.fft(sqc, axis=-1, out=fh)
+        np.fft.fft(fh, axis=-2, out=fh)
+        fh *= b
+        zh *= a
+        zh -= fh
+        np.fft.ifft(zh, axis=-2, out=tmp)
+        np.fft.ifft(tmp, axis=-1, out=z)
     return np.concatenate([z.real, z.imag])
 
 # %% ../nbs/03b_phasefield_bench.ipynb #1151e912
@@ -78,7 +99,8 @@ def _tune(grid:int, q:int) -> dict:
 
 def _warm(grid:int, q:int):
     "Keep a worker busy briefly, so that the pool starts all its processes before timing, and let it choose its chunks."
-    time.sleep(0.5); _tune(grid, q)
+    time.sleep(0.5)
+    _tune(grid, q)
 
 def _bench_rows(name, fn, x, steps, pool, repeat, gpu):
     "Timing rows of one model: numpy and torch, on 1 core and split over the 2 processes of `pool`, and on a GPU."
@@ -150,7 +172,8 @@ def fft_costs(grid:int=64, # grid size
              ) -> pd.Series:
     "Microseconds per complex grid² field (two real ones) of a forward 2-D FFT: torch complex and real (batched, 1 thread), scipy (batched), numpy (4 fields a call)."
     import scipy.fft
-    z = torch.randn(fields, grid, grid, dtype=torch.complex64); zn, x = z.numpy(), torch.randn(2*fields, grid, grid)
+    z = torch.randn(fields, grid, grid, dtype=torch.complex64)
+    zn, x = z.numpy(), torch.randn(2*fields, grid, grid)
     calls = {'torch (MKL), batched': lambda: torch.fft.fft2(z), 'torch (MKL), batched, as two real fields (rfft2)': lambda: torch.fft.rfft2(x),
              'scipy (pocketfft), batched': lambda: scipy.fft.fft2(zn),
              'numpy (pocketfft), one recipe per call': lambda: [np.fft.fft2(zn[i:i+4]) for i in range(0, fields, 4)]}

@@ -176,7 +176,9 @@ def sample_recipes(n:int, # number of recipes
 def true_dag() -> nx.DiGraph:
     "The causal graph recipe → microstructure → `yield_strength` that `simulate` implements (node attribute `tier`)."
     g = nx.DiGraph()
-    g.add_nodes_from(RECIPE_BOUNDS, tier=0); g.add_nodes_from(FEATURES, tier=1); g.add_node('yield_strength', tier=2)
+    g.add_nodes_from(RECIPE_BOUNDS, tier=0)
+    g.add_nodes_from(FEATURES, tier=1)
+    g.add_node('yield_strength', tier=2)
     g.add_edges_from((p, k) for k, ps in PRIOR_PARENTS.items() for p in ps)
     g.add_edges_from((r, p) for r in ('solute', 'temperature', 'hold_time', 'cooling_rate') for p in FEATURES[1:])
     g.add_edges_from((r, 'grain_size') for r in ('temperature', 'hold_time', 'cooling_rate', 'deformation',
@@ -362,7 +364,9 @@ def write_dataset(out:str|Path, # output CSV file
     s = _settings(kwargs.pop('settings', None), {k: kwargs.pop(k) for k in names if k in kwargs})
     n = check_count(n, 'n')
     k = min(check_count(n_fields, 'n_fields'), n) if fields else 0
-    check_do(do); plan_batch(s, n, 1, check_count(kwargs.get('workers', 1), 'workers'), k)   # everything checked before any work
+    # everything checked before any work
+    check_do(do)
+    plan_batch(s, n, 1, check_count(kwargs.get('workers', 1), 'workers'), k)
     recipes = sample_recipes(n, seed=s.seed, do=do)
     df, f = simulate(recipes, s, return_fields=k, **kwargs) if k else (simulate(recipes, s, **kwargs), None)
     if fields:

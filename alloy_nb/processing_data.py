@@ -34,7 +34,8 @@ def s2_profiles(masks:np.ndarray, # boolean phase masks (B, N, N) of periodic fi
                 bins:int=S2_BINS # distances 0 … bins−1 cells
                ) -> np.ndarray:
     "Radially averaged two-point function S₂(r) of each mask, shape (B, bins)."
-    masks = np.asarray(masks); n = masks.shape[-1]
+    masks = np.asarray(masks)
+    n = masks.shape[-1]
     if masks.ndim != 3 or masks.shape[1] != n: raise AlloyInputError(f"masks must have shape (B, N, N), got {masks.shape}.")
     if not 1 <= bins <= n // 2: raise AlloyInputError(f"bins={bins} must lie in 1 … {n // 2} (half the grid).")
     k = np.arange(n) - n // 2
@@ -52,7 +53,8 @@ class TargetScaler(nn.Module):
                 ):
         super().__init__()
         self.register_buffer('log', torch.zeros(n, dtype=torch.bool))
-        self.register_buffer('mean', torch.zeros(n)); self.register_buffer('std', torch.ones(n))
+        self.register_buffer('mean', torch.zeros(n))
+        self.register_buffer('std', torch.ones(n))
 
     def _t(self, Y): return torch.where(self.log, Y.clamp_min(1e-30).log(), Y)
 
@@ -65,7 +67,9 @@ class TargetScaler(nn.Module):
         if not torch.isfinite(Y).all(): raise AlloyInputError("targets contain NaN or infinite values.")
         self.log.copy_(torch.as_tensor(list(log)))
         if (Y[:, self.log] <= 0).any(): raise AlloyInputError("a log-modelled target has a value ≤ 0.")
-        T = self._t(Y); self.mean.copy_(T.mean(0)); self.std.copy_(T.std(0).clamp_min(1e-8))
+        T = self._t(Y)
+        self.mean.copy_(T.mean(0))
+        self.std.copy_(T.std(0).clamp_min(1e-8))
         return self
 
     def forward(self, Y): return (self._t(torch.as_tensor(np.asarray(Y, dtype=np.float32), device=self.mean.device)) - self.mean) / self.std

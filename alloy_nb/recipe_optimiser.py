@@ -66,7 +66,11 @@ def strength_scores(model:BHN, recipes:pd.DataFrame, networks:int=32, seed:int=0
 @dataclass
 class Proposal:
     "A recipe proposed by the BHN with its predicted strength (mean and epistemic spread, MPa) and how it was found."
-    recipe:dict; mean:float; spread:float; objective:str; knobs:tuple
+    recipe:dict
+    mean:float
+    spread:float
+    objective:str
+    knobs:tuple
     def __repr__(self): return f"Proposal({self.objective}, {len(self.knobs)} knobs: {self.mean:.1f} ± {self.spread:.1f} MPa predicted)"
 
 def optimise_recipe(model:BHN, # a trained hypernetwork
@@ -99,7 +103,8 @@ def compare_proposals(model:BHN, critical:tuple, n_seeds:int=N_SEEDS, seed:int=0
     rows = {}
     for obj in ('mean', 'lcb'):
         for name, knobs in (('all knobs', None), ('critical knobs', critical)):
-            p = optimise_recipe(model, obj, knobs, seed=seed, **kwargs); s = resimulate(p.recipe, n_seeds, VERIFY_SEED + seed, device)
+            p = optimise_recipe(model, obj, knobs, seed=seed, **kwargs)
+            s = resimulate(p.recipe, n_seeds, VERIFY_SEED + seed, device)
             rows[f'{obj}, {name}'] = dict(**p.recipe, predicted=p.mean, epistemic=p.spread, resimulated=s.mean(), spread=s.std(ddof=1), calls=n_seeds)
     return pd.DataFrame(rows).T
 
@@ -114,8 +119,10 @@ def brute_force(n:int=BF_CALLS, # simulator calls of the search
                ) -> dict:
     "Random search on the simulator: the best observed recipe, its re-simulated strengths, the running best per call, the calls."
     found = simulate_set(uniform_recipes(n, seed), seed=seed, cache=True, workers=workers, quiet=quiet)
-    y = found.targets.yield_strength.to_numpy(); i = int(np.argmax(y))
-    best = found.recipes.iloc[i].to_dict(); again = resimulate(best, N_SEEDS, VERIFY_SEED, device)
+    y = found.targets.yield_strength.to_numpy()
+    i = int(np.argmax(y))
+    best = found.recipes.iloc[i].to_dict()
+    again = resimulate(best, N_SEEDS, VERIFY_SEED, device)
     marks = np.unique(np.r_[np.geomspace(1, n, 40).astype(int), n])
     return dict(search_calls=n, calls=n + N_SEEDS, best_recipe=best, best_observed=float(y[i]), resimulated=again.tolist(),
                 strength=float(again.mean()), curve=[[int(m), float(y[:m].max())] for m in marks])
@@ -129,7 +136,8 @@ LOOP_SEED = 404         # seed of the closed loop's simulations (round r uses LO
 
 def pick_batch(model:BHN, batch:int, seed:int=0, n:int=20000, spacing:float=0.1) -> pd.DataFrame:
     "`batch` recipes with the highest upper confidence bound, each at least `spacing` (max quantile difference) from those picked before."
-    cand = uniform_recipes(n, seed); mu, sd = strength_scores(model, cand)
+    cand = uniform_recipes(n, seed)
+    mu, sd = strength_scores(model, cand)
     U, chosen = np.stack([knob_quantile(k, cand[k]) for k in RECIPE_BOUNDS], 1), []
     for i in np.argsort(-(mu + KAPPA * sd)):
         if all(np.abs(U[i] - U[j]).max() >= spacing for j in chosen): chosen.append(i)
@@ -152,10 +160,12 @@ def closed_loop(model:BHN, # the starting hypernetwork
     rows, calls = [], 0
     for r in range(rounds):
         new = simulate_set(pick_batch(model, batch, seed + r), seed=LOOP_SEED + r, cache=True, quiet=quiet)
-        calls += len(new); rows += [dict(round=r + 1, calls=calls - len(new) + i + 1, strength=y) for i, y in enumerate(new.targets.yield_strength)]
+        calls += len(new)
+        rows += [dict(round=r + 1, calls=calls - len(new) + i + 1, strength=y) for i, y in enumerate(new.targets.yield_strength)]
         train = join_sets(train, new)
         model = fit_bhn(train, config=config or model.config, device=device, quiet=quiet)
-    final = optimise_recipe(model, 'lcb', seed=seed); again = resimulate(final.recipe, N_SEEDS, VERIFY_SEED + seed, device)
+    final = optimise_recipe(model, 'lcb', seed=seed)
+    again = resimulate(final.recipe, N_SEEDS, VERIFY_SEED + seed, device)
     return dict(model=model, history=pd.DataFrame(rows), proposal=final, resimulated=again, calls=calls + N_SEEDS)
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #9b1a5949
@@ -168,7 +178,9 @@ def cim_run(n:int=2000, # bundled observational recipes to learn from (the first
     "Graph scores, effects with intervals and coverage, and the optimised recipe against baselines: the `alloy_nb_cim` JSON as a dict."
     df = pd.read_csv(artefact('phasefield_recipes.csv'))
     n, seed, n_boot, dev = check_count(n, 'n', high=len(df)), check_seed(seed), check_count(n_boot, 'n_boot'), get_device(device)
-    check_tiers(tiers, COLUMNS); check_settings(alpha, test, n, len(COLUMNS))           # everything checked before any work
+    # everything checked before any work
+    check_tiers(tiers, COLUMNS)
+    check_settings(alpha, test, n, len(COLUMNS))
     g = learn_graph(df.head(n), tiers=tiers, alpha=alpha, test=test)
     s = score_graph(g).loc['true DAG']
     t = coverage(effect_table(df.head(n), g, n_boot=n_boot, seed=seed), shipped_do_reference())
@@ -190,15 +202,18 @@ def parse_tiers(text:str) -> list:
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #30d6e8e0
 def _save(fig, path:Path) -> str:
-    fig.savefig(path, dpi=100, bbox_inches='tight', metadata={'Software': None}); plt.close(fig)
+    fig.savefig(path, dpi=100, bbox_inches='tight', metadata={'Software': None})
+    plt.close(fig)
     return path.name
 
 def plot_microstructure(recipe:dict, seed:int=0, device=None):
     "The simulated precipitates and grains of one recipe."
     _, f = simulate(pd.DataFrame([recipe]), seed=seed, device=device, return_fields=True, quiet=True)
     fig, axs = plt.subplots(1, 2, figsize=(6.4, 3.2))
-    axs[0].imshow(f['concentration'][0].astype(float), cmap='magma'); axs[0].set_title('precipitates (concentration)', fontsize=9)
-    axs[1].imshow(f['grains'][0], cmap='tab20', interpolation='nearest'); axs[1].set_title('grains', fontsize=9)
+    axs[0].imshow(f['concentration'][0].astype(float), cmap='magma')
+    axs[0].set_title('precipitates (concentration)', fontsize=9)
+    axs[1].imshow(f['grains'][0], cmap='tab20', interpolation='nearest')
+    axs[1].set_title('grains', fontsize=9)
     for a in axs: a.axis('off')
     return fig
 
@@ -206,7 +221,8 @@ def candidate_table(model:BHN, recipes:dict, n_seeds:int, seed:int, device) -> p
     "Each named recipe with the BHN's predicted strength and its re-simulated mean and spread (MPa)."
     rows = {}
     for name, r in recipes.items():
-        mu, sd = strength_scores(model, pd.DataFrame([r])); s = resimulate(r, n_seeds, VERIFY_SEED + seed, device)
+        mu, sd = strength_scores(model, pd.DataFrame([r]))
+        s = resimulate(r, n_seeds, VERIFY_SEED + seed, device)
         rows[name] = dict(**r, predicted=float(mu[0]), epistemic=float(sd[0]), resimulated=s.mean(), spread=s.std(ddof=1), n_seeds=n_seeds)
     return pd.DataFrame(rows).T.rename_axis('recipe')
 
@@ -218,9 +234,12 @@ def processing_report(out_dir:str|Path, # the (existing) report folder
                      ) -> str:
     "Write the processing figures and `processing_candidates.csv` into `out_dir`; return the section's HTML."
     d, dev, t0 = Path(out_dir), get_device(device), time.time()
-    df = pd.read_csv(artefact('phasefield_recipes.csv')); g = learn_graph(df); sc = score_graph(g)
+    df = pd.read_csv(artefact('phasefield_recipes.csv'))
+    g = learn_graph(df)
+    sc = score_graph(g)
     t = coverage(effect_table(df, g, n_boot=20 if quick else 100, seed=seed), shipped_do_reference())
-    rank = critical_knobs(t); crit = tuple(rank.index[rank.critical]) or tuple(rank.index[:1])
+    rank = critical_knobs(t)
+    crit = tuple(rank.index[rank.critical]) or tuple(rank.index[:1])
     model, bf = shipped_bhn(dev), shipped_brute_force()
     recipes = {'current practice': current_practice(), 'best observed': df.loc[df.yield_strength.idxmax(), list(RECIPE_BOUNDS)].to_dict(),
                'BHN, LCB, all knobs': optimise_recipe(model, 'lcb', seed=seed).recipe, 'BHN, LCB, critical knobs': optimise_recipe(model, 'lcb', crit, seed=seed).recipe}
@@ -228,7 +247,8 @@ def processing_report(out_dir:str|Path, # the (existing) report folder
     cands.loc['brute force (shipped)'] = {**bf['best_recipe'], 'resimulated': bf['strength'], 'spread': np.std(bf['resimulated'], ddof=1), 'n_seeds': len(bf['resimulated'])}
     cands.to_csv(d / 'processing_candidates.csv')
     fig, axs = plt.subplots(2, 1, figsize=(8, 8.4))
-    plot_graph(g.graph, truth=true_dag(), ax=axs[0], title='learned (PC with tiers)'); plot_graph(true_dag(), ax=axs[1], title='true graph')
+    plot_graph(g.graph, truth=true_dag(), ax=axs[0], title='learned (PC with tiers)')
+    plot_graph(true_dag(), ax=axs[1], title='true graph')
     figs = dict(graph=_save(fig, d / 'processing_graph.png'), map=_save(plot_influence_map(t, naive_effects(df)), d / 'influence_map.png'),
                 micro=_save(plot_microstructure(recipes['BHN, LCB, all knobs'], seed, dev), d / 'optimised_microstructure.png'))
     img = lambda k, alt: f'<p><img src="{figs[k]}" alt="{html.escape(alt)}"></p>'

@@ -28,14 +28,16 @@ __all__ = ['GLOSSARY', 'IDENTIFYING', 'SCORES', 'PAPER_REFERENCE', 'plot_latent_
 # %% ../nbs/07b_report.ipynb #eed4c4f1
 def _figure(fig, path:Path) -> str:
     "Save a figure as PNG (deterministic metadata), close it, return its file name."
-    fig.savefig(path, dpi=100, bbox_inches='tight', metadata={'Software': None}); plt.close(fig)
+    fig.savefig(path, dpi=100, bbox_inches='tight', metadata={'Software': None})
+    plt.close(fig)
     return path.name
 
 def plot_latent_proposals(run:DesignRun, # `run_design` output
                           max_points:int=3000 # training alloys shown
                          ):
     "Training alloys in the latent plane (by phase) with the latent proposals coloured by the judge's P(single); the legend above the axes."
-    X = training_alloys(run.info['holdout_fold']); data = benchmark_data()
+    X = training_alloys(run.info['holdout_fold'])
+    data = benchmark_data()
     y = pd.Series(data.y, index=data.X.index).loc[X.index].to_numpy()
     idx = np.random.default_rng(0).permutation(len(X))[:max_points]
     z = encode(run.context.model, X.iloc[idx], y[idx])
@@ -44,8 +46,12 @@ def plot_latent_proposals(run:DesignRun, # `run_design` output
     for k, (name, col) in enumerate([('multi-phase', '#fdae6b'), ('single-phase', '#9ecae1')]):
         ax.scatter(*z[y[idx] == k, :2].T, s=4, alpha=0.4, color=col, label=f'training alloys, {name}')
     sc = ax.scatter(lat.z1, lat.z2, c=lat.p_checker, cmap='RdYlGn', vmin=0, vmax=1, s=70, marker='s', edgecolor='k', label='proposals (target single)')
-    fig.colorbar(sc, ax=ax, label="judge's P(single)"); ax.set(xlabel='z₁', ylabel='z₂'); ax.legend(fontsize=7, markerscale=1.5, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)   # outside: never over a proposal
-    fig.tight_layout(); return fig
+    fig.colorbar(sc, ax=ax, label="judge's P(single)")
+    ax.set(xlabel='z₁', ylabel='z₂')
+    # the legend sits outside the axes: never over a proposal
+    ax.legend(fontsize=7, markerscale=1.5, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig
 
 def plot_nudging(run:DesignRun # `run_design` output
                 ):
@@ -54,16 +60,20 @@ def plot_nudging(run:DesignRun # `run_design` output
     start = P[P.step == 0].set_index('alloy').p_target
     end = P[P.step > 0].groupby('alloy').p_target.last()
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 2.8), dpi=80)
-    a.hist(nud.steps, bins=np.arange(0.5, nud.steps.max() + 1.5), color='tab:blue'); a.set(xlabel='steps taken', ylabel='alloys')
+    a.hist(nud.steps, bins=np.arange(0.5, nud.steps.max() + 1.5), color='tab:blue')
+    a.set(xlabel='steps taken', ylabel='alloys')
     b.hist([start.loc[end.index], end], bins=np.linspace(0, 1, 21), label=['start', 'after nudging'], color=['0.6', 'tab:green'])
-    b.set(xlabel="classifier's P(single)", ylabel='alloys'); b.legend(fontsize=7)
-    fig.tight_layout(); return fig
+    b.set(xlabel="classifier's P(single)", ylabel='alloys')
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 def _shap_figures(run:DesignRun, d:Path) -> list[str]:
     "The SHAP beeswarm and bar plots as PNG files (the beeswarm's jitter, drawn from NumPy's global state, seeded by the run's seed)."
     with numpy_seeded(run.plan.seed): shap.plots.beeswarm(run.explanation, max_display=10, show=False, plot_size=(7, 3.6))
     names = [_figure(plt.gcf(), d / 'shap_beeswarm.png')]
-    shap.plots.bar(run.explanation, max_display=10, show=False); plt.gcf().set_size_inches(6, 3.4)
+    shap.plots.bar(run.explanation, max_display=10, show=False)
+    plt.gcf().set_size_inches(6, 3.4)
     return names + [_figure(plt.gcf(), d / 'shap_bar.png')]
 
 # %% ../nbs/07b_report.ipynb #25e1b038
@@ -152,7 +162,8 @@ def report_counts(run:DesignRun # `run_design` output
     "The counts the page states, each computed once from the run's tables."
     c = run.candidates
     lat = c[(c.strategy == 'latent') & (c.target == 'single-phase')]
-    nud = c[c.strategy == 'nudging']; ok = nud[nud.reached.astype(bool)]
+    nud = c[c.strategy == 'nudging']
+    ok = nud[nud.reached.astype(bool)]
     kept = ok.elements_kept == 1
     return dict(screened=int(run.info['screened']), screening=int((c.strategy == 'screening').sum()), latent=len(lat),
                 latent_agree=int((lat.p_target > 0.5).sum()), latent_confirmed=int(lat.confirmed.sum()),
@@ -314,7 +325,8 @@ def write_report(run:DesignRun, # `run_design` output
             figs.update(zip(['shap_beeswarm', 'shap_bar'], _shap_figures(run, tmp)))
         candidates_csv(run.candidates).to_csv(tmp / 'candidates.csv', index=False)
         _with_formulas(run.paths).to_csv(tmp / 'nudging_paths.csv', index=False)
-        run.summary.to_csv(tmp / 'summary.csv'); run.ranking.to_csv(tmp / 'shap_ranking.csv')
+        run.summary.to_csv(tmp / 'summary.csv')
+        run.ranking.to_csv(tmp / 'shap_ranking.csv')
         section = processing(tmp) if processing else ''
         columns = [col for f in sorted(tmp.glob('*.csv')) for col in pd.read_csv(f, nrows=0).columns]
         (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}, section, columns), encoding='utf-8')

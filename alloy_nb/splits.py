@@ -58,7 +58,8 @@ class HeaBenchAdapter:
         return pd.concat(parts, axis=1)
 
     def fit(self, compositions, labels):
-        self.model.fit(self.featurize(compositions), list(labels)); return self
+        self.model.fit(self.featurize(compositions), list(labels))
+        return self
 
     def predict(self, compositions) -> list:
         return list(self.model.predict(self.featurize(compositions)))
@@ -121,7 +122,9 @@ def capped_split(y:np.ndarray, # class index of every row
     limit, taken, val = max(1, int(cap * sum(quota.values()))), {}, []
     for i in rng.permutation(len(y)):
         if quota[y[i]] and taken.get(groups[i], 0) < limit:
-            val.append(i); quota[y[i]] -= 1; taken[groups[i]] = taken.get(groups[i], 0) + 1
+            val.append(i)
+            quota[y[i]] -= 1
+            taken[groups[i]] = taken.get(groups[i], 0) + 1
     val = np.sort(np.array(val, int))
     return np.setdiff1d(np.arange(len(y)), val), val
 

@@ -47,7 +47,10 @@ def train_loop(module:nn.Module, # the network (its parameters are trained)
     for step in progress(range(1, cfg.max_steps + 1), desc=desc, disable=quiet):
         t0 = now()
         loss = loss_fn(torch.randint(n, (min(cfg.batch_size, n),), generator=g).to(dev), step)
-        opt.zero_grad(); loss.backward(); nn.utils.clip_grad_norm_(module.parameters(), cfg.clip); opt.step()
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(module.parameters(), cfg.clip)
+        opt.step()
         clock += now() - t0
         if step % cfg.eval_every == 0 or step == cfg.max_steps:
             module.eval()

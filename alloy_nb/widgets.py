@@ -55,7 +55,8 @@ def plot_latent_state(state:dict, # `latent_state` output
     ax.set(xlabel='element', ylabel='at.%', ylim=(0, max(40, c.max() * 1.15)),
            title=f"z = ({z}) → {state['target']}\nP(single) = {state['p_single']:.2f}\njudge: {state['verdict']}")
     ax.tick_params(axis='x', labelsize=8, rotation=90 if len(c) > 7 else 0)   # many elements: upright labels collide
-    ax.title.set_fontsize(9); ax.figure.tight_layout()
+    ax.title.set_fontsize(9)
+    ax.figure.tight_layout()
     return ax.figure
 
 # %% ../nbs/08_widgets.ipynb #68a05d4b
@@ -82,7 +83,10 @@ def latent_explorer(ctx:DesignContext|None=None, # model, judge and reference al
         box.state = latent_state(ctx, [s.value for s in sliders], phase.value, clean)
         info.value = _state_html(box.state)
         with out:
-            out.clear_output(wait=True); fig = plot_latent_state(box.state); display(fig); plt.close(fig)
+            out.clear_output(wait=True)
+            fig = plot_latent_state(box.state)
+            display(fig)
+            plt.close(fig)
     for w in sliders + [phase]: w.observe(update, names='value')
     update()
     box.sliders, box.phase = sliders, phase
@@ -117,7 +121,8 @@ def screening_explorer(ctx:DesignContext|None=None, # model, judge and reference
         s = box.state
         out.value = (f"<pre>{html.escape(s['error'])}</pre>" if s['error'] else
                      f"{s['scored']:,} compositions scored ({s['per_minute']:,.0f}/min)" + s['table'].to_html(index=False))
-    go.on_click(update); update()
+    go.on_click(update)
+    update()
     box.elements, box.n_elements, box.bounds, box.button = els, k, b, go
     return box
 
@@ -148,12 +153,16 @@ def plot_processing_state(state:dict, # `processing_state` output
     "S₂ band against the simulated curve, the simulated precipitates and the simulated grains (with scale bars)."
     if axs is None: _, axs = plt.subplots(1, 3, figsize=(8.6, 3.0), dpi=100, gridspec_kw=dict(width_ratios=[1.4, 1, 1]))
     r = np.arange(len(state['s2'])) * ALLOY['ppt_cell_nm']
-    axs[0].fill_between(r, state['s2_low'], state['s2_high'], alpha=0.3, label='BHN 90% band'); axs[0].plot(r, state['s2'], label='BHN mean')
-    axs[0].plot(r, state['s2_simulated'], 'k.', ms=3, label='simulated'); axs[0].set(xlabel='r (nm)', ylabel='S₂(r)'); axs[0].legend(fontsize=7)
+    axs[0].fill_between(r, state['s2_low'], state['s2_high'], alpha=0.3, label='BHN 90% band')
+    axs[0].plot(r, state['s2'], label='BHN mean')
+    axs[0].plot(r, state['s2_simulated'], 'k.', ms=3, label='simulated')
+    axs[0].set(xlabel='r (nm)', ylabel='S₂(r)')
+    axs[0].legend(fontsize=7)
     for ax, img, cell, unit, title in ((axs[1], state['concentration'], ALLOY['ppt_cell_nm'], 'nm', 'precipitates (simulated)'),
                                        (axs[2], state['grains'], ALLOY['grain_cell_um'], 'µm', 'grains (simulated)')):
         ax.imshow(img, cmap='viridis' if img is state['concentration'] else 'tab20', interpolation='nearest')
-        add_scale_bar(ax, cell, unit); ax.set(title=title, xticks=[], yticks=[])
+        add_scale_bar(ax, cell, unit)
+        ax.set(title=title, xticks=[], yticks=[])
     axs[0].figure.tight_layout()
     return axs[0].figure
 
@@ -179,7 +188,10 @@ def processing_explorer(model:BHN|None=None, # a trained hypernetwork (default: 
         box.state = processing_state(model, {k: s.value for k, s in sliders.items()}, grid)
         info.value = _recipe_html(box.state)
         with out:
-            out.clear_output(wait=True); fig = plot_processing_state(box.state); display(fig); plt.close(fig)
+            out.clear_output(wait=True)
+            fig = plot_processing_state(box.state)
+            display(fig)
+            plt.close(fig)
     for s in sliders.values(): s.observe(update, names='value')
     update()
     box.sliders = sliders
