@@ -36,12 +36,14 @@ __all__ = ['COLUMNS', 'TIERS', 'PRECIPITATE_STATISTICS', 'LOG_COLUMNS', 'TESTS',
 # %% ../nbs/05_causal.ipynb #6adbc1fb
 COLUMNS = list(RECIPE_BOUNDS) + TARGETS                                    # the ten variables, recipe first
 TIERS = (tuple(RECIPE_BOUNDS), tuple(FEATURES), ('yield_strength',))      # recipe → microstructure → property
-PRECIPITATE_STATISTICS = ('precipitate_fraction', 'precipitate_radius', 'precipitate_density')  # one particle population
+PRECIPITATE_STATISTICS = ('precipitate_fraction', 'precipitate_radius',
+                          'precipitate_density')                          # one particle population
 LOG_COLUMNS = tuple(LOG_SCALE) + tuple(FEATURES)                          # modelled on a log scale
 
 def transform(df:pd.DataFrame # recipes and targets in their own units
              ) -> pd.DataFrame:
-    "The columns on the scales where the simulator's relations are closest to linear: −1000/T, logs of times, rates and features."
+    ("The columns on the scales where the simulator's relations are closest to linear: "
+     "−1000/T, logs of times, rates and features.")
     out = df.copy()
     if 'temperature' in out: out['temperature'] = -1000 / out['temperature']
     for k in LOG_COLUMNS:
@@ -71,7 +73,8 @@ def _bad(msg): raise AlloyInputError(msg)
 def check_tiers(tiers, # tiers, earliest first (lists of column names), or `None`
                 columns:list # the variables of the data
                ) -> dict:
-    "`{variable: tier}` from a sequence of tiers; raises on unknown variables and on a tier list that contradicts itself."
+    ("`{variable: tier}` from a sequence of tiers; "
+     "raises on unknown variables and on a tier list that contradicts itself.")
     if tiers is None: return {}
     if isinstance(tiers, (str, dict)) or not all(isinstance(t, (list, tuple)) for t in tiers):
         _bad(f"tiers must be a sequence of lists of variable names, earliest first (like TIERS), got {tiers!r}.")
@@ -85,19 +88,23 @@ def check_tiers(tiers, # tiers, earliest first (lists of column names), or `None
 
 def check_settings(alpha, test:str, n:int, p:int):
     "Raise unless α lies in (0, 1), the test is known and there are enough rows for it."
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1: _bad(f"alpha must lie in (0, 1), got {alpha!r}.")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        _bad(f"alpha must lie in (0, 1), got {alpha!r}.")
     if test not in TESTS: _bad(f"unknown independence test {test!r}; choose from {', '.join(TESTS)}.")
-    if n < max(MIN_ROWS, 3 * p): _bad(f"{n} rows are too few for the {test} test on {p} variables; give at least {max(MIN_ROWS, 3 * p)}.")
+    if n < max(MIN_ROWS, 3 * p):
+        _bad(f"{n} rows are too few for the {test} test on {p} variables; give at least {max(MIN_ROWS, 3 * p)}.")
 
 def design_matrix(df:pd.DataFrame, columns:list, transformed:bool=True, rows:int|None=None, seed:int=0) -> np.ndarray:
     "The checked data as a standardised array (optionally transformed; optionally a random subsample of `rows`)."
     if not isinstance(df, pd.DataFrame): _bad(f"data must be a pandas DataFrame, got {type(df).__name__}.")
-    if missing := [c for c in columns if c not in df.columns]: _bad(f"the data lack column(s) {missing}; need {columns}.")
+    if missing := [c for c in columns if c not in df.columns]:
+        _bad(f"the data lack column(s) {missing}; need {columns}.")
     d = df[columns].apply(pd.to_numeric, errors='coerce')
     if transformed and (d[[c for c in columns if c in LOG_COLUMNS or c == 'temperature']] <= 0).any().any():
         _bad("log-scaled columns and temperature must be positive; pass transformed=False for other data.")
     X = (transform(d) if transformed else d).to_numpy(float)
-    if not np.isfinite(X).all(): _bad(f"the data contain missing or non-numeric values in {d.columns[~np.isfinite(X).all(0)].tolist()}.")
+    if not np.isfinite(X).all():
+        _bad(f"the data contain missing or non-numeric values in {d.columns[~np.isfinite(X).all(0)].tolist()}.")
     if rows and rows < len(X): X = X[np.random.default_rng(seed).choice(len(X), rows, replace=False)]
     return (X - X.mean(0)) / X.std(0).clip(1e-12)
 
@@ -112,9 +119,11 @@ class LearnedGraph:
     seconds:float
 
     def directed(self) -> list: return sorted((a, b) for a, b in self.graph.edges if not self.graph.has_edge(b, a))
-    def undirected(self) -> list: return sorted((a, b) for a, b in self.graph.edges if self.graph.has_edge(b, a) and a < b)
-    def __repr__(self): return (f"LearnedGraph({len(self.directed())} directed + {len(self.undirected())} undirected edges; "
-                                f"{self.test}, α = {self.alpha}, {self.n} rows, {self.seconds:.2f} s)")
+    def undirected(self) -> list:
+        return sorted((a, b) for a, b in self.graph.edges if self.graph.has_edge(b, a) and a < b)
+    def __repr__(self):
+        return (f"LearnedGraph({len(self.directed())} directed + {len(self.undirected())} undirected edges; "
+                f"{self.test}, α = {self.alpha}, {self.n} rows, {self.seconds:.2f} s)")
 
 def as_digraph(g:LearnedGraph|nx.DiGraph) -> nx.DiGraph:
     "The DiGraph of a `LearnedGraph` (or the DiGraph itself)."
@@ -152,13 +161,15 @@ def learn_graph(df:pd.DataFrame, # recipes and targets, one row each
     if not isinstance(df, pd.DataFrame): _bad(f"data must be a pandas DataFrame, got {type(df).__name__}.")
     cols = list(columns or COLUMNS)
     tier = check_tiers(tiers, cols)
-    if bad := [v for pair in forbidden for v in pair if v not in cols]: _bad(f"unknown variable(s) {bad} in forbidden; the variables are {', '.join(cols)}.")
+    if bad := [v for pair in forbidden for v in pair if v not in cols]:
+        _bad(f"unknown variable(s) {bad} in forbidden; the variables are {', '.join(cols)}.")
     check_settings(alpha, test, len(df), len(cols))
     X = design_matrix(df, cols, transformed, None if test == 'fisherz' else kernel_rows, seed)
     name, kw = test, {}
     if tier and restrict: name, kw = 'alloy_nb_tiered', dict(base=test, tier=[tier.get(c, np.nan) for c in cols])
     t0 = time.perf_counter()
-    cg = pc(X, alpha, name, stable=True, background_knowledge=background(tier, forbidden), node_names=cols, show_progress=False, **kw)
+    cg = pc(X, alpha, name, stable=True, background_knowledge=background(tier, forbidden), node_names=cols,
+            show_progress=False, **kw)
     return LearnedGraph(to_networkx(cg.G), test, alpha, len(X), time.perf_counter() - t0)
 
 # %% ../nbs/05_causal.ipynb #415d6572
@@ -181,9 +192,11 @@ def cpdag(dag:nx.DiGraph) -> nx.DiGraph:
 def _scores(est:GeneralGraph, truth:GeneralGraph) -> dict:
     a, r = AdjacencyConfusion(truth, est), ArrowConfusion(truth, est)
     ratio = lambda x, y: x / y if y else np.nan
-    return dict(adjacency_precision=ratio(a.get_adj_tp(), a.get_adj_tp() + a.get_adj_fp()), adjacency_recall=ratio(a.get_adj_tp(), a.get_adj_tp() + a.get_adj_fn()),
+    return dict(adjacency_precision=ratio(a.get_adj_tp(), a.get_adj_tp() + a.get_adj_fp()),
+                adjacency_recall=ratio(a.get_adj_tp(), a.get_adj_tp() + a.get_adj_fn()),
                 orientation_precision=ratio(r.get_arrows_tp(), r.get_arrows_tp() + r.get_arrows_fp()),
-                orientation_recall=ratio(r.get_arrows_tp(), r.get_arrows_tp() + r.get_arrows_fn()), shd=SHD(truth, est).get_shd())
+                orientation_recall=ratio(r.get_arrows_tp(), r.get_arrows_tp() + r.get_arrows_fn()),
+                shd=SHD(truth, est).get_shd())
 
 def score_graph(estimate:LearnedGraph|nx.DiGraph, # a learned graph
                 truth:nx.DiGraph|None=None # the true DAG (default `true_dag()`)
@@ -193,13 +206,15 @@ def score_graph(estimate:LearnedGraph|nx.DiGraph, # a learned graph
     if set(g) != set(truth): _bad(f"the graphs have different variables: {sorted(set(g) ^ set(truth))}.")
     names = list(truth)
     est = to_general_graph(g, names)
-    return pd.DataFrame({k: _scores(est, to_general_graph(t, names)) for k, t in (('true DAG', truth), ('true CPDAG', cpdag(truth)))}).T.astype({'shd': int})
+    return pd.DataFrame({k: _scores(est, to_general_graph(t, names))
+                         for k, t in (('true DAG', truth), ('true CPDAG', cpdag(truth)))}).T.astype({'shd': int})
 
 # %% ../nbs/05_causal.ipynb #f868fb0e
 def edge_report(estimate:LearnedGraph|nx.DiGraph, truth:nx.DiGraph|None=None) -> pd.DataFrame:
     "Every true or learned edge: whether it is in the truth, how it was learned (→, ←, —, or missing)."
     g, truth = as_digraph(estimate), true_dag() if truth is None else truth
-    mark = lambda a, b: ('—' if g.has_edge(b, a) else '→') if g.has_edge(a, b) else ('←' if g.has_edge(b, a) else 'missing')
+    mark = lambda a, b: (('—' if g.has_edge(b, a) else '→') if g.has_edge(a, b)
+                         else ('←' if g.has_edge(b, a) else 'missing'))
     pairs, seen = list(truth.edges), {frozenset(e) for e in truth.edges}
     for a, b in g.edges:
         if frozenset((a, b)) not in seen:
@@ -213,7 +228,8 @@ def compare_tests(df:pd.DataFrame, # observational data
                   alpha:float=0.05 # significance level
                  ) -> pd.DataFrame:
     "Seconds and scores against the true DAG of PC with tiers for Fisher-z (transformed and raw), KCI and RCIT."
-    runs = {'Fisher-z, transformed': dict(test='fisherz'), 'Fisher-z, raw units': dict(test='fisherz', transformed=False),
+    runs = {'Fisher-z, transformed': dict(test='fisherz'),
+            'Fisher-z, raw units': dict(test='fisherz', transformed=False),
             f'KCI, {kernel_rows} rows': dict(test='kci'), f'RCIT, {kernel_rows} rows': dict(test='rcit')}
     rows = {}
     for name, kw in runs.items():
@@ -227,7 +243,8 @@ def bootstrap_edges(df:pd.DataFrame, # observational data
                     seed:int=0, # seed of the resamples
                     **kwargs # passed to `learn_graph`
                    ) -> pd.DataFrame:
-    "Per node pair found at least once: how often PC joins it (`frequency`), and how often as a → b, b → a or undirected."
+    ("Per node pair found at least once: how often PC joins it (`frequency`), "
+     "and how often as a → b, b → a or undirected.")
     rng, counts = np.random.default_rng(seed), {}
     for _ in range(n_boot):
         g = learn_graph(df.iloc[rng.integers(len(df), size=len(df))], **kwargs).graph
@@ -237,7 +254,8 @@ def bootstrap_edges(df:pd.DataFrame, # observational data
             counts.setdefault(key, dict(forward=0, backward=0, undirected=0))[kind] += 1
     out = pd.DataFrame([dict(a=a, b=b, **c) for (a, b), c in counts.items()])
     out[['forward', 'backward', 'undirected']] /= n_boot
-    return out.assign(frequency=out[['forward', 'backward', 'undirected']].sum(axis=1)).sort_values('frequency', ascending=False, ignore_index=True)
+    return (out.assign(frequency=out[['forward', 'backward', 'undirected']].sum(axis=1))
+               .sort_values('frequency', ascending=False, ignore_index=True))
 
 # %% ../nbs/05_causal.ipynb #dd375eca
 def graph_layout(g:nx.DiGraph, tiers=TIERS) -> dict:
@@ -251,9 +269,11 @@ def plot_graph(g:nx.DiGraph, # the graph to draw (arcs both ways = undirected)
                freq:pd.DataFrame|None=None, # `bootstrap_edges` output: edge width ∝ frequency
                truth:nx.DiGraph|None=None, # colour edges by whether they are true (and show missed true edges)
                ax=None, title:str=''):
-    "Draw a learned graph by tiers; edge width = bootstrap frequency (if given), green = true edge, red = false, dashed = missed."
+    ("Draw a learned graph by tiers; edge width = bootstrap frequency (if given), "
+     "green = true edge, red = false, dashed = missed.")
     ax = ax or plt.subplots(figsize=(8, 4.2))[1]
-    pos, f = graph_layout(g), {} if freq is None else {tuple(sorted((r.a, r.b))): r.frequency for r in freq.itertuples()}
+    pos, f = graph_layout(g), {} if freq is None else {tuple(sorted((r.a, r.b))): r.frequency
+                                                       for r in freq.itertuples()}
     colours = {0: '#9ecae1', 1: '#fdae6b', 2: '#a1d99b'}
     tier = {v: i for i, t in enumerate(TIERS) for v in t}
     nx.draw_networkx_nodes(g, pos, ax=ax, node_color=[colours[tier.get(v, 1)] for v in g], node_size=NODE_SIZE)
@@ -262,12 +282,14 @@ def plot_graph(g:nx.DiGraph, # the graph to draw (arcs both ways = undirected)
         und = g.has_edge(b, a)
         if und and a > b: continue
         ok = truth is None or truth.has_edge(a, b) or truth.has_edge(b, a)
-        nx.draw_networkx_edges(g, pos, [(a, b)], ax=ax, width=2 if freq is None else 0.5 + 5 * f.get(tuple(sorted((a, b))), 0),
+        nx.draw_networkx_edges(g, pos, [(a, b)], ax=ax,
+                               width=2 if freq is None else 0.5 + 5 * f.get(tuple(sorted((a, b))), 0),
                                edge_color='#444' if truth is None else '#31a354' if ok else '#de2d26', arrows=True,
                                arrowstyle='-' if und else '-|>', arrowsize=12, node_size=NODE_SIZE)
     if truth is not None:
         missed = [(a, b) for a, b in truth.edges if not (g.has_edge(a, b) or g.has_edge(b, a))]
-        nx.draw_networkx_edges(g, pos, missed, ax=ax, style='dashed', edge_color='#aaa', arrows=True, arrowstyle='-', node_size=NODE_SIZE)
+        nx.draw_networkx_edges(g, pos, missed, ax=ax, style='dashed', edge_color='#aaa', arrows=True, arrowstyle='-',
+                               node_size=NODE_SIZE)
     ax.margins(0.08, 0.12)
     ax.set_title(title, fontsize=10)
     ax.axis('off')
@@ -281,7 +303,8 @@ def _lingam(df, cols) -> nx.DiGraph:
     g.add_edges_from((cols[j], cols[i]) for i, j in zip(*np.nonzero(B)))      # B[i, j] ≠ 0: j → i
     return g
 
-def _ges(df, cols) -> nx.DiGraph: return to_networkx(ges(design_matrix(df, cols), score_func='local_score_BIC', node_names=cols)['G'])
+def _ges(df, cols) -> nx.DiGraph:
+    return to_networkx(ges(design_matrix(df, cols), score_func='local_score_BIC', node_names=cols)['G'])
 
 def compare_methods(df:pd.DataFrame, # observational data
                     alpha:float=0.05 # significance level of PC

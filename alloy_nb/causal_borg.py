@@ -24,23 +24,27 @@ BORG_ROUTES = ('CAST', 'WROUGHT', 'ANNEAL', 'POWDER')    # routes compared (OTHE
 def route_data() -> pd.DataFrame:
     "Borg yield-strength measurements with route, test conditions, composition descriptors, family and publication."
     b = load_borg()
-    b = b[b.yield_strength_mpa.gt(0) & b.processing.isin(BORG_ROUTES) & b.test_temperature_c.notna() & b.test_type.notna() & b.describable]
+    b = b[b.yield_strength_mpa.gt(0) & b.processing.isin(BORG_ROUTES) & b.test_temperature_c.notna()
+          & b.test_type.notna() & b.describable]
     b = b.reset_index(drop=True)
     X = pd.DataFrame(descriptors(compositions_of(b), names=DVAE_FEATURES).to_numpy(), columns=list(DVAE_FEATURES))
     return X.assign(route=b.processing.to_numpy(), test_temperature_c=b.test_temperature_c.to_numpy(float),
-                    tension=(b.test_type == 'tension').to_numpy(float), log_ys=np.log(b.yield_strength_mpa.to_numpy(float)),
+                    tension=(b.test_type == 'tension').to_numpy(float),
+                    log_ys=np.log(b.yield_strength_mpa.to_numpy(float)),
                     family=b.family.to_numpy(), doi=b.doi.fillna('unknown').to_numpy())
 
 # %% ../nbs/05c_causal_borg.ipynb #ea3273eb
 def _design(d:pd.DataFrame, route:str|None=None) -> np.ndarray:
     r = d.route if route is None else pd.Series(route, index=d.index)
-    return np.c_[d[list(DVAE_FEATURES)], d.test_temperature_c, d.tension, *[(r == k).to_numpy(float) for k in BORG_ROUTES]]
+    return np.c_[d[list(DVAE_FEATURES)], d.test_temperature_c, d.tension,
+                 *[(r == k).to_numpy(float) for k in BORG_ROUTES]]
 
 def route_effects(d:pd.DataFrame, # `route_data()` output
                   n_boot:int=100, # publication-cluster bootstrap resamples
                   seed:int=0
                  ) -> pd.DataFrame:
-    "Per route: naive and composition-adjusted ratio of yield strength to casting, the adjusted one with a 95% publication-bootstrap interval."
+    ("Per route: naive and composition-adjusted ratio of yield strength to casting, "
+     "the adjusted one with a 95% publication-bootstrap interval.")
     def adjusted(x):
         m = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, random_state=seed).fit(_design(x), x.log_ys)
         mu = {r: m.predict(_design(x, r)).mean() for r in BORG_ROUTES}
@@ -48,19 +52,23 @@ def route_effects(d:pd.DataFrame, # `route_data()` output
     rng, pubs = np.random.default_rng(seed), d.doi.unique()
     with threadpool_limits(1):
         est = adjusted(d)
-        boots = np.stack([adjusted(pd.concat([d[d.doi == p] for p in rng.choice(pubs, len(pubs))], ignore_index=True)) for _ in range(n_boot)])
+        boots = np.stack([adjusted(pd.concat([d[d.doi == p] for p in rng.choice(pubs, len(pubs))], ignore_index=True))
+                          for _ in range(n_boot)])
     gm = d.groupby('route').log_ys.mean()
     return pd.DataFrame({'naive': np.exp(gm[list(BORG_ROUTES)] - gm['CAST']).to_numpy(), 'adjusted': est,
-                         'lo': np.quantile(boots, 0.025, 0), 'hi': np.quantile(boots, 0.975, 0)}, index=list(BORG_ROUTES))
+                         'lo': np.quantile(boots, 0.025, 0), 'hi': np.quantile(boots, 0.975, 0)},
+                        index=list(BORG_ROUTES))
 
 # %% ../nbs/05c_causal_borg.ipynb #9e3158cb
 def hall_petch(n_boot:int=200, seed:int=0) -> pd.DataFrame:
-    "Slope of hardness and room-temperature yield strength on d^−½ (µm^−½), naive and adjusted for composition and route, with 95% intervals."
+    ("Slope of hardness and room-temperature yield strength on d^−½ (µm^−½), "
+     "naive and adjusted for composition and route, with 95% intervals.")
     a = borg_alloys()
     a = a[a.grain_size_um.gt(0) & a.describable & a.processing.isin(BORG_ROUTES)].reset_index(drop=True)
     a['ys_rt'] = a.ys_rt_compression_mpa.fillna(a.ys_rt_tension_mpa)
     D = descriptors(compositions_of(a), names=DVAE_FEATURES).to_numpy()
-    Z = np.c_[(D - D.mean(0)) / D.std(0).clip(1e-12), *[(a.processing == k).to_numpy(float) for k in BORG_ROUTES[1:]]]
+    Z = np.c_[(D - D.mean(0)) / D.std(0).clip(1e-12),
+              *[(a.processing == k).to_numpy(float) for k in BORG_ROUTES[1:]]]
     rng, rows = np.random.default_rng(seed), {}
     for name, col in (('hardness (HV)', 'hardness_hv'), ('yield strength, room temperature (MPa)', 'ys_rt')):
         ok = a[col].notna().to_numpy()
@@ -68,5 +76,6 @@ def hall_petch(n_boot:int=200, seed:int=0) -> pd.DataFrame:
         for adj, X in (('naive', np.c_[np.ones(ok.sum()), x]), ('adjusted', np.c_[np.ones(ok.sum()), x, z])):
             slope = lambda i: np.linalg.lstsq(X[i], y[i], rcond=None)[0][1]
             b = [slope(rng.integers(len(y), size=len(y))) for _ in range(n_boot)]
-            rows[(name, adj)] = dict(alloys=len(y), slope=slope(np.arange(len(y))), lo=np.quantile(b, 0.025), hi=np.quantile(b, 0.975))
+            rows[(name, adj)] = dict(alloys=len(y), slope=slope(np.arange(len(y))),
+                                     lo=np.quantile(b, 0.025), hi=np.quantile(b, 0.975))
     return pd.DataFrame(rows).T

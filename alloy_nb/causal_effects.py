@@ -27,7 +27,8 @@ def _bad(msg): raise AlloyInputError(msg)
 def adjustment_sets(graph:nx.DiGraph, # learned graph (arcs both ways = undirected)
                     treatment:str # the knob
                    ) -> list[tuple]:
-    "IDA's possible parent sets of `treatment`: its parents plus each subset of undirected neighbours that adds no v-structure."
+    ("IDA's possible parent sets of `treatment`: "
+     "its parents plus each subset of undirected neighbours that adds no v-structure.")
     if treatment not in graph: _bad(f"unknown treatment {treatment!r}; the graph's variables are {', '.join(graph)}.")
     adj = lambda a, b: graph.has_edge(a, b) or graph.has_edge(b, a)
     und = sorted(v for v in graph.successors(treatment) if graph.has_edge(v, treatment))
@@ -36,7 +37,8 @@ def adjustment_sets(graph:nx.DiGraph, # learned graph (arcs both ways = undirect
             if all(adj(a, b) for a, b in combinations(S, 2)) and all(adj(s, p) for s in S for p in pa)]
 
 def spline_basis(n_knots:int=5):
-    "Cubic B-splines of every input, all their pairwise products and a constant: the features of a smooth nonlinear regression."
+    ("Cubic B-splines of every input, all their pairwise products and a constant: "
+     "the features of a smooth nonlinear regression.")
     return make_pipeline(SplineTransformer(n_knots=n_knots, degree=3), PolynomialFeatures(2, interaction_only=True))
 
 def ridge(F:np.ndarray, Y:np.ndarray, alpha:float=1e-3) -> np.ndarray:
@@ -53,12 +55,16 @@ class Effect:
     table:pd.DataFrame
     ace:pd.DataFrame
 
-    def __repr__(self): return f"Effect(do({self.treatment}) at {len(self.values)} values on {self.ace.outcome.nunique()} outcomes; {len(self.sets)} possible adjustment set(s))"
+    def __repr__(self):
+        return (f"Effect(do({self.treatment}) at {len(self.values)} values on {self.ace.outcome.nunique()} outcomes; "
+                f"{len(self.sets)} possible adjustment set(s))")
 
     def summary(self) -> pd.DataFrame:
-        "Per outcome: the average causal effect (last value − first), its interval over all possible sets, and whether it is identified."
+        ("Per outcome: the average causal effect (last value − first), its interval over all possible sets, "
+         "and whether it is identified.")
         g = self.ace.groupby('outcome', sort=False)
-        conservative = self.ace.loc[self.ace.estimate.abs().groupby(self.ace.outcome, sort=False).idxmin()].set_index('outcome').estimate
+        conservative = (self.ace.loc[self.ace.estimate.abs().groupby(self.ace.outcome, sort=False).idxmin()]
+                        .set_index('outcome').estimate)
         return pd.DataFrame({'ace': conservative, 'lo': g.lo.min(), 'hi': g.hi.max(), 'identified': g.size() == 1})
 
 def g_formula(X:np.ndarray, # treatment (first column) and adjustment set
@@ -67,7 +73,8 @@ def g_formula(X:np.ndarray, # treatment (first column) and adjustment set
               rows_list, # row index arrays: the data, then each bootstrap resample
               alpha:float=1e-3 # ridge penalty
              ) -> np.ndarray:
-    "For each row set: the spline regression of Y on X, averaged over those rows with the treatment set to each value; shape (sets, values, outcomes)."
+    ("For each row set: the spline regression of Y on X, averaged over those rows "
+     "with the treatment set to each value; shape (sets, values, outcomes).")
     basis = spline_basis().fit(X)
     F, Fv = basis.transform(X), [basis.transform(np.c_[np.full(len(X), v), X[:, 1:]]) for v in values]
     with threadpool_limits(1):      # one BLAS thread: many small solves; threads only contend on a shared CPU
@@ -84,20 +91,26 @@ def effect(df:pd.DataFrame, # observational data
            seed:int=0, # seed of the resamples
            alpha:float=1e-3 # ridge penalty of the spline regression
           ) -> Effect:
-    "E[outcome | do(treatment = v)] by back-door adjustment on every IDA-possible parent set, with bootstrap percentile intervals."
-    g, outs, values = as_digraph(graph), [outcome] if isinstance(outcome, str) else list(outcome), np.asarray(values, float)
-    if bad := [c for c in [treatment, *outs] if c not in df.columns]: _bad(f"unknown variable(s) {bad}; the data have {', '.join(df.columns)}.")
+    ("E[outcome | do(treatment = v)] by back-door adjustment on every IDA-possible parent set, "
+     "with bootstrap percentile intervals.")
+    g, outs, values = (as_digraph(graph), [outcome] if isinstance(outcome, str) else list(outcome),
+                       np.asarray(values, float))
+    if bad := [c for c in [treatment, *outs] if c not in df.columns]:
+        _bad(f"unknown variable(s) {bad}; the data have {', '.join(df.columns)}.")
     sets, rng, rows, aces = adjustment_sets(g, treatment), np.random.default_rng(seed), [], []
     Y, q = df[outs].to_numpy(float), [(1 - level) / 2, (1 + level) / 2]
     for S in sets:
         X = df[[treatment, *S]].to_numpy(float)
-        est, *boots = g_formula(X, Y, values, [np.arange(len(X))] + [rng.integers(len(X), size=len(X)) for _ in range(n_boot)], alpha)
+        est, *boots = g_formula(X, Y, values,
+                                [np.arange(len(X))] + [rng.integers(len(X), size=len(X)) for _ in range(n_boot)], alpha)
         boots = np.stack(boots)
         lo, hi = np.quantile(boots, q, axis=0)
         d_lo, d_hi = np.quantile(boots[:, -1] - boots[:, 0], q, axis=0)
         label = ', '.join(S) or '∅'
-        rows += [dict(outcome=o, adjustment=label, value=v, estimate=est[i, j], lo=lo[i, j], hi=hi[i, j]) for i, v in enumerate(values) for j, o in enumerate(outs)]
-        aces += [dict(outcome=o, adjustment=label, estimate=est[-1, j] - est[0, j], lo=d_lo[j], hi=d_hi[j]) for j, o in enumerate(outs)]
+        rows += [dict(outcome=o, adjustment=label, value=v, estimate=est[i, j], lo=lo[i, j], hi=hi[i, j])
+                 for i, v in enumerate(values) for j, o in enumerate(outs)]
+        aces += [dict(outcome=o, adjustment=label, estimate=est[-1, j] - est[0, j], lo=d_lo[j], hi=d_hi[j])
+                 for j, o in enumerate(outs)]
     return Effect(treatment, values, sets, pd.DataFrame(rows), pd.DataFrame(aces))
 
 # %% ../nbs/05a_causal_effects.ipynb #b5ef73ad
@@ -121,10 +134,12 @@ def do_reference(n:int=150, # recipes per knob and level
                  workers:int=1, # simulator worker processes
                  quiet:bool|None=None # hide the progress bars
                 ) -> pd.DataFrame:
-    "The simulator's E[target | do(knob = value)] (mean, standard error) and the paired average effect between the last and first level."
+    ("The simulator's E[target | do(knob = value)] (mean, standard error) "
+     "and the paired average effect between the last and first level.")
     rows = []
     for k in knobs:
-        sims = [simulate_set(sample_recipes(n, seed=seed, do={k: float(knob_value(k, q))}), seed=seed, cache=True, workers=workers, quiet=quiet).targets
+        sims = [simulate_set(sample_recipes(n, seed=seed, do={k: float(knob_value(k, q))}), seed=seed, cache=True,
+                             workers=workers, quiet=quiet).targets
                 for q in levels]
         diff = sims[-1] - sims[0]
         rows += [dict(knob=k, outcome=o, level=q, value=float(knob_value(k, q)), mean=s[o].mean(), se=s[o].sem(),
@@ -141,33 +156,39 @@ def effect_table(df:pd.DataFrame, # observational data
                  n_boot:int=100, # bootstrap resamples per knob
                  seed:int=0 # seed
                 ) -> pd.DataFrame:
-    "For every knob and target: the ACE between the last and first `DO_LEVELS` value, its interval, standardised by the target's spread."
+    ("For every knob and target: the ACE between the last and first `DO_LEVELS` value, its interval, "
+     "standardised by the target's spread.")
     parts = []
     for k in RECIPE_BOUNDS:
         e = effect(df, graph, k, TARGETS, knob_value(k, DO_LEVELS), n_boot=n_boot, seed=seed)
         parts.append(e.summary().assign(knob=k, sets=len(e.sets)).rename_axis('outcome').reset_index())
     t = pd.concat(parts, ignore_index=True)
     t['sd'] = t.outcome.map(df[TARGETS].std())
-    return t.assign(**{f'std_{c}': t[c] / t.sd for c in ('ace', 'lo', 'hi')})[['knob', 'outcome', 'ace', 'lo', 'hi', 'identified', 'sets', 'sd', 'std_ace', 'std_lo', 'std_hi']]
+    return (t.assign(**{f'std_{c}': t[c] / t.sd for c in ('ace', 'lo', 'hi')})
+             [['knob', 'outcome', 'ace', 'lo', 'hi', 'identified', 'sets', 'sd', 'std_ace', 'std_lo', 'std_hi']])
 
 def coverage(table:pd.DataFrame, # `effect_table` output
              reference:pd.DataFrame # `do_reference` output
             ) -> pd.DataFrame:
-    "The effect table with the simulator's paired ACE (and its standard error) beside it, and whether the interval covers it."
-    truth = reference.groupby(['knob', 'outcome'], sort=False)[['ace', 'ace_se']].first().rename(columns={'ace': 'true_ace', 'ace_se': 'true_se'})
+    ("The effect table with the simulator's paired ACE (and its standard error) beside it, "
+     "and whether the interval covers it.")
+    truth = (reference.groupby(['knob', 'outcome'], sort=False)[['ace', 'ace_se']].first()
+                      .rename(columns={'ace': 'true_ace', 'ace_se': 'true_se'}))
     t = table.join(truth, on=['knob', 'outcome'])
     return t.assign(std_true=t.true_ace / t.sd, covered=(t.lo <= t.true_ace) & (t.true_ace <= t.hi))
 
 # %% ../nbs/05a_causal_effects.ipynb #54166fd5
 def naive_effects(df:pd.DataFrame # observational data
                  ) -> pd.DataFrame:
-    "Standardised contrasts between the last and first `DO_LEVELS` value: conditioning on the knob alone, and regressing on all knobs."
+    ("Standardised contrasts between the last and first `DO_LEVELS` value: "
+     "conditioning on the knob alone, and regressing on all knobs.")
     Y, sd, knobs, rows = df[TARGETS].to_numpy(float), df[TARGETS].std().to_numpy(), list(RECIPE_BOUNDS), []
     for j, k in enumerate(knobs):
         v = knob_value(k, DO_LEVELS)[[0, -1]]
-        assoc = g_formula(df[[k]].to_numpy(float), Y, v, [np.arange(len(df))])[0]          # no adjustment: E[Y | knob = v]
+        assoc = g_formula(df[[k]].to_numpy(float), Y, v, [np.arange(len(df))])[0]  # no adjustment: E[Y | knob = v]
         multi = g_formula(df[[k] + knobs[:j] + knobs[j + 1:]].to_numpy(float), Y, v, [np.arange(len(df))])[0]
-        rows += [dict(knob=k, outcome=o, association=(assoc[1, i] - assoc[0, i]) / sd[i], regression=(multi[1, i] - multi[0, i]) / sd[i])
+        rows += [dict(knob=k, outcome=o, association=(assoc[1, i] - assoc[0, i]) / sd[i],
+                      regression=(multi[1, i] - multi[0, i]) / sd[i])
                  for i, o in enumerate(TARGETS)]
     return pd.DataFrame(rows)
 
@@ -175,9 +196,11 @@ def naive_effects(df:pd.DataFrame # observational data
 def plot_influence_map(table:pd.DataFrame, # `coverage` (or `effect_table`) output
                        naive:pd.DataFrame|None=None # `naive_effects` output, drawn beside
                       ):
-    "Heatmaps, one above the other, of standardised average causal effects (with intervals), the simulator's truth and the naive association."
+    ("Heatmaps, one above the other, of standardised average causal effects (with intervals), "
+     "the simulator's truth and the naive association.")
     knobs, outs = list(RECIPE_BOUNDS), TARGETS
-    panels = [('causal effect (learned graph)', 'std_ace')] + ([('simulator do() truth', 'std_true')] if 'std_true' in table else [])
+    panels = [('causal effect (learned graph)', 'std_ace')] + ([('simulator do() truth', 'std_true')]
+                                                               if 'std_true' in table else [])
     t = table
     if naive is not None:
         t = t.merge(naive, on=['knob', 'outcome'])
@@ -189,7 +212,8 @@ def plot_influence_map(table:pd.DataFrame, # `coverage` (or `effect_table`) outp
         im = ax.imshow(M, cmap='RdBu_r', vmin=-2, vmax=2)
         for (i, k), (j, o) in ((a, b) for a in enumerate(knobs) for b in enumerate(outs)):
             r = t[(t.knob == k) & (t.outcome == o)].iloc[0]
-            ax.text(j, i, f"{r[col]:.2f}" + (f"\n[{r.std_lo:.2f}, {r.std_hi:.2f}]" if col == 'std_ace' else ''), ha='center', va='center', fontsize=8,
+            ax.text(j, i, f"{r[col]:.2f}" + (f"\n[{r.std_lo:.2f}, {r.std_hi:.2f}]" if col == 'std_ace' else ''),
+                    ha='center', va='center', fontsize=8,
                     color='white' if abs(r[col]) > 1.2 else 'black')   # legible on the dark ends of the scale
         ax.set_xticks(range(len(outs)), [o.replace('_', '\n') for o in outs], fontsize=8.5)
         ax.set_yticks(range(len(knobs)), [k.replace('_', ' ') for k in knobs], fontsize=8.5)
@@ -199,19 +223,22 @@ def plot_influence_map(table:pd.DataFrame, # `coverage` (or `effect_table`) outp
     return fig
 
 # %% ../nbs/05a_causal_effects.ipynb #0601f83c
-CRITICAL = 0.25     # a knob is critical for strength if its conservative |standardised ACE| on strength is at least this
+CRITICAL = 0.25  # a knob is critical for strength if its conservative |standardised ACE| on strength is at least this
 
 def critical_knobs(table:pd.DataFrame, # `effect_table` output
                    outcome:str='yield_strength', # the property
                    threshold:float=CRITICAL # minimum |standardised ACE|
                   ) -> pd.DataFrame:
-    "Knobs ranked by the size of their conservative standardised effect on `outcome`; `critical` where it reaches `threshold` and the interval excludes 0."
+    ("Knobs ranked by the size of their conservative standardised effect on `outcome`; "
+     "`critical` where it reaches `threshold` and the interval excludes 0.")
     t = table[table.outcome == outcome].set_index('knob')
     r = t.assign(size=t.std_ace.abs(), excludes_zero=(t.lo > 0) | (t.hi < 0)).sort_values('size', ascending=False)
-    return r.assign(critical=(r['size'] >= threshold) & r.excludes_zero)[['std_ace', 'std_lo', 'std_hi', 'identified', 'size', 'critical']]
+    return (r.assign(critical=(r['size'] >= threshold) & r.excludes_zero)
+             [['std_ace', 'std_lo', 'std_hi', 'identified', 'size', 'critical']])
 
 # %% ../nbs/05a_causal_effects.ipynb #e3cbab49
-GOALS = dict(adjacency_precision=0.95, adjacency_recall=0.90, orientation_precision=0.90, effect_coverage=0.90, pc_seconds=5.0)
+GOALS = dict(adjacency_precision=0.95, adjacency_recall=0.90, orientation_precision=0.90, effect_coverage=0.90,
+             pc_seconds=5.0)
 
 def graph_goals(df:pd.DataFrame, # observational data (the goals are stated for 2,000 rows)
                 table:pd.DataFrame # `coverage` output

@@ -23,31 +23,40 @@ def read_checkpoint(path:str|Path, # a file written by `torch.save` of a plain d
                    ) -> dict:
     "The checkpoint at `path`, read with `weights_only=True` and checked: format name, version and the required parts."
     path = Path(path)
-    if not path.is_file(): raise CheckpointError(f"No checkpoint at {path}" + (": it is a folder." if path.is_dir() else "."))
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}" + (": it is a folder." if path.is_dir() else "."))
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {shorten(str(e), 300)[1:-1]}).") from None
-    if not isinstance(ckpt, dict) or ckpt.get('format') != fmt: raise CheckpointError(f"{path} is not an {what} checkpoint.")
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint "
+                              f"({type(e).__name__}: {shorten(str(e), 300)[1:-1]}).") from None
+    if not isinstance(ckpt, dict) or ckpt.get('format') != fmt:
+        raise CheckpointError(f"{path} is not an {what} checkpoint.")
     if (v := ckpt.get('format_version')) != version:
-        raise CheckpointError(f"{path} has checkpoint format {v!r} (written by alloy_nb {ckpt.get('alloy_nb_version')}); this alloy_nb "
+        raise CheckpointError(f"{path} has checkpoint format {v!r} "
+                              f"(written by alloy_nb {ckpt.get('alloy_nb_version')}); this alloy_nb "
                               f"({alloy_nb.__version__}) reads format {version}. {remedy}".rstrip())
     for k in parts:
-        if not isinstance(v := ckpt.get(k), dict): raise CheckpointError(f"{path}: its {k!r} is {'missing' if v is None else type(v).__name__}, not a dict.")
+        if not isinstance(v := ckpt.get(k), dict):
+            raise CheckpointError(f"{path}: its {k!r} is {'missing' if v is None else type(v).__name__}, not a dict.")
     return ckpt
 
 def check_weights(state:dict, # the checkpoint's state dict
                   like:dict, # the state dict of the model its configuration describes (e.g. built on the 'meta' device)
                   path:str|Path # the checkpoint, for messages
                  ) -> dict:
-    "`state` if it holds exactly `like`'s tensors (names, shapes; floating point where `like`'s is, else the same dtype) and every value is finite; else `CheckpointError`."
+    ("`state` if it holds exactly `like`'s tensors (names, shapes; floating point where `like`'s is, "
+     "else the same dtype) and every value is finite; else `CheckpointError`.")
     for k in sorted(set(like) | set(state), key=str):
         v, t = state.get(k), like.get(k)
-        if (t is None or not isinstance(v, torch.Tensor) or v.shape != t.shape or v.is_floating_point() != t.is_floating_point()
-            or (not t.is_floating_point() and v.dtype != t.dtype)):
-            got = 'missing' if k not in state else f"{v.dtype} {tuple(v.shape)}" if isinstance(v, torch.Tensor) else shorten(v, 40)
+        if (t is None or not isinstance(v, torch.Tensor) or v.shape != t.shape
+            or v.is_floating_point() != t.is_floating_point() or (not t.is_floating_point() and v.dtype != t.dtype)):
+            got = ('missing' if k not in state else f"{v.dtype} {tuple(v.shape)}" if isinstance(v, torch.Tensor)
+                   else shorten(v, 40))
             raise CheckpointError(f"{path}: weights do not fit the configured model: {k} is {got}, expected "
                                   + ('nothing of that name.' if t is None else f"{t.dtype} {tuple(t.shape)}."))
-        if v.is_floating_point() and not torch.isfinite(v).all(): raise CheckpointError(f"{path}: weight {k} has {int((~torch.isfinite(v)).sum()):,} non-finite value(s) "
-                                                              "(NaN or inf); the checkpoint is corrupt.")
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"{path}: weight {k} has {int((~torch.isfinite(v)).sum()):,} non-finite value(s) "
+                                  "(NaN or inf); the checkpoint is corrupt.")
     return state
 
 # %% ../nbs/00b_checkpoints.ipynb #77e098d9
@@ -57,12 +66,15 @@ def write_checkpoint(path:str|Path, # destination file (`.pt`), written atomical
                      model:torch.nn.Module, # a model with a dataclass `config` and an optional `history` DataFrame
                      **extra # further plain entries (e.g. `columns`)
                     ) -> Path:
-    "Save `model` as the plain dict `read_checkpoint` reads: format, versions, configuration, weights on the CPU, history."
+    ("Save `model` as the plain dict `read_checkpoint` reads: "
+     "format, versions, configuration, weights on the CPU, history.")
     cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
     hist = getattr(model, 'history', None)
-    ckpt = dict(format=fmt, format_version=version, alloy_nb_version=alloy_nb.__version__, torch_version=str(torch.__version__), config=cfg,
+    ckpt = dict(format=fmt, format_version=version, alloy_nb_version=alloy_nb.__version__,
+                torch_version=str(torch.__version__), config=cfg,
                 state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-                history={} if hist is None else {k: [float(x) for x in v] for k, v in hist.to_dict('list').items()}, **extra)
+                history={} if hist is None else {k: [float(x) for x in v] for k, v in hist.to_dict('list').items()},
+                **extra)
     with atomic_path(path) as tmp: torch.save(ckpt, tmp)
     return Path(path)
 
@@ -71,6 +83,7 @@ def read_config(ckpt:dict, # a checkpoint from `read_checkpoint`
                 path:str|Path # the checkpoint, for messages
                ):
     "The checkpoint's configuration as a `cls`, refusing unknown keys and invalid values with `CheckpointError`."
-    if unknown := set(ckpt['config']) - {f.name for f in fields(cls)}: raise CheckpointError(f"{path}: unknown configuration keys {sorted(map(str, unknown))}.")
+    if unknown := set(ckpt['config']) - {f.name for f in fields(cls)}:
+        raise CheckpointError(f"{path}: unknown configuration keys {sorted(map(str, unknown))}.")
     try: return cls(**ckpt['config'])
     except AlloyInputError as e: raise CheckpointError(f"{path}: its configuration is invalid: {e}") from None

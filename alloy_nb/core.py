@@ -42,7 +42,7 @@ class NumericalInstabilityError(RuntimeError):
 def shorten(value, # anything; its `repr` is quoted
             width:int=60 # characters kept
            ) -> str:
-    "`repr(value)`, cut to `width` characters with the full length noted, so that an error message stays one readable line."
+    "`repr(value)`, cut to `width` characters with the full length noted, so an error message stays one readable line."
     r = repr(value)
     return r if len(r) <= width else f"{r[:width - 1]}… ({len(r):,} characters)"
 
@@ -93,10 +93,12 @@ def memory_budget(device=None # as for `get_device`
     if dev.type == 'cuda': free = torch.cuda.mem_get_info(dev)[0]
     else:
         try: free = 1024 * int(next(l for l in open('/proc/meminfo') if l.startswith('MemAvailable')).split()[1])
-        except (OSError, ValueError, StopIteration): free = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_AVPHYS_PAGES')   # free RAM only
+        except (OSError, ValueError, StopIteration):
+            free = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_AVPHYS_PAGES')   # free RAM only
     if not (cap := os.environ.get(MEMORY_ENV, '').strip()): return free
     m = re.fullmatch(r'(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?', cap, re.I)
-    if not m or not float(m[1]) > 0: raise AlloyInputError(f"${MEMORY_ENV}={cap!r} is not a size; use e.g. '8GiB' or '500MB'.")
+    if not m or not float(m[1]) > 0:
+        raise AlloyInputError(f"${MEMORY_ENV}={cap!r} is not a size; use e.g. '8GiB' or '500MB'.")
     return int(min(free, float(m[1]) * (1024 if m[3] else 1000) ** ' kmgt'.index(m[2].lower() or ' ')))
 
 # %% ../nbs/00_core.ipynb #26a2a78c
@@ -107,7 +109,8 @@ def check_seed(seed, # the seed to check
               ) -> int:
     "`seed` as an `int` if it is an integer with 0 ≤ seed < 2³², else `AlloyInputError` naming the valid range."
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:
-        raise AlloyInputError(f"{name} must be a non-negative integer below 2**32 (0 to {SEED_LIMIT - 1}), got {shorten(seed)}.")
+        raise AlloyInputError(f"{name} must be a non-negative integer below 2**32 (0 to {SEED_LIMIT - 1}), "
+                              f"got {shorten(seed)}.")
     return int(seed)
 
 def seed_everything(seed:int=0 # the seed for python, numpy and torch
@@ -138,7 +141,8 @@ def check_count(n, # the count to check
     "`n` as an `int` if it is an integer from `low` to `high`, else `AlloyInputError` naming the valid range."
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < low or (high is not None and n > high):
         kind = {1: 'a positive integer', 0: 'a non-negative integer'}.get(low, f'an integer ≥ {low}')
-        raise AlloyInputError(f"{name} must be {kind}" + (f" no larger than {high:,}" if high is not None else '') + f", got {shorten(n)}.")
+        raise AlloyInputError(f"{name} must be {kind}" + (f" no larger than {high:,}" if high is not None else '')
+                              + f", got {shorten(n)}.")
     return int(n)
 
 def check_number(x, # the number to check
@@ -200,7 +204,7 @@ def worker_pool(n_jobs:int # worker processes
     return ProcessPoolExecutor(check_count(n_jobs, 'n_jobs'), mp_context=mp.get_context('spawn'))
 
 def _submit(ex, fn, tasks:list, threads:int|None) -> list:
-    "Submit every task to `ex`; worker processes it starts meanwhile inherit Ctrl-C blocked (it is this process's to answer)."
+    "Submit every task to `ex`; workers it starts meanwhile inherit Ctrl-C blocked (it is this process's to answer)."
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try: return [ex.submit(_worker_task(), fn, t, threads) for t in tasks]
     finally: signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -218,7 +222,7 @@ def _tick(bar, steps:int, result):
     return result
 
 def _results(futures, bar, weights) -> list:
-    "Results of `futures` in order, advancing `bar` as each arrives (waiting in short steps, so that Ctrl-C and SIGTERM are handled meanwhile)."
+    "Results of `futures` in order, advancing `bar` as each arrives (short waits, so Ctrl-C and SIGTERM get handled)."
     return [_tick(bar, w, _wait(f)) for f, w in zip(futures, weights)]
 
 def _wait(f):
@@ -273,7 +277,7 @@ MARKER = '.alloy_nb'   # the file an alloy_nb command leaves in every output fol
 
 @contextlib.contextmanager
 def _signals_deferred():
-    "Hold Ctrl-C and SIGTERM until the block ends (then deliver them), so a rename-and-clean-up step is never cut in half."
+    "Hold Ctrl-C and SIGTERM until the block ends (then deliver them), so a rename-and-clean-up is never cut in half."
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -285,25 +289,30 @@ def _signals_deferred():
     if got: signal.raise_signal(got[0])
 
 def _parent(p:Path) -> Path:
-    "The folder `p` would be written into (`..` resolved, symbolic links kept), checked to exist and to take a new file."
+    "The folder `p` would be written into (`..` resolved, symlinks kept), checked to exist and to take a new file."
     parent = Path(os.path.abspath(p)).parent
-    if parent.exists() and not parent.is_dir(): raise AlloyInputError(f"Cannot write {p}: {parent} is a file, not a folder.")
+    if parent.exists() and not parent.is_dir():
+        raise AlloyInputError(f"Cannot write {p}: {parent} is a file, not a folder.")
     if not parent.is_dir(): raise AlloyInputError(f"Cannot write {p}: folder {parent} does not exist.")
     try:
         with _signals_deferred():
             os.close((probe := tempfile.mkstemp(dir=parent, prefix='.alloy_nb_check.'))[0])
             os.unlink(probe[1])
-    except OSError as e: raise AlloyInputError(f"Cannot write {p}: folder {parent} is not writable ({e.strerror}).") from None
+    except OSError as e:
+        raise AlloyInputError(f"Cannot write {p}: folder {parent} is not writable ({e.strerror}).") from None
     return parent
 
 def _check_replaceable(folder:Path, flag:str):
-    "Raise `AlloyInputError` unless `folder` holds only files that an alloy_nb command wrote (as its marker lists them)."
+    "Raise `AlloyInputError` unless `folder` holds only files an alloy_nb command wrote (as its marker lists them)."
     try: listed = set(json.loads((folder/MARKER).read_text(encoding='utf-8'))['files'])
-    except (OSError, ValueError, KeyError, TypeError): raise AlloyInputError(
-        f"{folder} was not written by alloy_nb (it has no {MARKER} marker), so {flag} will not replace it; choose a new folder.") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise AlloyInputError(f"{folder} was not written by alloy_nb (it has no {MARKER} marker), "
+                              f"so {flag} will not replace it; choose a new folder.") from None
     foreign = sorted(p.name for p in folder.iterdir() if p.name != MARKER and (p.name not in listed or not p.is_file()))
-    if foreign: raise AlloyInputError(f"{folder} holds {len(foreign)} file(s) alloy_nb did not write ({', '.join(map(repr, foreign[:3]))}"
-                                      f"{', ...' if len(foreign) > 3 else ''}); {flag} would delete them: move them away or choose a new folder.")
+    if foreign:
+        raise AlloyInputError(f"{folder} holds {len(foreign)} file(s) alloy_nb did not write "
+                              f"({', '.join(map(repr, foreign[:3]))}{', ...' if len(foreign) > 3 else ''}); "
+                              f"{flag} would delete them: move them away or choose a new folder.")
 
 def check_input(path:str|Path, # a file a command reads
                 name:str='input file' # what it is, for the message
@@ -311,7 +320,8 @@ def check_input(path:str|Path, # a file a command reads
     "Check that `path` is an existing, readable file; raise `AlloyInputError` saying what it is instead."
     p = Path(path)
     if not str(path).strip(): raise AlloyInputError(f"The {name} path is empty.")
-    problem = ('is a folder, not a file' if p.is_dir() else 'does not exist' if not p.exists() else 'is not a regular file' if not p.is_file()
+    problem = ('is a folder, not a file' if p.is_dir() else 'does not exist' if not p.exists()
+               else 'is not a regular file' if not p.is_file()
                else 'cannot be read (permission denied)' if not os.access(p, os.R_OK) else None)
     if problem: raise AlloyInputError(f"{name[0].upper()}{name[1:]} {str(p)!r} {problem}.")
     return p
@@ -329,7 +339,8 @@ def check_output(path:str|Path, # the file (or folder) a command will write
     _parent(p)
     for i in inputs:
         if os.path.abspath(i) == os.path.abspath(p) or (p.exists() and Path(i).exists() and os.path.samefile(i, p)):
-            raise AlloyInputError(f"Output {p} is the input file {i}: alloy_nb never writes over its input; choose another output name.")
+            raise AlloyInputError(f"Output {p} is the input file {i}: alloy_nb never writes over its input; "
+                                  "choose another output name.")
     if folder:
         if p.is_symlink(): raise AlloyInputError(f"{p} is a symbolic link; give the output folder itself.")
         if p.exists() and not p.is_dir(): raise AlloyInputError(f"{p} exists and is not a folder.")
@@ -338,7 +349,8 @@ def check_output(path:str|Path, # the file (or folder) a command will write
             _check_replaceable(Path(os.path.abspath(p)), flag)
         return p
     if suffix and p.suffix != suffix: raise AlloyInputError(f"Output file {p} must end in {suffix}.")
-    if p.is_dir(): raise AlloyInputError(f"{p} is a folder; give a file name" + (f" ending in {suffix}." if suffix else "."))
+    if p.is_dir():
+        raise AlloyInputError(f"{p} is a folder; give a file name" + (f" ending in {suffix}." if suffix else "."))
     if p.is_symlink() or p.exists():
         if not p.is_file(): raise AlloyInputError(f"{p} exists and is not a regular file; choose another output name.")
         if not overwrite: raise AlloyInputError(f"{p} exists; pass {flag} to replace it.")
@@ -355,7 +367,8 @@ def atomic_path(path:str|Path # the final file; its folder must exist
     if not path.parent.is_dir(): raise AlloyInputError(f"Cannot write {path}: folder {path.parent} does not exist.")
     try:
         with _signals_deferred():
-            os.close((t := tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=''.join(path.suffixes) or '.tmp'))[0])
+            os.close((t := tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.',
+                                            suffix=''.join(path.suffixes) or '.tmp'))[0])
             tmp = Path(t[1])
         yield tmp
         if tmp.exists(): os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes files private (0600); give the usual mode
@@ -365,13 +378,13 @@ def atomic_path(path:str|Path # the final file; its folder must exist
 
 # %% ../nbs/00_core.ipynb #6869db83
 def _swap_in(new:Path, dest:Path, overwrite:bool, flag:str):
-    "Move folder `new` to `dest`; an earlier `dest` (checked again now) is set aside first and removed only once `new` is in place."
+    "Move folder `new` to `dest`; an earlier `dest` (rechecked now) is set aside, removed only once `new` is in place."
     with _signals_deferred():
-        check_output(dest, overwrite, folder=True, flag=flag)          # the folder may have changed while the command worked
+        check_output(dest, overwrite, folder=True, flag=flag)   # the folder may have changed while the command worked
         if dest.is_dir() and not any(dest.iterdir()): dest.rmdir()
         if not dest.exists(): return os.rename(new, dest)
         old = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.old.', dir=dest.parent))
-        os.rename(dest, old)                                            # onto the empty placeholder
+        os.rename(dest, old)                                    # onto the empty placeholder
         try: os.rename(new, dest)
         except BaseException:
             os.rename(old, dest)
@@ -384,12 +397,14 @@ def atomic_folder(path:str|Path, # the output folder
                   flag:str='--force', # the option that allows replacing, named in messages
                   writer:str='alloy_nb' # the command writing it, recorded in the marker
                  ):
-    "Yield an empty temporary folder beside `path`; if the block succeeds, mark it and swap it in for `path`, else remove it."
+    "Yield an empty temporary folder beside `path`; on success mark it and swap it in for `path`, else remove it."
     dest, tmp = Path(os.path.abspath(check_output(path, overwrite, folder=True, flag=flag))), None
     try:
-        with _signals_deferred(): tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))   # a signal now waits until `tmp` is set
+        with _signals_deferred():   # a signal now waits until `tmp` is set
+            tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))
         yield tmp
-        (tmp/MARKER).write_text(json.dumps(dict(written_by=writer, alloy_nb=alloy_nb.__version__, files=sorted(os.listdir(tmp))), indent=1) + '\n')
+        (tmp/MARKER).write_text(json.dumps(dict(written_by=writer, alloy_nb=alloy_nb.__version__,
+                                                files=sorted(os.listdir(tmp))), indent=1) + '\n')
         tmp.chmod(0o777 & ~_umask())
         _swap_in(tmp, dest, overwrite, flag)
     finally:

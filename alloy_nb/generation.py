@@ -35,12 +35,16 @@ def latent_region(ctx:DesignContext, # the proposing model (and the fold it neve
                   target:str|int='single-phase', # the phase whose known alloys mark the region
                   width:float=1. # half-width of the region in standard deviations of their codes
                  ) -> dict:
-    "Where the model's training alloys of `target` made only of `elements` encode: `center` (mean z), `half_width`, `alloys`."
-    model, data, _ = ctx.model, benchmark_data(ctx.model.config.target), check_elements(dict.fromkeys(elements, 1.), 'the element subspace')
+    ("Where the model's training alloys of `target` made only of `elements` encode: "
+     "`center` (mean z), `half_width`, `alloys`.")
+    model, data, _ = (ctx.model, benchmark_data(ctx.model.config.target),
+                      check_elements(dict.fromkeys(elements, 1.), 'the element subspace'))
     k = as_labels([target], model.config.classes)[0]
     inside = (data.X.drop(columns=[e for e in data.X.columns if e in set(elements)]) == 0).all(axis=1).to_numpy()
     sel = inside & (data.y == k) & (data.folds['grouped'] != ctx.holdout_fold)
-    if sel.sum() < 2: raise AlloyInputError(f"Only {sel.sum()} training alloy(s) of {model.config.classes[k]} lie within {list(elements)}; widen the subspace.")
+    if sel.sum() < 2:
+        raise AlloyInputError(f"Only {sel.sum()} training alloy(s) of {model.config.classes[k]} lie within "
+                              f"{list(elements)}; widen the subspace.")
     z = encode(model, data.X[sel], np.full(sel.sum(), k))
     return dict(center=z.mean(0), half_width=float(width * z.std(0).max()), alloys=int(sel.sum()))
 
@@ -52,13 +56,19 @@ def generate(ctx:DesignContext, # the proposing model, the judge and the referen
              elements:tuple|None=None, # keep only these elements (an element subspace); `None`: the whole palette
              max_elements:int|None=None # keep at most this many of the largest fractions per alloy
             ) -> pd.DataFrame:
-    "Decode latent points with a target phase; keep the allowed elements (and the largest `max_elements`), clean, re-check; a candidate table."
+    ("Decode latent points with a target phase; keep the allowed elements (and the largest `max_elements`), "
+     "clean, re-check; a candidate table.")
     model, z = ctx.model, np.atleast_2d(np.asarray(z, dtype=float))
-    if z.shape[1] != model.config.z_dim or not np.isfinite(z).all(): raise AlloyInputError(f"Latent points must be finite with {model.config.z_dim} columns, got shape {z.shape}.")
+    if z.shape[1] != model.config.z_dim or not np.isfinite(z).all():
+        raise AlloyInputError(f"Latent points must be finite with {model.config.z_dim} columns, got shape {z.shape}.")
     if not 0 <= clean < 0.5: raise AlloyInputError(f"clean must be a fraction in [0, 0.5), got {clean}.")
-    if max_elements is not None and not (isinstance(max_elements, (int, np.integer)) and max_elements >= 2): raise AlloyInputError(f"max_elements must be an integer ≥ 2, got {max_elements!r}.")
-    k, _ = as_labels([target], model.config.classes)[0], elements is None or check_elements(dict.fromkeys(elements, 1.), 'the element subspace')
-    X = restrict_elements(decode(model, z, k), excluded_elements(allow) + tuple(e for e in model.config.palette if elements is not None and e not in set(elements)))
+    if max_elements is not None and not (isinstance(max_elements, (int, np.integer)) and max_elements >= 2):
+        raise AlloyInputError(f"max_elements must be an integer ≥ 2, got {max_elements!r}.")
+    k, _ = (as_labels([target], model.config.classes)[0],
+            elements is None or check_elements(dict.fromkeys(elements, 1.), 'the element subspace'))
+    X = restrict_elements(decode(model, z, k),
+                          excluded_elements(allow) + tuple(e for e in model.config.palette
+                                                           if elements is not None and e not in set(elements)))
     if max_elements: X = X.where(X.to_numpy() >= -np.sort(-X.to_numpy(), 1)[:, [max_elements - 1]], 0.)
     return latent_table(ctx, clean_compositions(X, clean), z, k)
 
@@ -67,7 +77,8 @@ def latent_table(ctx:DesignContext, # the proposing model, the judge and the ref
                  z:np.ndarray, # (n, z_dim) latent points they were decoded from
                  k:int # index of the phase they were decoded with
                 ) -> pd.DataFrame:
-    "The candidate table of latent proposals: `tabulate`'s columns plus the latent coordinates, the target and `p_target`."
+    ("The candidate table of latent proposals: `tabulate`'s columns plus the latent coordinates, "
+     "the target and `p_target`.")
     extra = pd.DataFrame(z, columns=[f'z{i + 1}' for i in range(z.shape[1])]).assign(target=ctx.model.config.classes[k])
     out = tabulate(ctx, X, 'latent', extra)
     out['p_target'] = out.p_single if k == 1 else 1 - out.p_single
@@ -78,12 +89,15 @@ def project_bounds(W:np.ndarray, # rows of fractions; zeros are absent elements 
                    low:float, # lower bound of every present fraction
                    high:float # upper bound of every present fraction
                   ) -> np.ndarray:
-    "Each row clipped into [`low`, `high`] over its present elements, the gap to a sum of 1 shared in proportion to each element's room."
+    ("Each row clipped into [`low`, `high`] over its present elements, "
+     "the gap to a sum of 1 shared in proportion to each element's room.")
     W = np.asarray(W, dtype=float)
     P = W > 0
     n = P.sum(1)
     bad = np.flatnonzero((n * low > 1 + 1e-9) | (n * high < 1 - 1e-9))
-    if len(bad): raise AlloyInputError(f"Row {bad[0]} has {n[bad[0]]} elements: no such alloy has every fraction within [{low}, {high}] and sums to 1.")
+    if len(bad):
+        raise AlloyInputError(f"Row {bad[0]} has {n[bad[0]]} elements: "
+                              f"no such alloy has every fraction within [{low}, {high}] and sums to 1.")
     C = np.where(P, np.clip(W / W.sum(1, keepdims=True), low, high), 0.)
     gap = 1 - C.sum(1, keepdims=True)
     room = np.where(P, np.where(gap > 0, high - C, C - low), 0.)
@@ -97,25 +111,31 @@ def sample_compositions(model:DVAE, # a trained model
                         allow:str|tuple=(), # elements of `ELEMENT_POLICY` the proposals may contain ('all': any)
                         seed:int=0 # random seed
                        ) -> pd.DataFrame:
-    "One composition per latent point drawn from the decoder p(x | y, z) within `space`: a sampled element set, the decoder's fractions over it moved into the bounds."
+    ("One composition per latent point drawn from the decoder p(x | y, z) within `space`: "
+     "a sampled element set, the decoder's fractions over it moved into the bounds.")
     c, rng, z = model.config, np.random.default_rng(check_seed(seed)), np.atleast_2d(np.asarray(z, dtype=float))
-    if z.shape[1] != c.z_dim or not np.isfinite(z).all(): raise AlloyInputError(f"Latent points must be finite with {c.z_dim} columns, got shape {z.shape}.")
+    if z.shape[1] != c.z_dim or not np.isfinite(z).all():
+        raise AlloyInputError(f"Latent points must be finite with {c.z_dim} columns, got shape {z.shape}.")
     k, banned = as_labels([target], c.classes)[0], set(excluded_elements(allow))
     usable = [e for e in space.elements if e not in banned and e in c.palette]
     (kmin, kmax), (lo, hi) = space.n_elements, space.bounds
-    if len(usable) < kmin: raise AlloyInputError(f"Only {len(usable)} of the space's elements may be used ({usable}); an alloy needs {kmin}: allow more elements or ask for fewer per alloy.")
+    if len(usable) < kmin:
+        raise AlloyInputError(f"Only {len(usable)} of the space's elements may be used ({usable}); "
+                              f"an alloy needs {kmin}: allow more elements or ask for fewer per alloy.")
     dev = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
         y = F.one_hot(torch.full((len(z),), int(k), device=dev), len(c.classes)).float()
-        out = model.decoder(torch.cat([torch.as_tensor(z, dtype=torch.float32, device=dev), y], -1)).double().cpu().numpy()
+        out = (model.decoder(torch.cat([torch.as_tensor(z, dtype=torch.float32, device=dev), y], -1))
+               .double().cpu().numpy())
     if c.decoder == 'sparse': a, b = np.split(out, 2, axis=1)
-    else:                                                         # present = drawn at least once among the likelihood's atoms
+    else:  # present = drawn at least once among the likelihood's atoms
         b = out
         q = np.clip(1 - (1 - torch.as_tensor(b).softmax(-1).numpy()) ** c.recon_count, 1e-12, 1 - 1e-12)
         a = np.log(q) - np.log1p(-q)
     U = rng.random(a.shape)
-    s = np.where(np.isin(c.palette, usable), a + np.log(U) - np.log1p(-U), -np.inf)   # s > 0 ⇔ present (Bernoulli with the decoder's probability)
+    # s > 0 ⇔ present (Bernoulli with the decoder's probability)
+    s = np.where(np.isin(c.palette, usable), a + np.log(U) - np.log1p(-U), -np.inf)
     n_el = np.clip((s > 0).sum(1), kmin, min(kmax, len(usable)))
     keep = np.argsort(np.argsort(-s, 1, kind='stable'), 1) < n_el[:, None]
     bk = np.where(keep, b, -np.inf)
@@ -128,24 +148,29 @@ def sample_region(ctx:DesignContext, # the proposing model, the judge and the re
                   n:int=20_000, # latent points drawn (one alloy each)
                   top:int=25, # distinct proposals kept
                   target:str|int='single-phase', # phase to decode with and rank for
-                  region:dict|None=None, # `latent_region` output (default: where the space's known alloys of `target` encode)
+                  # `latent_region` output (default: where the space's known alloys of `target` encode)
+                  region:dict|None=None,
                   width:float=1., # standard deviation of the draws, in units of the region's half-width
                   allow:str|tuple=(), # elements of `ELEMENT_POLICY` the proposals may contain ('all': any)
                   seed:int=0 # random seed
                  ) -> pd.DataFrame:
-    "Sample alloys of `space` from the decoder around a latent region; the `top` distinct ones the classifier ranks highest, as a candidate table."
+    ("Sample alloys of `space` from the decoder around a latent region; "
+     "the `top` distinct ones the classifier ranks highest, as a candidate table.")
     n, top, width = check_count(n, 'n'), check_count(top, 'top'), check_number(width, 'width', 0, np.inf, open_low=True)
     model = ctx.model
     k = as_labels([target], model.config.classes)[0]
     region = region or latent_region(ctx, space.elements, target)
-    Z = region['center'] + width * region['half_width'] * np.random.default_rng(check_seed(seed)).standard_normal((n, model.config.z_dim))
+    Z = (region['center'] + width * region['half_width']
+         * np.random.default_rng(check_seed(seed)).standard_normal((n, model.config.z_dim)))
     X = sample_compositions(model, Z, k, space, allow, seed + 1 if seed + 1 < 2**32 else 0)
     p = predict_proba(model, X)[:, k]
     A = composition_matrix(X, palette=HEA_ELEMENTS).to_numpy()
     distinct = distinct_rows(A)
     best = distinct_rows(A, np.argsort(-p, kind='stable'), top)
     out = latent_table(ctx, X.iloc[best], Z[best], k)
-    pj = ctx.checker.predict_proba(pd.DataFrame(A[distinct], columns=HEA_ELEMENTS))   # the judge on every distinct draw, before ranking
+    # the judge on every distinct draw, before ranking
+    pj = ctx.checker.predict_proba(pd.DataFrame(A[distinct], columns=HEA_ELEMENTS))
     out.attrs.update(draws=n, distinct_draws=len(distinct), draws_p_target=float(p.mean()),
-                     draws_confirmed=float(np.nanmean(np.where(np.isnan(pj), np.nan, (pj > 0.5) == (k == 1)))), region=region)
+                     draws_confirmed=float(np.nanmean(np.where(np.isnan(pj), np.nan, (pj > 0.5) == (k == 1)))),
+                     region=region)
     return out

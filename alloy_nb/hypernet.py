@@ -11,7 +11,8 @@ import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as 
 import matplotlib.pyplot as plt
 import pyro, pyro.distributions as dist, pyro.distributions.transforms as T
 from pyro.nn import DenseNN
-from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, torch_threads, check_count, check_number, shorten, artefact)
+from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, torch_threads, check_count,
+                   check_number, shorten, artefact)
 from .checkpoints import read_checkpoint, check_weights, write_checkpoint, read_config
 from .training import FitConfig, train_loop
 from .processing import RECIPE_BOUNDS, FEATURE_UNITS
@@ -24,17 +25,19 @@ __all__ = ['LOG_2PI', 'CHECKPOINT_FORMAT', 'WNLinear', 'ScaleFlow', 'BHNet', 'BH
 
 # %% ../nbs/04_hypernet.ipynb #403beadc
 class WNLinear(nn.Module):
-    "Weight-normalised linear map W = g·V/‖V‖ with the per-unit scales g given per network: x (K, B, in), g (K, out) → (K, B, out)."
+    """Weight-normalised linear map W = g·V/‖V‖ with the per-unit scales g given per network.
+    x (K, B, in), g (K, out) → (K, B, out)."""
     def __init__(self, n_in:int, n_out:int):
         super().__init__()
         lin = nn.Linear(n_in, n_out)                           # torch's default initialisation of the directions
         self.V, self.b = nn.Parameter(lin.weight.detach().clone()), nn.Parameter(torch.zeros(n_out))
 
-    def forward(self, x, g): return torch.matmul(x, (self.V / self.V.norm(dim=1, keepdim=True)).T) * g[:, None, :] + self.b
+    def forward(self, x, g):
+        return torch.matmul(x, (self.V / self.V.norm(dim=1, keepdim=True)).T) * g[:, None, :] + self.b
 
 # %% ../nbs/04_hypernet.ipynb #919a7b20
 class ScaleFlow(nn.Module):
-    "q(g): Gaussian noise through affine coupling layers (each after a fixed permutation) and a per-dimension affine map."
+    "q(g): Gaussian noise through affine couplings (each after a fixed permutation) and a per-dimension affine map."
     def __init__(self, dim:int, # number of scales g (all units of the primary network)
                  layers:int=2, # coupling layers
                  hidden:int=32, # width of each coupling's conditioner
@@ -51,7 +54,8 @@ class ScaleFlow(nn.Module):
             nn.init.zeros_(c.nn.layers[-1].bias)
             self.couplings.append(c)
             self.register_buffer(f'perm{i}', torch.randperm(dim, generator=gen))
-        self.loc, self.log_scale = nn.Parameter(torch.full((dim,), float(loc))), nn.Parameter(torch.full((dim,), math.log(scale)))
+        self.loc, self.log_scale = (nn.Parameter(torch.full((dim,), float(loc))),
+                                    nn.Parameter(torch.full((dim,), math.log(scale))))
 
     def perms(self): return [getattr(self, f'perm{i}') for i in range(len(self.couplings))]
 
@@ -104,7 +108,8 @@ class BHNet(nn.Module):
     def prior(self): return dist.Normal(torch.zeros_like(self.flow.loc), self.prior_scale).to_event(1)
 
     def elbo_terms(self, x, y, k:int):
-        "Log-likelihoods (K, B) of `k` networks drawn from q, and their log q(g) − log p(g) (K,): the Gaussian log-densities written out (no distribution objects in the hot loop)."
+        """Log-likelihoods (K, B) of `k` networks drawn from q, and their log q(g) − log p(g) (K,).
+        The Gaussian log-densities are written out (no distribution objects in the hot loop)."""
         g, logq = self.flow.rsample(k)
         mu, lv = self(x, g)
         ll = -0.5 * ((y - mu) ** 2 / lv.exp() + lv + LOG_2PI).sum(-1)
@@ -147,26 +152,31 @@ class BHNConfig(FitConfig):
         if isinstance(self.hidden, (str, bytes, dict)) or not hasattr(self.hidden, '__iter__') or not len(self.hidden):
             raise AlloyInputError(f"hidden must be a list of layer widths, got {shorten(self.hidden)}.")
         self.hidden = tuple(check_count(h, 'every hidden width', high=4096) for h in self.hidden)
-        for k in ('flow_layers', 'flow_hidden', 'particles', 'eval_particles'): setattr(self, k, check_count(getattr(self, k), k, high=4096))
+        for k in ('flow_layers', 'flow_hidden', 'particles', 'eval_particles'):
+            setattr(self, k, check_count(getattr(self, k), k, high=4096))
         self.anneal_steps = check_count(self.anneal_steps, 'anneal_steps', low=0)
-        self.prior_scale, self.init_scale = (check_number(getattr(self, k), k, 0, math.inf, True) for k in ('prior_scale', 'init_scale'))
+        self.prior_scale, self.init_scale = (check_number(getattr(self, k), k, 0, math.inf, True)
+                                             for k in ('prior_scale', 'init_scale'))
 
 
 # %% ../nbs/04_hypernet.ipynb #ccdd9335
 class BHN(nn.Module):
-    "A Bayesian hypernetwork recipe → targets: the network, its target scaler, configuration, target columns and training history."
+    "A Bayesian hypernetwork recipe → targets: network, target scaler, configuration, target columns, training history."
     def __init__(self, config:BHNConfig, # hyper-parameters
                  columns:list # target columns (scalar targets, then S₂ bins)
                 ):
         super().__init__()
         c, self.config, self.columns = config, config, list(columns)
-        self.net = BHNet(len(RECIPE_BOUNDS), len(columns), c.hidden, c.flow_layers, c.flow_hidden, c.prior_scale, c.init_scale, c.seed)
+        self.net = BHNet(len(RECIPE_BOUNDS), len(columns), c.hidden, c.flow_layers, c.flow_hidden, c.prior_scale,
+                         c.init_scale, c.seed)
         self.scaler, self.history = TargetScaler(len(columns)), pd.DataFrame()
 
     @property
     def device(self): return self.scaler.mean.device
 
-    def __repr__(self): return f"BHN({len(self.columns)} targets, hidden {self.config.hidden}, {sum(p.numel() for p in self.parameters())} parameters, {self.device})"
+    def __repr__(self):
+        return (f"BHN({len(self.columns)} targets, hidden {self.config.hidden}, "
+                f"{sum(p.numel() for p in self.parameters())} parameters, {self.device})")
 
 def train_bhnet(net:BHNet, # the network (trained in place)
                 X, Y, # training inputs and targets (modelling units), tensors on the network's device
@@ -174,7 +184,8 @@ def train_bhnet(net:BHNet, # the network (trained in place)
                 config:BHNConfig, # hyper-parameters
                 quiet:bool|None=None # hide the progress bar
                ) -> pd.DataFrame:
-    "Minimise the annealed negative ELBO with `config.particles` networks per step; early stopping on validation NLL; the history."
+    """Minimise the annealed negative ELBO with `config.particles` networks per step; early stopping on validation NLL.
+    Returns the history."""
     def loss(b, step):
         ll, kl = net.elbo_terms(X[b], Y[b], config.particles)
         return -ll.mean() + min(1., step / config.anneal_steps) * kl.mean() / len(X)
@@ -213,7 +224,8 @@ def fit_bhn(train:ProcessingSet, # training recipes and targets
 # %% ../nbs/04_hypernet.ipynb #101ebfe2
 @dataclass
 class Prediction:
-    "Predictive distributions for a set of recipes: target units for the mean, std, quantiles and samples; modelling units for the split of the variance."
+    """Predictive distributions for a set of recipes.
+    Target units for the mean, std, quantiles and samples; modelling units for the split of the variance."""
     mean:pd.DataFrame # predictive mean (targets' units)
     std:pd.DataFrame # predictive standard deviation (targets' units)
     quantiles:dict # {q: DataFrame} predictive quantiles (targets' units)
@@ -221,7 +233,8 @@ class Prediction:
     aleatoric:pd.DataFrame # root mean predicted noise variance (modelling units)
     samples:np.ndarray # (n_samples, n_recipes, n_targets) draws (targets' units)
 
-    def __repr__(self): return f"Prediction({len(self.mean)} recipes × {self.mean.shape[1]} targets, {len(self.samples)} samples)"
+    def __repr__(self):
+        return f"Prediction({len(self.mean)} recipes × {self.mean.shape[1]} targets, {len(self.samples)} samples)"
 
 def predict(model:BHN, # a trained hypernetwork
             recipes, # recipes (DataFrame or dict with the `RECIPE_BOUNDS` columns)
@@ -239,7 +252,8 @@ def predict(model:BHN, # a trained hypernetwork
         S = model.scaler.inverse(mu + (0.5 * lv).exp() * torch.randn(mu.shape, generator=gen, device=dev)).cpu().numpy()
         epi, alea = mu.std(0).cpu().numpy(), lv.exp().mean(0).sqrt().cpu().numpy()
     frame = lambda a: pd.DataFrame(a, columns=model.columns)
-    return Prediction(frame(S.mean(0)), frame(S.std(0)), {q: frame(np.quantile(S, q, axis=0)) for q in quantiles}, frame(epi), frame(alea), S)
+    return Prediction(frame(S.mean(0)), frame(S.std(0)), {q: frame(np.quantile(S, q, axis=0)) for q in quantiles},
+                      frame(epi), frame(alea), S)
 
 # %% ../nbs/04_hypernet.ipynb #67bf8440
 def plot_parity(pred:Prediction, # `predict` output
@@ -277,11 +291,13 @@ def plot_s2(pred:Prediction, # `predict` output (with S₂ columns)
     r = np.arange(len(s2)) * cell_nm
     ncol = min(2, len(rows))
     nrow = -(-len(rows) // ncol)
-    fig, axs = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.4 * nrow), dpi=100, sharex=True, sharey=True, squeeze=False)
+    fig, axs = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.4 * nrow), dpi=100, sharex=True, sharey=True,
+                            squeeze=False)
     for ax in axs.ravel()[len(rows):]: ax.remove()
     axs = axs.ravel()[:len(rows)]
     for ax, i in zip(axs, rows):
-        ax.fill_between(r, pred.quantiles[0.05][s2].iloc[i], pred.quantiles[0.95][s2].iloc[i], color='tab:blue', alpha=0.25, label='90% band')
+        ax.fill_between(r, pred.quantiles[0.05][s2].iloc[i], pred.quantiles[0.95][s2].iloc[i],
+                        color='tab:blue', alpha=0.25, label='90% band')
         ax.plot(r, pred.mean[s2].iloc[i], color='tab:blue', label='predicted')
         ax.plot(r, truth.s2[i], 'k.', ms=3, label='simulated')
         ax.set(xlabel='r (nm)', title=f'recipe {i}')
@@ -295,7 +311,7 @@ def plot_s2(pred:Prediction, # `predict` output (with S₂ columns)
 # %% ../nbs/04_hypernet.ipynb #051ffa4d
 @dataclass
 class SampledNetworks:
-    "Networks drawn from a hypernetwork: their scales `g` (k, D); calling them on recipes gives each network's mean prediction."
+    "Networks drawn from a hypernetwork: their scales `g` (k, D); called on recipes, each gives its mean prediction."
     model:BHN
     g:torch.Tensor
     def __len__(self): return len(self.g)
@@ -311,7 +327,8 @@ def sample_networks(model:BHN, # a trained hypernetwork
                    ) -> SampledNetworks:
     "Draw `k` networks: noise ε → the flow (the hypernetwork) → per-unit scales g → a primary network each."
     gen = torch.Generator(device=model.device).manual_seed(seed)
-    with torch.no_grad(): g, _ = model.net.flow.rsample(k, torch.randn(k, model.net.flow.dim, generator=gen, device=model.device))
+    with torch.no_grad():
+        g, _ = model.net.flow.rsample(k, torch.randn(k, model.net.flow.dim, generator=gen, device=model.device))
     return SampledNetworks(model, g)
 
 # %% ../nbs/04_hypernet.ipynb #eb1a368a
@@ -326,21 +343,27 @@ def save_bhn(model:BHN, # a trained hypernetwork
 def load_bhn(path:str|Path, # a checkpoint written by `save_bhn`
              device=None # device to load onto (default: `get_device()`)
             ) -> BHN:
-    "Load a BHN checkpoint, checking format, version, configuration, target columns and every weight; raises `CheckpointError` naming the problem."
+    """Load a BHN checkpoint, checking format, version, configuration, target columns and every weight.
+    Raises `CheckpointError` naming the problem."""
     path, dev = Path(path), get_device(device)
-    ckpt = read_checkpoint(path, 'alloy_nb.bhn', CHECKPOINT_FORMAT, 'alloy_nb BHN', 'Retrain with `alloy_nb_train_bhn`.')
+    ckpt = read_checkpoint(path, 'alloy_nb.bhn', CHECKPOINT_FORMAT, 'alloy_nb BHN',
+                           'Retrain with `alloy_nb_train_bhn`.')
     cols = ckpt.get('columns')
-    if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols) or len(set(cols)) < len(cols):
+    if (not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols)
+            or len(set(cols)) < len(cols)):
         raise CheckpointError(f"{path}: its 'columns' must be a list of distinct target names, got {shorten(cols)}.")
     config = read_config(ckpt, BHNConfig, path)
     model = BHN(config, cols)
     state = check_weights(ckpt['state_dict'], model.state_dict(), path)
-    if not (state['scaler.std'] > 0).all(): raise CheckpointError(f"{path}: scaler.std must be positive (it divides the targets).")
+    if not (state['scaler.std'] > 0).all():
+        raise CheckpointError(f"{path}: scaler.std must be positive (it divides the targets).")
     for k in [k for k in state if k.startswith('net.flow.perm')]:
-        if not torch.equal(state[k].sort().values, torch.arange(len(state[k]))): raise CheckpointError(f"{path}: {k} is not a permutation.")
+        if not torch.equal(state[k].sort().values, torch.arange(len(state[k]))):
+            raise CheckpointError(f"{path}: {k} is not a permutation.")
     model.load_state_dict(state)
     try: model.history = pd.DataFrame(ckpt.get('history') or {})
-    except (ValueError, TypeError) as e: raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None
     return model.to(dev).eval()
 
 def shipped_bhn(device=None # compute device

@@ -23,8 +23,10 @@ ROUTES = ('CAST', 'WROUGHT', 'ANNEAL', 'POWDER', 'OTHER')
 
 def borg_regression(target:str='yield_strength' # 'yield_strength' or 'hardness'
                    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    "Features (descriptors, processing route; for strength also test temperature and type), the property and each alloy's family."
-    if target not in BORG_TARGETS: raise AlloyInputError(f"unknown Borg target {target!r}; choose from {list(BORG_TARGETS)}.")
+    ("Features (descriptors, processing route; for strength also test temperature and type), the property "
+     "and each alloy's family.")
+    if target not in BORG_TARGETS:
+        raise AlloyInputError(f"unknown Borg target {target!r}; choose from {list(BORG_TARGETS)}.")
     col, _ = BORG_TARGETS[target]
     b = load_borg()
     b = b[b[col].notna() & (b[col] > 0) & b.describable]
@@ -32,7 +34,9 @@ def borg_regression(target:str='yield_strength' # 'yield_strength' or 'hardness'
     b = b.reset_index(drop=True)
     X = pd.DataFrame(descriptors(compositions_of(b), names=DVAE_FEATURES).to_numpy(), columns=list(DVAE_FEATURES))
     for r in ROUTES: X[f'route_{r.lower()}'] = (b.processing == r).astype(float)
-    if target == 'yield_strength': X['test_temperature_c'], X['tension'] = b.test_temperature_c.to_numpy(float), (b.test_type == 'tension').astype(float)
+    if target == 'yield_strength':
+        X['test_temperature_c'], X['tension'] = (b.test_temperature_c.to_numpy(float),
+                                                 (b.test_type == 'tension').astype(float))
     return X, b[col].to_numpy(float), b.family.to_numpy()
 
 # %% ../nbs/04b_hypernet_borg.ipynb #0685c5b3
@@ -40,7 +44,8 @@ BORG_METHODS = ('bhn', 'ensemble', 'forest')
 
 def _forest(X, Y, seed:int=0):
     "A random forest whose predictive variance is the spread of its trees plus its out-of-bag residual variance."
-    f = RandomForestRegressor(300, min_samples_leaf=2, oob_score=True, random_state=seed, n_jobs=-1).fit(X.cpu().numpy(), Y[:, 0].cpu().numpy())
+    f = (RandomForestRegressor(300, min_samples_leaf=2, oob_score=True, random_state=seed, n_jobs=-1)
+         .fit(X.cpu().numpy(), Y[:, 0].cpu().numpy()))
     resid = float(np.mean((f.oob_prediction_ - Y[:, 0].cpu().numpy()) ** 2))
     def moments(X):
         trees = np.stack([t.predict(X.cpu().numpy()) for t in f.estimators_])
@@ -58,15 +63,19 @@ def benchmark_borg(targets=tuple(BORG_TARGETS), # properties
     c, rows = config or BHNConfig(), []
     for target in targets:
         X, y, fam = borg_regression(target)
-        for k, (tr, te) in enumerate(progress(GroupKFold(folds).split(X, y, fam), desc=target, total=folds, disable=quiet)):
-            fit, va = (tr[j] for j in next(GroupShuffleSplit(1, test_size=0.1, random_state=c.seed + k).split(tr, groups=fam[tr])))  # validation: other families too
+        for k, (tr, te) in enumerate(progress(GroupKFold(folds).split(X, y, fam), desc=target, total=folds,
+                                              disable=quiet)):
+            fit, va = (tr[j] for j in next(GroupShuffleSplit(1, test_size=0.1, random_state=c.seed + k)
+                                           .split(tr, groups=fam[tr])))  # validation: other families too
             mu, sd = X.iloc[fit].mean(), X.iloc[fit].std().replace(0, 1)
-            Xs = {n: torch.tensor(((X.iloc[i] - mu) / sd).to_numpy(), dtype=torch.float32) for n, i in (('fit', fit), ('va', va), ('te', te))}
+            Xs = {n: torch.tensor(((X.iloc[i] - mu) / sd).to_numpy(), dtype=torch.float32)
+                  for n, i in (('fit', fit), ('va', va), ('te', te))}
             scaler = TargetScaler(1).fit(y[fit, None], [True])
             Ys = {n: scaler(y[i, None]) for n, i in (('fit', fit), ('va', va), ('te', te))}
             with torch_threads(1):
                 for m in methods:
-                    mom = _forest(Xs['fit'], Ys['fit'], c.seed) if m == 'forest' else fit_method(m, Xs['fit'], Ys['fit'], Xs['va'], Ys['va'], c, quiet=True).moments
+                    mom = (_forest(Xs['fit'], Ys['fit'], c.seed) if m == 'forest'
+                           else fit_method(m, Xs['fit'], Ys['fit'], Xs['va'], Ys['va'], c, quiet=True).moments)
                     with torch.no_grad(): mean, var, _ = mom(Xs['te'])
                     rows.append(regression_metrics(mean, var, Ys['te'], scaler, [target]).assign(method=m, fold=k))
     return pd.concat(rows).rename_axis('target').reset_index()

@@ -15,8 +15,8 @@ from sklearn.gaussian_process.kernels import ConstantKernel, RBF, WhiteKernel
 from sklearn.exceptions import ConvergenceWarning
 from .core import AlloyInputError, get_device, progress, seed_everything, torch_threads
 from .processing import sample_recipes
-from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs, simulate_set, bundled_set,
-                                      in_corner, corner_recipes)
+from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs, simulate_set,
+                              bundled_set, in_corner, corner_recipes)
 from .training import train_loop, time_to_target
 from .hypernet import BHNConfig, BHNet, train_bhnet
 
@@ -27,11 +27,13 @@ __all__ = ['METHODS', 'METRICS', 'MLPNet', 'EnsembleNet', 'BBBNet', 'Fitted', 'f
 
 # %% ../nbs/04a_hypernet_eval.ipynb #2245747d
 class MLPNet(nn.Module):
-    "MLP with mean and log-variance heads: x (B, in) → (B, out) twice; dropout after every hidden layer if `dropout` > 0."
+    ("MLP with mean and log-variance heads: x (B, in) → (B, out) twice; "
+     "dropout after every hidden layer if `dropout` > 0.")
     def __init__(self, n_in:int, n_out:int, hidden=(64, 64), dropout:float=0.):
         super().__init__()
         sizes, layers = (n_in, *hidden), []
-        for a, b in zip(sizes[:-1], sizes[1:]): layers += [nn.Linear(a, b), nn.SiLU()] + ([nn.Dropout(dropout)] if dropout else [])
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.SiLU()] + ([nn.Dropout(dropout)] if dropout else [])
         self.body, self.head, self.n_out = nn.Sequential(*layers), nn.Linear(sizes[-1], 2 * n_out), n_out
     def forward(self, x):
         h = self.head(self.body(x))
@@ -43,8 +45,10 @@ class EnsembleNet(nn.Module):
         super().__init__()
         nets, sizes = [MLPNet(n_in, n_out, hidden) for _ in range(members)], (n_in, *hidden, 2 * n_out)
         lins = [[m for m in n.modules() if isinstance(m, nn.Linear)] for n in nets]
-        self.W = nn.ParameterList([nn.Parameter(torch.stack([l[i].weight.T for l in lins]).detach()) for i in range(len(sizes) - 1)])
-        self.b = nn.ParameterList([nn.Parameter(torch.stack([l[i].bias for l in lins])[:, None].detach()) for i in range(len(sizes) - 1)])
+        self.W = nn.ParameterList([nn.Parameter(torch.stack([l[i].weight.T for l in lins]).detach())
+                                   for i in range(len(sizes) - 1)])
+        self.b = nn.ParameterList([nn.Parameter(torch.stack([l[i].bias for l in lins])[:, None].detach())
+                                   for i in range(len(sizes) - 1)])
         self.n_out = n_out
     def forward(self, x):
         h = x.expand(len(self.W[0]), *x.shape)
@@ -54,11 +58,13 @@ class EnsembleNet(nn.Module):
         return h[..., :self.n_out], h[..., self.n_out:].clamp(-12, 8)
 
 class BBBNet(nn.Module):
-    "Mean-field Gaussian weights and biases (Bayes by backprop), a prior N(0, σ²) on each: x (B, in) → (K, B, out) twice for K weight draws."
+    ("Mean-field Gaussian weights and biases (Bayes by backprop), a prior N(0, σ²) on each: "
+     "x (B, in) → (K, B, out) twice for K weight draws.")
     def __init__(self, n_in:int, n_out:int, hidden=(64, 64), prior_scale:float=1.):
         super().__init__()
         sizes = (n_in, *hidden, 2 * n_out)
-        self.mu = nn.ParameterList([nn.Parameter(torch.cat([l.weight.T, l.bias[None]]).detach()) for l in (nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))])
+        self.mu = nn.ParameterList([nn.Parameter(torch.cat([l.weight.T, l.bias[None]]).detach())
+                                    for l in (nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))])
         self.rho = nn.ParameterList([nn.Parameter(torch.full_like(m, -6.)) for m in self.mu])
         self.prior_scale, self.n_out = prior_scale, n_out
     def forward(self, x, k:int=1):
@@ -78,11 +84,14 @@ METHODS = ('bhn', 'mlp', 'mc_dropout', 'ensemble', 'ensemble_batched', 'bbb', 'g
 
 @dataclass
 class Fitted:
-    "A trained method: `moments(X)` → predictive mean, total variance and epistemic variance (modelling units); its validation history."
+    ("A trained method: `moments(X)` → predictive mean, total variance and epistemic variance (modelling units); "
+     "its validation history.")
     name:str
     moments:Callable
     history:pd.DataFrame
-    def __repr__(self): return f"Fitted({self.name}: {self.history.seconds.iloc[-1]:.1f} s, best validation NLL {self.history.val_nll.min():.3f})"
+    def __repr__(self):
+        return (f"Fitted({self.name}: {self.history.seconds.iloc[-1]:.1f} s, "
+                f"best validation NLL {self.history.val_nll.min():.3f})")
 
 def _nll(mean, var, y): return float(F.gaussian_nll_loss(mean, y, var, full=True))
 
@@ -95,7 +104,8 @@ def _mixture(mu, lv):
 
 def _fit_net(name, net, loss, moments, X, Y, Xv, Yv, cfg, quiet) -> Fitted:
     "Train a torch baseline with the shared loop; its `Fitted`."
-    hist = train_loop(net, lambda b, step: loss(X[b], Y[b], step), lambda: _nll(*moments(Xv)[:2], Yv), len(X), cfg, name, quiet)
+    hist = train_loop(net, lambda b, step: loss(X[b], Y[b], step), lambda: _nll(*moments(Xv)[:2], Yv),
+                      len(X), cfg, name, quiet)
     net.eval()
     return Fitted(name, lambda X: [t.detach() for t in moments(X)], hist)
 
@@ -105,7 +115,8 @@ def _sequential_ensemble(X, Y, Xv, Yv, cfg, members=5, quiet=None) -> Fitted:
     for m in range(members):
         torch.manual_seed(cfg.seed + m)
         net = MLPNet(X.shape[1], Y.shape[1], cfg.hidden).to(X.device)
-        h = train_loop(net, lambda b, step: _gaussian_loss(*net(X[b]), Y[b]), lambda: _nll(*_mixture(*(t[None] for t in net(Xv)))[:2], Yv),
+        h = train_loop(net, lambda b, step: _gaussian_loss(*net(X[b]), Y[b]),
+                       lambda: _nll(*_mixture(*(t[None] for t in net(Xv)))[:2], Yv),
                        len(X), replace(cfg, seed=cfg.seed + m), f'ensemble member {m + 1}', quiet)
         nets.append(net.eval())
         clock += h.seconds.iloc[-1]
@@ -121,7 +132,7 @@ def _fit_gp(X, Y, Xv, Yv, groups, max_rows=2000, seed=0) -> Fitted:
     for cols in groups:
         k = ConstantKernel(1.) * RBF(np.ones(Xn.shape[1]), (1e-2, 1e2)) + WhiteKernel(0.1, (1e-6, 1e1))
         with warnings.catch_warnings():
-            warnings.simplefilter('ignore', ConvergenceWarning)          # a length scale at its bound: an irrelevant input
+            warnings.simplefilter('ignore', ConvergenceWarning)  # a length scale at its bound: an irrelevant input
             gps.append((cols, GaussianProcessRegressor(k, random_state=seed).fit(Xn, Yn[:, cols])))
     secs = time.perf_counter() - t0
     def moments(X):
@@ -149,13 +160,15 @@ def fit_method(name:str, # one of `METHODS`
     if name == 'gp': return _fit_gp(X, Y, Xv, Yv, gp_groups or [[j] for j in range(n_out)], seed=c.seed)
     if name == 'ensemble': return _sequential_ensemble(X, Y, Xv, Yv, c, quiet=quiet)
     if name == 'bhn':
-        net = BHNet(n_in, n_out, c.hidden, c.flow_layers, c.flow_hidden, c.prior_scale, c.init_scale, c.seed).to(X.device)
+        net = BHNet(n_in, n_out, c.hidden, c.flow_layers, c.flow_hidden,
+                    c.prior_scale, c.init_scale, c.seed).to(X.device)
         hist = train_bhnet(net, X, Y, Xv, Yv, c, quiet)
         net.eval()
         return Fitted('bhn', lambda X: [t.detach() for t in net.moments(X, 100)], hist)
     if name == 'ensemble_batched':
         net = EnsembleNet(n_in, n_out, 5, c.hidden).to(X.device)
-        return _fit_net(name, net, lambda x, y, s: 5 * _gaussian_loss(*net(x), y), lambda X: _mixture(*net(X)), X, Y, Xv, Yv, c, quiet)
+        return _fit_net(name, net, lambda x, y, s: 5 * _gaussian_loss(*net(x), y), lambda X: _mixture(*net(X)),
+                        X, Y, Xv, Yv, c, quiet)
     if name == 'bbb':
         net = BBBNet(n_in, n_out, c.hidden, c.prior_scale).to(X.device)
         loss = lambda x, y, s: _gaussian_loss(*net(x, c.particles), y) + min(1., s / c.anneal_steps) * net.kl() / len(X)
@@ -185,7 +198,8 @@ def regression_metrics(mean, var, Y, # predictive mean and variance, and the obs
     lo, hi = scaler.bounds(mean, var, 0.9)
     cov = {f'cov{int(100 * q)}': (z.abs() <= stats.norm.ppf(0.5 + q / 2)).float().mean(0) for q in (0.5, 0.9, 0.95)}
     out = dict(rmse=((m - y) ** 2).mean(0).sqrt(), r2=1 - ((m - y) ** 2).mean(0) / y.var(0, unbiased=False),
-               nll=(0.5 * torch.log(2 * math.pi * var) + z ** 2 / 2).mean(0), crps=(sd * (z * (2 * Phi - 1) + 2 * phi - 1 / math.sqrt(math.pi))).mean(0),
+               nll=(0.5 * torch.log(2 * math.pi * var) + z ** 2 / 2).mean(0),
+               crps=(sd * (z * (2 * Phi - 1) + 2 * phi - 1 / math.sqrt(math.pi))).mean(0),
                **cov, sharpness=(hi - lo).mean(0), within10=((m - y).abs() <= 0.1 * y.abs()).float().mean(0))
     return pd.DataFrame({k: v.cpu().numpy() for k, v in out.items()}, index=list(columns))[list(METRICS)]
 
@@ -232,13 +246,15 @@ def benchmark_processing(train:ProcessingSet, # training recipes (the corner sho
                          device=None, # compute device
                          quiet:bool|None=None # hide the progress bars
                         ) -> Benchmark:
-    "Train every method on `train`; its metrics on `test`, its epistemic-uncertainty ratio on `ood`, and its time to target."
+    ("Train every method on `train`; its metrics on `test`, its epistemic-uncertainty ratio on `ood`, "
+     "and its time to target.")
     c, dev = config or BHNConfig(), get_device(device)
     rng = np.random.default_rng(c.seed)
     va = np.sort(rng.permutation(len(train))[:max(1, len(train) // 10)])
     tr, scaler = np.setdiff1d(np.arange(len(train)), va), TargetScaler(len(train.columns))
     scaler.fit(train.subset(tr).y(), [col in LOG_TARGETS for col in train.columns]).to(dev)
-    (X, Y), (Xv, Yv), (Xt, Yt), (Xo, _) = [_tensors(s, scaler, dev) for s in (train.subset(tr), train.subset(va), test, ood)]
+    (X, Y), (Xv, Yv), (Xt, Yt), (Xo, _) = [_tensors(s, scaler, dev)
+                                           for s in (train.subset(tr), train.subset(va), test, ood)]
     groups = [[j] for j in range(len(TARGETS))] + [list(range(len(TARGETS), len(train.columns)))]
     rows, fitted, moments = [], {}, {}
     with torch_threads(1 if dev.type == 'cpu' else None):
@@ -247,29 +263,35 @@ def benchmark_processing(train:ProcessingSet, # training recipes (the corner sho
             with torch.no_grad(): (m, v, e), (_, _, eo) = f.moments(Xt), f.moments(Xo)
             moments[name] = (m, v, e)
             t = regression_metrics(m, v, Yt, scaler, train.columns)
-            t['ood_epistemic_ratio'] = (eo.sqrt().mean(0) / e.sqrt().mean(0)).cpu().numpy() if e.abs().sum() > 0 else np.nan
+            t['ood_epistemic_ratio'] = ((eo.sqrt().mean(0) / e.sqrt().mean(0)).cpu().numpy()
+                                        if e.abs().sum() > 0 else np.nan)
             t['rmse_over_noise'] = t.rmse / ceiling.noise_sd
             rows.append(group_s2(t).assign(method=name))
     target = fitted['ensemble'].history.val_nll.iloc[-1] + 0.02 if 'ensemble' in fitted else math.nan
     table = pd.concat(rows).rename_axis('target').reset_index()
-    return Benchmark(table, ceiling, {k: time_to_target(f.history, target) for k, f in fitted.items()}, fitted, moments, Yt, scaler)
+    return Benchmark(table, ceiling, {k: time_to_target(f.history, target) for k, f in fitted.items()},
+                     fitted, moments, Yt, scaler)
 
 def bench_json(b:Benchmark, # `benchmark_processing` output
                borg:pd.DataFrame|None=None # `benchmark_borg` summary (optional)
               ) -> dict:
-    "`{'simulator': {method: {target: {metric: value}}}, 'borg': …, 'noise_ceiling': {target: r2}, 'time_to_target': {method: s}}`."
+    ("`{'simulator': {method: {target: {metric: value}}}, 'borg': …, "
+     "'noise_ceiling': {target: r2}, 'time_to_target': {method: s}}`.")
     r = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 5)
-    sim = {m: {t: {k: r(v) for k, v in row.drop(['method', 'target']).items()} for t, row in d.set_index('target', drop=False).iterrows()}
+    sim = {m: {t: {k: r(v) for k, v in row.drop(['method', 'target']).items()}
+               for t, row in d.set_index('target', drop=False).iterrows()}
            for m, d in b.table.groupby('method', sort=False)}
     ceil = group_s2(b.ceiling).best_r2
-    out = dict(simulator=sim, noise_ceiling={t: r(v) for t, v in ceil.items()}, time_to_target={m: r(v) for m, v in b.time_to_target.items()})
+    out = dict(simulator=sim, noise_ceiling={t: r(v) for t, v in ceil.items()},
+               time_to_target={m: r(v) for m, v in b.time_to_target.items()})
     if borg is not None: out['borg'] = borg_json(borg)
     return out
 def borg_json(borg:pd.DataFrame # `benchmark_borg` summary (`summarise_borg`)
              ) -> dict:
     "`{method: {target: {metric: value}}}` of the Borg summary, as stored under 'borg' in the benchmark JSON."
     r = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 5)
-    return {m: {t: {k: r(v) for k, v in row.items()} for t, row in d.drop(columns='method').set_index('target').iterrows()}
+    return {m: {t: {k: r(v) for k, v in row.items()}
+                for t, row in d.drop(columns='method').set_index('target').iterrows()}
             for m, d in borg.reset_index().groupby('method', sort=False)}
 
 
@@ -284,22 +306,26 @@ def benchmark_sets(n:int=2000, # bundled recipes (the corner is removed from the
                   ) -> tuple:
     "The benchmark's data: training recipes without the corner, test and corner sets, and the noise ceiling."
     data = bundled_set(n, workers=workers, quiet=quiet)
-    test = simulate_set(sample_recipes(3 * n_test, seed=1).pipe(lambda r: r[~in_corner(r)].iloc[:n_test]), seed=1, workers=workers, cache=True, quiet=quiet)
+    test = simulate_set(sample_recipes(3 * n_test, seed=1).pipe(lambda r: r[~in_corner(r)].iloc[:n_test]),
+                        seed=1, workers=workers, cache=True, quiet=quiet)
     ood = simulate_set(corner_recipes(n_ood, seed=2), seed=2, workers=workers, cache=True, quiet=quiet)
-    return data.subset(~in_corner(data.recipes)), test, ood, noise_ceiling(test.recipes.iloc[:n_ceiling], test, seeds, workers, quiet)
+    return (data.subset(~in_corner(data.recipes)), test, ood,
+            noise_ceiling(test.recipes.iloc[:n_ceiling], test, seeds, workers, quiet))
 
 # %% ../nbs/04a_hypernet_eval.ipynb #6c3e9d6a
 def plot_calibration(b:Benchmark, # `benchmark_processing` output
                      levels=None # nominal coverages (default: 0.05, 0.10, …, 0.95)
                     ):
-    "Reliability diagram: observed against nominal coverage of central intervals, per method; scalar targets and S₂ bins apart."
+    ("Reliability diagram: observed against nominal coverage of central intervals, per method; "
+     "scalar targets and S₂ bins apart.")
     levels = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels, dtype=float)
     fig, axs = plt.subplots(1, 2, figsize=(9, 4), dpi=100, sharey=True)
     n = len(TARGETS)
     for name, (m, v, _) in b.test_moments.items():
         z = ((b.test_y - m) / v.sqrt()).abs().cpu().numpy()
         for ax, zz in zip(axs, (z[:, :n], z[:, n:])):
-            ax.plot(levels, [(zz <= stats.norm.ppf(0.5 + q / 2)).mean() for q in levels], marker='o', ms=3, lw=1, label=name)
+            ax.plot(levels, [(zz <= stats.norm.ppf(0.5 + q / 2)).mean() for q in levels],
+                    marker='o', ms=3, lw=1, label=name)
     for ax, title in zip(axs, ('scalar targets', 'S₂ bins')):
         ax.plot([0, 1], [0, 1], 'k--', lw=0.8)
         ax.set(xlabel='nominal coverage of the central interval', title=title, xlim=(0, 1), ylim=(0, 1))
@@ -312,14 +338,16 @@ def plot_calibration(b:Benchmark, # `benchmark_processing` output
 def plot_ood(b:Benchmark # `benchmark_processing` output
             ):
     "Bars of the epistemic-std ratio (corner ÷ in distribution) per method and target."
-    t = b.table.pivot(index='target', columns='method', values='ood_epistemic_ratio').drop(columns='mlp', errors='ignore')
+    t = (b.table.pivot(index='target', columns='method', values='ood_epistemic_ratio')
+         .drop(columns='mlp', errors='ignore'))
     t = t.loc[[x for x in TARGETS + ['s2'] if x in t.index], [m for m in METHODS if m in t.columns]]
     fig, ax = plt.subplots(figsize=(9, 3.4), dpi=100)
     w = 0.8 / t.shape[1]
     for j, m in enumerate(t.columns): ax.bar(np.arange(len(t)) + j * w - 0.4 + w / 2, t[m], w, label=m)
     ax.axhline(1.2, color='k', ls='--', lw=0.8)
     ax.axhline(1, color='0.5', lw=0.6)
-    ax.set(xticks=np.arange(len(t)), xticklabels=[x.replace('_', ' ') for x in t.index], ylabel='epistemic std: corner ÷ test')
+    ax.set(xticks=np.arange(len(t)), xticklabels=[x.replace('_', ' ') for x in t.index],
+           ylabel='epistemic std: corner ÷ test')
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     return fig
@@ -329,10 +357,13 @@ def plot_training(b:Benchmark # `benchmark_processing` output
                  ):
     "Validation NLL against training seconds per method, with the time-to-target line."
     fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=100)
-    for name, f in b.fitted.items(): ax.plot(f.history.seconds, f.history.val_nll, marker='o' if len(f.history) < 8 else None, ms=4, label=name)
-    if 'ensemble' in b.fitted: ax.axhline(b.fitted['ensemble'].history.val_nll.iloc[-1] + 0.02, color='k', ls='--', lw=0.8, label='target')
+    for name, f in b.fitted.items():
+        ax.plot(f.history.seconds, f.history.val_nll, marker='o' if len(f.history) < 8 else None, ms=4, label=name)
+    if 'ensemble' in b.fitted:
+        ax.axhline(b.fitted['ensemble'].history.val_nll.iloc[-1] + 0.02, color='k', ls='--', lw=0.8, label='target')
     lo = min(f.history.val_nll.min() for f in b.fitted.values())
-    ax.set(xscale='log', xlabel='training seconds (validation excluded)', ylabel='validation NLL', ylim=(lo - 0.05, lo + 1))
+    ax.set(xscale='log', xlabel='training seconds (validation excluded)', ylabel='validation NLL',
+           ylim=(lo - 0.05, lo + 1))
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
@@ -341,16 +372,24 @@ def plot_training(b:Benchmark # `benchmark_processing` output
 def goals(b:Benchmark, # `benchmark_processing` output
           method:str='bhn' # the method judged
          ) -> pd.DataFrame:
-    "The method's numbers next to the goals: R² gap to the noise ceiling, 90% coverage, OOD epistemic ratio, S₂ error ÷ replicate spread, time to target."
+    ("The method's numbers next to the goals: R² gap to the noise ceiling, 90% coverage, OOD epistemic ratio, "
+     "S₂ error ÷ replicate spread, time to target.")
     t = b.table[b.table.method == method].set_index('target')
     ceil = group_s2(b.ceiling).best_r2
-    rows = [dict(goal=f'R² within 0.01 of the noise ceiling: {k}', value=t.r2[k] - ceil[k], met=t.r2[k] >= ceil[k] - 0.01) for k in TARGETS]
-    rows += [dict(goal=f'90% interval covers 0.85–0.95: {k}', value=t.cov90[k], met=0.85 <= t.cov90[k] <= 0.95) for k in TARGETS + ['s2']]
-    rows += [dict(goal=f'epistemic std out of distribution ≥ 1.2× in distribution: {k}', value=t.ood_epistemic_ratio[k], met=t.ood_epistemic_ratio[k] >= 1.2) for k in TARGETS + ['s2']]
-    rows.append(dict(goal='S₂ error within the replicate spread (RMSE ÷ replicate sd ≤ 1.1)', value=t.rmse_over_noise['s2'], met=t.rmse_over_noise['s2'] <= 1.1))
+    rows = [dict(goal=f'R² within 0.01 of the noise ceiling: {k}', value=t.r2[k] - ceil[k],
+                 met=t.r2[k] >= ceil[k] - 0.01) for k in TARGETS]
+    rows += [dict(goal=f'90% interval covers 0.85–0.95: {k}', value=t.cov90[k], met=0.85 <= t.cov90[k] <= 0.95)
+             for k in TARGETS + ['s2']]
+    rows += [dict(goal=f'epistemic std out of distribution ≥ 1.2× in distribution: {k}', value=t.ood_epistemic_ratio[k],
+                  met=t.ood_epistemic_ratio[k] >= 1.2) for k in TARGETS + ['s2']]
+    rows.append(dict(goal='S₂ error within the replicate spread (RMSE ÷ replicate sd ≤ 1.1)',
+                     value=t.rmse_over_noise['s2'], met=t.rmse_over_noise['s2'] <= 1.1))
     tt, t = b.time_to_target, b.time_to_target.get(method, np.nan)
-    refs = {'the sequential 5-ensemble (all five members trained)': b.fitted['ensemble'].history.seconds.iloc[-1] if 'ensemble' in b.fitted else np.nan,
-            'the sequential ensemble stopped at the first member count that reaches the target': tt.get('ensemble', np.nan),
+    refs = {'the sequential 5-ensemble (all five members trained)': b.fitted['ensemble'].history.seconds.iloc[-1]
+                                                                    if 'ensemble' in b.fitted else np.nan,
+            'the sequential ensemble stopped at the first member count that reaches the target':
+                tt.get('ensemble', np.nan),
             'the batched 5-ensemble': tt.get('ensemble_batched', np.nan)}
-    rows += [dict(goal=f'time to target ≤ {name} (ratio)', value=t / ref, met=t <= ref) for name, ref in refs.items() if not math.isnan(ref)]
+    rows += [dict(goal=f'time to target ≤ {name} (ratio)', value=t / ref, met=t <= ref)
+             for name, ref in refs.items() if not math.isnan(ref)]
     return pd.DataFrame(rows).set_index('goal')

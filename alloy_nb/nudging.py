@@ -23,7 +23,8 @@ def nudge(model:DVAE, # a trained DVAE
           threshold:float=0.6, # stop once the classifier's P(target) exceeds this
           max_steps:int=10, # step limit
           clean:float=DESIGN_CLEAN, # drop decoded fractions below this, then renormalise
-          allow:str|tuple=() # elements of `ELEMENT_POLICY` a nudge may add ('all': any); the start's own always stay allowed
+          # elements of `ELEMENT_POLICY` a nudge may add ('all': any); the start's own always stay allowed
+          allow:str|tuple=()
          ) -> pd.DataFrame:
     "Nudge every alloy towards `target`; returns the paths (columns start, step, p_target, reached, then fractions)."
     if not 0 < threshold < 1: raise AlloyInputError(f"threshold must lie in (0, 1), got {threshold}.")
@@ -46,29 +47,35 @@ def nudge(model:DVAE, # a trained DVAE
         pa = predict_proba(model, new)[:, k]
         done[act] = pa > threshold
         paths.append(new.assign(start=np.array(start)[act], step=step, p_target=pa, reached=pa > threshold))
-    P = pd.concat(paths).rename_axis('alloy').reset_index().sort_values(['alloy', 'step'], kind='stable').reset_index(drop=True)
+    P = (pd.concat(paths).rename_axis('alloy').reset_index()
+         .sort_values(['alloy', 'step'], kind='stable').reset_index(drop=True))
     return P[['alloy', 'start', 'step', 'p_target', 'reached'] + list(pal)]
 
 # %% ../nbs/07c_nudging.ipynb #f8ec6b6a
 def nudging_movement(paths:pd.DataFrame # `nudge` output
                     ) -> pd.DataFrame:
-    "Per nudged alloy (index `alloy`): steps, reached, composition change start → end (half-L1) and share of the start's elements kept."
+    ("Per nudged alloy (index `alloy`): steps, reached, composition change start → end (half-L1) "
+     "and share of the start's elements kept.")
     pal = [col for col in paths.columns if col not in ('alloy', 'start', 'step', 'p_target', 'reached')]
     cols = ['start', 'steps', 'reached', 'moved', 'elements_kept', 'same_elements']
     later = paths[paths.step > 0]
     if later.empty: return pd.DataFrame(columns=cols)
     end = later.groupby('alloy').tail(1).set_index('alloy')
     a, b = paths[paths.step == 0].set_index('alloy').loc[end.index, pal].to_numpy(), end[pal].to_numpy()
-    return pd.DataFrame({'start': end.start, 'steps': end.step, 'reached': end.reached, 'moved': 0.5 * np.abs(a - b).sum(1),
-                         'elements_kept': ((a > 0) & (b > 0)).sum(1) / (a > 0).sum(1), 'same_elements': ((a > 0) == (b > 0)).all(1)},
+    return pd.DataFrame({'start': end.start, 'steps': end.step, 'reached': end.reached,
+                         'moved': 0.5 * np.abs(a - b).sum(1),
+                         'elements_kept': ((a > 0) & (b > 0)).sum(1) / (a > 0).sum(1),
+                         'same_elements': ((a > 0) == (b > 0)).all(1)},
                         index=end.index)[cols]
 
 def nudge_candidates(ctx:DesignContext, # the proposing model, the judge and the reference alloys
                      paths:pd.DataFrame # `nudge` output
                     ) -> pd.DataFrame:
-    "The last step of every nudged path as a candidate table (`start`, `steps`, `reached`, `moved`, `elements_kept`); alloys never nudged are left out."
+    ("The last step of every nudged path as a candidate table (`start`, `steps`, `reached`, `moved`, `elements_kept`); "
+     "alloys never nudged are left out.")
     last = paths[paths.step > 0].groupby('alloy').tail(1)
-    return tabulate(ctx, last[list(ctx.model.config.palette)], 'nudging', nudging_movement(paths).drop(columns='same_elements'))
+    return tabulate(ctx, last[list(ctx.model.config.palette)], 'nudging',
+                    nudging_movement(paths).drop(columns='same_elements'))
 
 # %% ../nbs/07c_nudging.ipynb #b586dfc8
 NUDGE_TRUST = 0.2   # default trust region of `constrained_nudge`: at most 20% of the atoms change
@@ -86,15 +93,18 @@ def _capped_simplex(V:torch.Tensor, LO:torch.Tensor, M:torch.Tensor, iters:int=6
 def constrained_nudge(model:DVAE, # a trained DVAE (its classifier is followed)
                       X, # starting compositions (typically multi-phase alloys)
                       target:str|int='single-phase', # phase to nudge towards
-                      tau:float=NUDGE_TRUST, # trust region: the largest move, half the L1 distance from the start (0.2 = 20% of atoms)
+                      # trust region: the largest move, half the L1 distance from the start (0.2 = 20% of atoms)
+                      tau:float=NUDGE_TRUST,
                       threshold:float=0.6, # stop once the classifier's P(target) exceeds this
                       max_steps:int=40, # gradient steps at most
                       step:float|None=None, # size of one step (half-L1; default tau / 8)
-                      min_fraction:float=DESIGN_CLEAN, # no element of the start falls below this (or below its start fraction, if smaller)
+                      # no element of the start falls below this (or below its start fraction, if smaller)
+                      min_fraction:float=DESIGN_CLEAN,
                       add_elements:bool=False, # let the edit add elements (those `ELEMENT_POLICY` allows, plus `allow`)
                       allow:str|tuple=() # elements of `ELEMENT_POLICY` an edit may add when `add_elements`
                      ) -> pd.DataFrame:
-    "Move every alloy up the classifier's log P(target) within a trust region; the paths in `nudge`'s format (step 0, then the end)."
+    ("Move every alloy up the classifier's log P(target) within a trust region; "
+     "the paths in `nudge`'s format (step 0, then the end).")
     if not 0 < tau <= 1: raise AlloyInputError(f"tau must lie in (0, 1] (a share of the atoms), got {tau}.")
     if not 0 < threshold < 1: raise AlloyInputError(f"threshold must lie in (0, 1), got {threshold}.")
     if max_steps < 1: raise AlloyInputError(f"max_steps must be at least 1, got {max_steps}.")
@@ -122,20 +132,24 @@ def constrained_nudge(model:DVAE, # a trained DVAE (its classifier is followed)
         g, = torch.autograd.grad(logp(xa).sum(), xa)
         Ma = M[act]
         g = torch.nan_to_num(g).where(Ma, torch.zeros_like(g))
-        g = (g - (g.sum(1, keepdim=True) / Ma.sum(1, keepdim=True))) * Ma              # along the simplex, on the allowed elements
-        d = eta * g / (0.5 * g.abs().sum(1, keepdim=True)).clamp(min=1e-12)             # a step of half-L1 size eta
-        xn = _capped_simplex(xa.detach() + d, LO[act], Ma)                               # back onto the compositions (fractions ≥ their floor)
+        g = (g - (g.sum(1, keepdim=True) / Ma.sum(1, keepdim=True))) * Ma   # along the simplex, on the allowed elements
+        d = eta * g / (0.5 * g.abs().sum(1, keepdim=True)).clamp(min=1e-12)   # a step of half-L1 size eta
+        xn = _capped_simplex(xa.detach() + d, LO[act], Ma)   # back onto the compositions (fractions ≥ their floor)
         dist = 0.5 * (xn - S[act]).abs().sum(1, keepdim=True)
-        xn = S[act] + (tau / dist.clamp(min=1e-12)).clamp(max=1) * (xn - S[act])        # inside the trust region (a convex mix: still feasible)
+        # inside the trust region (a convex mix: still feasible)
+        xn = S[act] + (tau / dist.clamp(min=1e-12)).clamp(max=1) * (xn - S[act])
         x[act] = xn
         steps[act] = t
         with torch.no_grad(): p[act] = logp(xn).exp()
         reached[act] = p[act] > threshold
     with torch.no_grad(): p0 = logp(S).exp()
     cols = ['alloy', 'start', 'step', 'p_target', 'reached']
-    A = pd.DataFrame(S.cpu().numpy(), columns=pal).assign(alloy=range(len(S)), start=start, step=0, p_target=p0.cpu().numpy(), reached=(p0 > threshold).cpu().numpy())
+    A = pd.DataFrame(S.cpu().numpy(), columns=pal).assign(
+        alloy=range(len(S)), start=start, step=0, p_target=p0.cpu().numpy(), reached=(p0 > threshold).cpu().numpy())
     moved = steps.cpu().numpy() > 0
-    B = pd.DataFrame(x.detach().cpu().numpy(), columns=pal).assign(alloy=range(len(S)), start=start, step=steps.cpu().numpy(), p_target=p.cpu().numpy(), reached=reached.cpu().numpy())[moved]
+    B = pd.DataFrame(x.detach().cpu().numpy(), columns=pal).assign(
+        alloy=range(len(S)), start=start, step=steps.cpu().numpy(), p_target=p.cpu().numpy(),
+        reached=reached.cpu().numpy())[moved]
     P = pd.concat([A, B]).sort_values(['alloy', 'step'], kind='stable').reset_index(drop=True)
     return P[cols + pal]
 

@@ -36,7 +36,8 @@ def _per_batch(x, like:torch.Tensor, ndim:int) -> torch.Tensor:
     return torch.as_tensor(x, device=like.device, dtype=like.dtype).reshape((-1,) + (1,)*(ndim-1))
 
 def _complex_factor(x:torch.Tensor, shape) -> torch.Tensor:
-    "Real spectral factor `x` broadcast to complex `shape`, as a contiguous (…, 2) real array for `view_as_real` products."
+    ("Real spectral factor `x` broadcast to complex `shape`, "
+     "as a contiguous (…, 2) real array for `view_as_real` products.")
     return x.expand(shape).unsqueeze(-1).expand(*shape, 2).contiguous()
 
 def check_stable(x:torch.Tensor, # field to check
@@ -51,21 +52,24 @@ def check_stable(x:torch.Tensor, # field to check
 
 # %% ../nbs/03_phasefield.ipynb #b2352855
 CHUNK_CANDIDATES = (2, 4, 8, 16, 32)   # recipes per chunk that `solver_chunk` times on the CPU (even: see the text)
-TUNE_BYTES = 2**21                      # largest chunk of fields (bytes) that is timed (2 MiB: bigger chunks fall out of cache)
+TUNE_BYTES = 2**21                      # largest chunk of fields (bytes) that is timed
+                                        # (2 MiB: bigger chunks fall out of cache)
 TUNE_STEPS = 20                         # time steps per timed run (fewer let the per-chunk set-up decide)
 _chunks: dict = {}                      # (solver, field shape, dtype, threads) → chunk chosen in this process
 
 def solver_chunk(solver, # the solver: `cahn_hilliard` or `fan_chen`
                  like:torch.Tensor, # fields of the batch to advance, (B, N, N) or (B, Q, N, N)
                 ) -> int:
-    "Recipes a solver advances together: all on a GPU; on the CPU the fastest of `CHUNK_CANDIDATES`, timed once per process."
+    ("Recipes a solver advances together: all on a GPU; "
+     "on the CPU the fastest of `CHUNK_CANDIDATES`, timed once per process.")
     if like.device.type != 'cpu': return max(len(like), 1)
     key = (solver.__name__, tuple(like.shape[1:]), like.dtype, torch.get_num_threads())
     if key not in _chunks: _chunks[key] = _time_chunks(solver, like)
     return _chunks[key]
 
 def _time_chunks(solver, like:torch.Tensor) -> int:
-    "The candidate chunk with the least time for `TUNE_STEPS` steps of copies of the first recipe (best of three, interleaved)."
+    ("The candidate chunk with the least time for `TUNE_STEPS` steps of copies of the first recipe "
+     "(best of three, interleaved).")
     per = like[0].numel()*like.element_size()
     cands = [c for c in CHUNK_CANDIDATES if c*per <= TUNE_BYTES] or [CHUNK_CANDIDATES[0]]
     if len(cands) == 1: return cands[0]
@@ -77,8 +81,10 @@ def _time_chunks(solver, like:torch.Tensor) -> int:
 
 # %% ../nbs/03_phasefield.ipynb #a8b36761
 def _ch_run(c, a, b, steps, dt, check_every):
-    "Advance one chunk of fields: ĉ ← a·ĉ − b·FFT[f′(c)] (a = 1/(1 + Δt M κ k⁴), b = Δt M k² a), in place but for the FFTs."
-    n, two, well = c.shape[-1], c.new_tensor(2.), c.new_tensor(1.5)     # tensors: a Python number is made one on every call
+    ("Advance one chunk of fields: ĉ ← a·ĉ − b·FFT[f′(c)] (a = 1/(1 + Δt M κ k⁴), b = Δt M k² a), "
+     "in place but for the FFTs.")
+    # tensors: a Python number is made one on every call
+    n, two, well = c.shape[-1], c.new_tensor(2.), c.new_tensor(1.5)
     ch, df = torch.fft.rfft2(c), torch.empty_like(c)
     chr_ = torch.view_as_real(ch)
     for s in range(1, steps+1):
@@ -102,7 +108,8 @@ def cahn_hilliard(c:torch.Tensor, # initial concentration fields (B, N, N), Δx 
                   mobility=1., # mobility M: a scalar or one value per recipe, shape (B,)
                   kappa:float=0.5, # gradient-energy coefficient κ
                   check_every:int=25, # steps between stability checks
-                  chunk:int|None=None # recipes advanced together (`None`: `solver_chunk`'s choice on the CPU, all on a GPU)
+                  # recipes advanced together (`None`: `solver_chunk`'s choice on the CPU, all on a GPU)
+                  chunk:int|None=None
                  ) -> torch.Tensor:
     "Evolve ∂c/∂t = ∇·M∇(f′(c) − κ∇²c), f = c²(1−c)², semi-implicitly in Fourier space."
     n, nb = c.shape[-1], len(c)
@@ -159,12 +166,14 @@ def _unpack(z:torch.Tensor) -> torch.Tensor:
 def _fc_run(eta, l0, dz, steps, dt, kappa, k2, pin_every, check_every):
     "Advance one chunk (r, 2P, N, N): ηᵢ and ηᵢ₊P share one complex field, so one complex FFT serves both."
     r, p, n = len(eta), eta.shape[1]//2, eta.shape[-1]
-    z = torch.complex(eta[:, :p], eta[:, p:]).contiguous()            # a sliced input can give any strides: FFT paths (and bits) depend on them
+    # a sliced input can give any strides: FFT paths (and bits) depend on them
+    z = torch.complex(eta[:, :p], eta[:, p:]).contiguous()
     zh, sq = torch.fft.fft2(z), torch.empty(r, p, n, n, 2, dtype=eta.dtype, device=eta.device)
     zhr, sqc = torch.view_as_real(zh), torch.view_as_complex(sq)
     s, s2 = torch.empty_like(sq[:, 0]), torch.empty_like(sq[:, :1])
-    s_re, s_im, s2_re, s2_im = s[..., 0], s[..., 1], s2[:, 0, ..., 0], s2[:, 0, ..., 1]   # views made once: each costs a call
-    half = eta.new_tensor(.5)                                         # a tensor: a Python number is made one on every call
+    # views made once: each costs a call
+    s_re, s_im, s2_re, s2_im = s[..., 0], s[..., 1], s2[:, 0, ..., 0], s2[:, 0, ..., 1]
+    half = eta.new_tensor(.5)   # a tensor: a Python number is made one on every call
     for st in range(steps):
         zr = torch.view_as_real(z)
         if st % pin_every == 0:
@@ -177,10 +186,12 @@ def _fc_run(eta, l0, dz, steps, dt, kappa, k2, pin_every, check_every):
         torch.add(s_re, s_im, out=s2_re)
         s2_im.copy_(s2_re)
         s2.sub_(half)                                                     # Σⱼηⱼ² − ½
-        torch.add(sq, s2, alpha=-2, out=sq).mul_(zr)                      # −∂f/∂ηᵢ = ηᵢ(ηᵢ² − (2Σⱼηⱼ² − 1)), the same bits as ∂f/∂ηᵢ negated
+        torch.add(sq, s2, alpha=-2, out=sq).mul_(zr)                      # −∂f/∂ηᵢ = ηᵢ(ηᵢ² − (2Σⱼηⱼ² − 1)),
+                                                                          # the same bits as ∂f/∂ηᵢ negated
         zhr.mul_(a).addcmul_(torch.view_as_real(torch.fft.fft2(sqc)), b)
         z = torch.fft.ifft2(zh)                                           # a new tensor: `out=` would add a copy
-        if (st+1) % check_every == 0 or st+1 == steps: check_stable(torch.view_as_real(z), -1.5, 1.5, 'Fan–Chen', dt, st+1)
+        if (st+1) % check_every == 0 or st+1 == steps:
+            check_stable(torch.view_as_real(z), -1.5, 1.5, 'Fan–Chen', dt, st+1)
     return _unpack(z)
 
 def fan_chen(eta:torch.Tensor, # order parameters (B, Q, N, N)
@@ -211,9 +222,11 @@ def periodic_label(classes:np.ndarray, # 2-D integer map; touching cells of equa
     "Label connected regions of a periodic 2-D map (regions cut by an edge are merged); 0 = background."
     lab = label(classes, background=-1 if background is None else background, connectivity=1)
     a, b = np.concatenate([lab[0], lab[:, 0]]), np.concatenate([lab[-1], lab[:, -1]])
-    same = (a > 0) & (b > 0) & (np.concatenate([classes[0], classes[:, 0]]) == np.concatenate([classes[-1], classes[:, -1]]))
+    same = (a > 0) & (b > 0) & (np.concatenate([classes[0], classes[:, 0]])
+                                == np.concatenate([classes[-1], classes[:, -1]]))
     n = lab.max() + 1
-    _, comp = connected_components(sparse.coo_matrix((np.ones(same.sum()), (a[same], b[same])), shape=(n, n)), directed=False)
+    _, comp = connected_components(sparse.coo_matrix((np.ones(same.sum()), (a[same], b[same])), shape=(n, n)),
+                                   directed=False)
     _, new = np.unique(comp[1:], return_inverse=True)
     return np.where(lab > 0, np.concatenate([[0], new + 1])[lab], 0)
 
@@ -251,9 +264,10 @@ VORONOI_CHUNK = 2**26   # bytes of query results held at once by `periodic_voron
 def periodic_voronoi(points:np.ndarray, # seed positions (k, 2) in cell units, in [0, n)
                      n:int # grid size
                     ) -> np.ndarray:
-    "Label map (n, n) of the periodic Voronoi cells of `points`: the index of each cell centre's nearest seed on the torus."
+    ("Label map (n, n) of the periodic Voronoi cells of `points`: "
+     "the index of each cell centre's nearest seed on the torus.")
     tree, ax = cKDTree(np.asarray(points, float) % n, boxsize=n), np.arange(n) + 0.5
-    rows = max(1, VORONOI_CHUNK // (32*n))                                # grid rows per query: memory O(n²), never O(k n²)
+    rows = max(1, VORONOI_CHUNK // (32*n))   # grid rows per query: memory O(n²), never O(k n²)
     return np.concatenate([tree.query(np.stack(np.meshgrid(ax[r:r+rows], ax, indexing='ij'), -1).reshape(-1, 2))[1]
                            for r in range(0, n, rows)]).reshape(n, n)
 
@@ -266,7 +280,8 @@ def voronoi_grains(points:np.ndarray, # recrystallisation nuclei (k, 2) in cell 
     lab = periodic_voronoi(points, n)
     pairs = np.concatenate([np.stack([lab.ravel(), np.roll(lab, 1, ax).ravel()], 1) for ax in (0, 1)])
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    first = np.sort(np.unique(np.sort(pairs, 1), axis=0, return_index=True)[1])   # each touching pair once, in order of appearance
+    # each touching pair once, in order of appearance
+    first = np.sort(np.unique(np.sort(pairs, 1), axis=0, return_index=True)[1])
     g = nx.Graph()
     g.add_nodes_from(range(len(points)))
     g.add_edges_from(map(tuple, pairs[first]))

@@ -54,7 +54,8 @@ def cahn_hilliard_numpy(c:np.ndarray, # one concentration field (N, N)
 
 def fan_chen_numpy(eta:np.ndarray, # one recipe's order parameters (Q, N, N), Q even
                    steps:int, dt:float=1., mobility:float=1., kappa:float=2., dx:float=2.):
-    "One-recipe numpy reference of `fan_chen` without pinning (same scheme, precision and pairing of ηᵢ, ηᵢ₊P into complex fields)."
+    ("One-recipe numpy reference of `fan_chen` without pinning "
+     "(same scheme, precision and pairing of ηᵢ, ηᵢ₊P into complex fields).")
     p, n = eta.shape[0]//2, eta.shape[-1]
     den = 1 + dt*mobility*kappa*wavenumbers2(n, dx, dtype=torch.float64, half=False).numpy()
     a, b = (1/den).astype(eta.dtype), (dt*mobility/den).astype(eta.dtype)
@@ -88,12 +89,14 @@ def _run_job(fn:str, # solver: 'cahn_hilliard', 'fan_chen' or their numpy refere
              device:str='cpu' # torch device (torch solvers only)
             ):
     "Run solver `fn` on `x`: a numpy reference one recipe at a time, a torch solver on the whole batch (a worker job)."
-    f = dict(cahn_hilliard=cahn_hilliard, fan_chen=fan_chen, cahn_hilliard_numpy=cahn_hilliard_numpy, fan_chen_numpy=fan_chen_numpy)[fn]
+    f = dict(cahn_hilliard=cahn_hilliard, fan_chen=fan_chen, cahn_hilliard_numpy=cahn_hilliard_numpy,
+             fan_chen_numpy=fan_chen_numpy)[fn]
     if fn.endswith('_numpy'): [f(xi, steps) for xi in x]
     else: f(torch.from_numpy(x).to(device), steps)
 
 def _tune(grid:int, q:int) -> dict:
-    "The solvers' CPU chunks for `grid`² fields (Q = `q` grain order parameters), timed now if this process has not yet."
+    ("The solvers' CPU chunks for `grid`² fields (Q = `q` grain order parameters), "
+     "timed now if this process has not yet.")
     return {m.__name__: solver_chunk(m, torch.zeros((1, grid, grid) if m is cahn_hilliard else (1, q, grid, grid)))
             for m in (cahn_hilliard, fan_chen)}
 
@@ -108,13 +111,15 @@ def _bench_rows(name, fn, x, steps, pool, repeat, gpu):
     on_pool = lambda f: parallel(job, [(f, h, steps) for h in halves], executor=pool, quiet=True)
     jobs = {'n1': lambda: _run_job(f'{fn}_numpy', x, steps), 't1': lambda: _run_job(fn, x, steps),
             'n2': lambda: on_pool(f'{fn}_numpy'), 't2': lambda: on_pool(fn)}
-    runs = [{k: timed(f).best for k, f in jobs.items()} for _ in range(repeat)]   # interleaved: load changes hit all alike
+    # interleaved: load changes hit all alike
+    runs = [{k: timed(f).best for k, f in jobs.items()} for _ in range(repeat)]
     t = {k: min(r[k] for r in runs) for k in jobs}
     b, h = len(x), len(halves[0])
     rows = [('numpy, 1 recipe at a time', 1, 'cpu', t['n1'], 1., 1.),
             (f'torch, batch {b}, 1 thread', 1, 'cpu', t['t1'], t['n1']/t['t1'], t['n1']/t['t1']),
             ('numpy, 1 recipe at a time, 2 processes', 2, 'cpu', t['n2'], 1., t['n1']/t['n2']),
-            (f'torch, batch {b} as 2 processes × {h}, 1 thread each', 2, 'cpu', t['t2'], t['n2']/t['t2'], t['n1']/t['t2'])]
+            (f'torch, batch {b} as 2 processes × {h}, 1 thread each',
+             2, 'cpu', t['t2'], t['n2']/t['t2'], t['n1']/t['t2'])]
     if gpu:
         _run_job(fn, x[:2], 5, 'cuda')                                                     # warm-up
         tg = timed(lambda: _run_job(fn, x, steps, 'cuda'), repeat).best
@@ -136,30 +141,34 @@ def benchmark(batch:int=64, # recipes per batch (and numpy recipes, one after th
               repeat:int=3, # solver timings are the best of this many runs
               gpu:bool|None=None # include CUDA rows (`None`: when available)
              ) -> pd.DataFrame:
-    "Time batched torch against one-recipe-at-a-time numpy (same scheme) on 1 and 2 cores, and end-to-end recipes/s; print one table."
+    ("Time batched torch against one-recipe-at-a-time numpy (same scheme) on 1 and 2 cores, "
+     "and end-to-end recipes/s; print one table.")
     gpu = torch.cuda.is_available() if gpu is None else gpu
     rng = np.random.default_rng(0)
     c = (0.35 + 0.05*(rng.random((batch, grid, grid)) - 0.5)).astype(np.float32)
     eta = np.stack([voronoi_grains(rng.uniform(0, grid, (30, 2)), grid) for _ in range(batch)])
-    with torch_threads(1), worker_pool(2) as pool:                       # the 2-process rows share one pool, started once
-        chunks = _tune(grid, eta.shape[1])                              # chunk timing happens here, not in the timed runs
+    with torch_threads(1), worker_pool(2) as pool:                    # the 2-process rows share one pool, started once
+        chunks = _tune(grid, eta.shape[1])                            # chunk timing happens here, not in the timed runs
         parallel(import_module('alloy_nb.phasefield_bench')._warm, [(grid, eta.shape[1])]*2, executor=pool, quiet=True)
         rows = (_bench_rows('Cahn–Hilliard', 'cahn_hilliard', c, ch_steps, pool, repeat, gpu)
                 + _bench_rows(f'Fan–Chen Q={eta.shape[1]}', 'fan_chen', eta, gr_steps, pool, repeat, gpu))
     recipes = sample_recipes(n_pipeline, seed=0)
     for w in (1, 2):
         t = timed(lambda: simulate(recipes, grid=grid, seed=0, device='cpu', workers=w, quiet=True)).best
-        rows.append(('simulate() end to end', f'torch + scikit-image, {w} process{"es"*(w > 1)}', w, 'cpu', t, np.nan, np.nan))
+        rows.append(('simulate() end to end', f'torch + scikit-image, {w} process{"es"*(w > 1)}', w, 'cpu', t,
+                     np.nan, np.nan))
     if gpu:
         t = timed(lambda: simulate(recipes, grid=grid, seed=0, device='cuda', batch=512, quiet=True)).best
-        rows.append(('simulate() end to end', 'torch + scikit-image, batch 512', 1, device_name('cuda'), t, np.nan, np.nan))
+        rows.append(('simulate() end to end', 'torch + scikit-image, batch 512', 1, device_name('cuda'), t,
+                     np.nan, np.nan))
     res = pd.DataFrame(rows, columns=['task', 'implementation', 'cores', 'device', 'seconds',
                                       '× numpy (same cores)', '× numpy (1 core)'])
     res.insert(4, 'recipes', [batch]*(len(res) - 2 - gpu) + [n_pipeline]*(2 + gpu))
     res['recipes/s'] = res.recipes/res.seconds
     res.attrs.update(grid=grid, repeat=repeat, cpu=cpu_model(), cpu_cores=os.cpu_count(), torch=torch.__version__,
                      numpy=np.__version__, chunks=chunks)
-    print(f"{cpu_model()}, {os.cpu_count()} CPU cores; grid {grid}², float32, torch {torch.__version__}, numpy {np.__version__}; "
+    print(f"{cpu_model()}, {os.cpu_count()} CPU cores; grid {grid}², float32, "
+          f"torch {torch.__version__}, numpy {np.__version__}; "
           f"CPU chunks (recipes): Cahn–Hilliard {chunks['cahn_hilliard']}, Fan–Chen {chunks['fan_chen']}; "
           f"solver times: best of {repeat} interleaved runs")
     print(res.to_string(index=False, float_format=lambda v: f'{v:.3g}'))
@@ -170,15 +179,18 @@ def fft_costs(grid:int=64, # grid size
               fields:int=16, # complex fields transformed per call (a chunk of recipes)
               repeat:int=30 # calls timed (best of three rounds)
              ) -> pd.Series:
-    "Microseconds per complex grid² field (two real ones) of a forward 2-D FFT: torch complex and real (batched, 1 thread), scipy (batched), numpy (4 fields a call)."
+    ("Microseconds per complex grid² field (two real ones) of a forward 2-D FFT: "
+     "torch complex and real (batched, 1 thread), scipy (batched), numpy (4 fields a call).")
     import scipy.fft
     z = torch.randn(fields, grid, grid, dtype=torch.complex64)
     zn, x = z.numpy(), torch.randn(2*fields, grid, grid)
-    calls = {'torch (MKL), batched': lambda: torch.fft.fft2(z), 'torch (MKL), batched, as two real fields (rfft2)': lambda: torch.fft.rfft2(x),
+    calls = {'torch (MKL), batched': lambda: torch.fft.fft2(z),
+             'torch (MKL), batched, as two real fields (rfft2)': lambda: torch.fft.rfft2(x),
              'scipy (pocketfft), batched': lambda: scipy.fft.fft2(zn),
              'numpy (pocketfft), one recipe per call': lambda: [np.fft.fft2(zn[i:i+4]) for i in range(0, fields, 4)]}
     with torch_threads(1):
-        return pd.Series({k: 1e6*min(timed(f, repeat).best for _ in range(3))/fields for k, f in calls.items()}, name='µs per field')
+        return pd.Series({k: 1e6*min(timed(f, repeat).best for _ in range(3))/fields for k, f in calls.items()},
+                         name='µs per field')
 
 # %% ../nbs/03b_phasefield_bench.ipynb #a8a79f5d
 STAGES = {'random starts (Voronoi grains)': ('initial_fields',), 'Cahn–Hilliard solver': ('cahn_hilliard',),
@@ -189,13 +201,15 @@ def pipeline_profile(n:int=128, # recipes
                      grid:int=64, # grid size
                      seed:int=0 # recipe and simulation seed
                     ) -> pd.DataFrame:
-    "Seconds and share of one-process `simulate` time per stage (`STAGES`, the rest is 'other'), from Python's profiler."
+    ("Seconds and share of one-process `simulate` time per stage (`STAGES`, the rest is 'other'), "
+     "from Python's profiler.")
     recipes = sample_recipes(n, seed=seed)
     with torch_threads(1):
-        simulate(recipes.iloc[:2], grid=grid, seed=seed, device='cpu', quiet=True)     # imports and chunk timing, not profiled
+        # imports and chunk timing, not profiled
+        simulate(recipes.iloc[:2], grid=grid, seed=seed, device='cpu', quiet=True)
         prof = cProfile.Profile()
         total = timed(lambda: prof.runcall(simulate, recipes, grid=grid, seed=seed, device='cpu', quiet=True)).best
-    stats = pstats.Stats(prof).stats                                  # {(file, line, name): (calls, ..., cumulative s, callers)}
+    stats = pstats.Stats(prof).stats   # {(file, line, name): (calls, ..., cumulative s, callers)}
     cum = lambda names: sum(v[3] for (f, _, name), v in stats.items() if name in names and 'alloy_nb' in f)
     rows = {stage: cum(names) for stage, names in STAGES.items()}
     rows['other (strength, tables, noise, Python)'] = total - sum(rows.values())
@@ -213,7 +227,8 @@ def pool_startup(n_jobs:int=2 # worker processes
     "Seconds from starting `n_jobs` fresh worker processes to all of them having imported the simulator."
     t0 = time.perf_counter()
     with worker_pool(n_jobs) as pool:
-        parallel(import_module('alloy_nb.phasefield_bench')._ready, [(i,) for i in range(n_jobs)], executor=pool, quiet=True)
+        parallel(import_module('alloy_nb.phasefield_bench')._ready, [(i,) for i in range(n_jobs)], executor=pool,
+                 quiet=True)
         return time.perf_counter() - t0
 
 # %% ../nbs/03b_phasefield_bench.ipynb #a43a23f6
@@ -222,7 +237,8 @@ BENCH_TABLE = 'phasefield_benchmark.csv'     # bundled: full-size `benchmark` ta
 def record_benchmark(bench:pd.DataFrame, # a table from `benchmark`
                      path:str|Path|None=None # the CSV of all machines' tables (`None`: the bundled one)
                     ) -> pd.DataFrame:
-    "Add `bench`'s rows, tagged with its CPU, versions and chunks, to the table at `path`, replacing that CPU's earlier rows."
+    ("Add `bench`'s rows, tagged with its CPU, versions and chunks, to the table at `path`, "
+     "replacing that CPU's earlier rows.")
     path, a = Path(path or artefacts_dir()/BENCH_TABLE), bench.attrs
     rows = bench.assign(cpu=a['cpu'], cpu_cores=a['cpu_cores'], torch=a['torch'], numpy=a['numpy'],
                         ch_chunk=a['chunks']['cahn_hilliard'], fc_chunk=a['chunks']['fan_chen'])
@@ -237,9 +253,11 @@ def machine_speeds(table:pd.DataFrame|None=None # tables from `record_benchmark`
     t = pd.read_csv(artefact(BENCH_TABLE)) if table is None else table
     t = t[t.device == 'cpu']
     one = t[t.implementation.str.startswith('torch, batch') & (t.cores == 1)]
-    out = one.assign(model=one.task.str.split(',').str[0] + ' × numpy, 1 core').pivot(index='cpu', columns='model', values='× numpy (1 core)')
+    out = (one.assign(model=one.task.str.split(',').str[0] + ' × numpy, 1 core')
+              .pivot(index='cpu', columns='model', values='× numpy (1 core)'))
     sim = t[t.task.str.startswith('simulate')]
-    for w, g in sim.groupby('cores'): out[f"simulate, {w} process{'es'*(w > 1)} (recipes/s)"] = g.set_index('cpu')['recipes/s']
+    for w, g in sim.groupby('cores'):
+        out[f"simulate, {w} process{'es'*(w > 1)} (recipes/s)"] = g.set_index('cpu')['recipes/s']
     info = t.groupby('cpu').first()
     out['chunks (CH, FC)'] = info.ch_chunk.astype(str) + ', ' + info.fc_chunk.astype(str)
     out['torch'] = info.torch

@@ -27,11 +27,12 @@ __all__ = ['RECIPE_BOUNDS', 'RECIPE_UNITS', 'FEATURES', 'FEATURE_UNITS', 'ALLOY'
 # %% ../nbs/03a_processing.ipynb #14520b05
 RECIPE_BOUNDS = {'solute': (0.1, 0.5), 'temperature': (573., 648.), 'hold_time': (0.5, 8.),
                  'cooling_rate': (1e-3, 1.), 'deformation': (0.1, 1.0)}
-RECIPE_UNITS = {'solute': 'wt% Sc', 'temperature': 'K', 'hold_time': 'h', 'cooling_rate': 'K/s', 'deformation': 'true strain'}
+RECIPE_UNITS = {'solute': 'wt% Sc', 'temperature': 'K', 'hold_time': 'h', 'cooling_rate': 'K/s',
+                'deformation': 'true strain'}
 FEATURES = ['grain_size', 'precipitate_fraction', 'precipitate_radius', 'precipitate_density']
 FEATURE_UNITS = {'grain_size': 'µm (mean equivalent-circle diameter)', 'precipitate_fraction': 'volume fraction',
-                 'precipitate_radius': 'nm (mean equivalent radius)', 'precipitate_density': 'particles per µm² of section',
-                 'yield_strength': 'MPa'}
+                 'precipitate_radius': 'nm (mean equivalent radius)',
+                 'precipitate_density': 'particles per µm² of section', 'yield_strength': 'MPa'}
 ALLOY = dict(name='Al–Sc-like (Al3Sc precipitates in fcc Al)', x_ppt=35.7, x_eut=0.38, t_eut=928., q_solvus=70e3,
              d0=5.31e-4, q_diff=173e3, q_gb=142e3, t_room=293., ppt_cell_nm=0.5, grain_cell_um=0.02,
              nuclei_per_um2=60., sigma0=10., k_hp=0.04, h_ss=30., taylor=3.06, shear_modulus=26e3, burgers=0.286,
@@ -73,7 +74,7 @@ def model_concentration(solute, temperature):
     return 0.24 + 13*equilibrium_fraction(solute, temperature)
 
 def effective_time(temperature, hold_time, cooling_rate, q:float):
-    "Time at the hold temperature (s) equivalent to hold + cooling, for an Arrhenius process of activation energy `q` (J/mol)."
+    "Hold-temperature time (s) equivalent to hold + cooling, for an Arrhenius process of activation energy `q` (J/mol)."
     t = np.asarray(temperature, float)[..., None]
     s = np.linspace(0, 1, 129)
     tt = ALLOY['t_room'] + (t - ALLOY['t_room'])*s                       # temperatures along the cooling ramp
@@ -83,7 +84,8 @@ def effective_time(temperature, hold_time, cooling_rate, q:float):
 
 def _log_progress(temperature, hold_time, cooling_rate, q):
     "log of exp(−q/RT)·t_eff, the Arrhenius-weighted time (the prefactor cancels in `model_time`)."
-    return np.log(np.exp(-q/(GAS_R*np.asarray(temperature, float)))*effective_time(temperature, hold_time, cooling_rate, q))
+    return np.log(np.exp(-q/(GAS_R*np.asarray(temperature, float)))
+                  *effective_time(temperature, hold_time, cooling_rate, q))
 
 def model_time(temperature, hold_time, cooling_rate, q:float, window:tuple):
     "Model time: log of the Arrhenius-weighted time, mapped linearly from the recipe range onto `window`."
@@ -104,7 +106,8 @@ def orowan_stress(f, r_nm):
     a = ALLOY
     rbar = np.sqrt(2/3)*np.asarray(r_nm, float)
     lam = 2*rbar*(np.sqrt(np.pi/(4*np.asarray(f, float))) - 1)
-    return a['taylor']*0.4*a['shear_modulus']*a['burgers']/(np.pi*np.sqrt(1 - a['poisson']))*np.log(2*rbar/a['burgers'])/lam
+    return (a['taylor']*0.4*a['shear_modulus']*a['burgers']/(np.pi*np.sqrt(1 - a['poisson']))
+            *np.log(2*rbar/a['burgers'])/lam)
 
 def shearing_stress(f, r_nm):
     "Shearing stress (MPa) ∝ √(f r/b), calibrated to cross Orowan at `ALLOY['r_peak']` for `ALLOY['f_peak']`."
@@ -147,7 +150,7 @@ def check_do(do) -> dict:
     if not isinstance(do, dict):
         pairs = [str(s).split('=', 1) for s in do]
         if any(len(p) != 2 for p in pairs): _bad(f"interventions must look like name=value, got {list(do)}.")
-        check_unique([k.strip() for k, _ in pairs], 'intervention on')            # a second --do of the same name is a mistake
+        check_unique([k.strip() for k, _ in pairs], 'intervention on')   # a second --do of the same name is a mistake
         do = dict(pairs)
     out = {}
     for k, v in do.items():
@@ -155,7 +158,8 @@ def check_do(do) -> dict:
         try: out[k] = float(v)
         except (TypeError, ValueError): _bad(f"intervention {k}={v!r} is not a number.")
         lo, hi = RECIPE_BOUNDS[k]
-        if not lo <= out[k] <= hi: _bad(f"intervention {k}={out[k]:g} is outside the valid range [{lo}, {hi}] {RECIPE_UNITS[k]}.")
+        if not lo <= out[k] <= hi:
+            _bad(f"intervention {k}={out[k]:g} is outside the valid range [{lo}, {hi}] {RECIPE_UNITS[k]}.")
     return out
 
 def sample_recipes(n:int, # number of recipes
@@ -183,7 +187,8 @@ def true_dag() -> nx.DiGraph:
     g.add_edges_from((r, p) for r in ('solute', 'temperature', 'hold_time', 'cooling_rate') for p in FEATURES[1:])
     g.add_edges_from((r, 'grain_size') for r in ('temperature', 'hold_time', 'cooling_rate', 'deformation',
                                                  'precipitate_fraction', 'precipitate_radius'))
-    g.add_edges_from((r, 'yield_strength') for r in ('grain_size', 'precipitate_fraction', 'precipitate_radius', 'solute'))
+    g.add_edges_from((r, 'yield_strength') for r in ('grain_size', 'precipitate_fraction', 'precipitate_radius',
+                                                     'solute'))
     return g
 
 # %% ../nbs/03a_processing.ipynb #b70c48c2
@@ -232,23 +237,28 @@ class SimSettings:
     dt_scale:float=1. # multiply both time steps by this (and divide the step counts): for convergence checks
 
     def __post_init__(self):
-        if self.dtype not in (torch.float32, torch.float64): _bad(f"dtype={self.dtype!r}: use torch.float32 or torch.float64.")
-        if isinstance(self.dt_scale, bool) or not isinstance(self.dt_scale, (int, float)) or not 0 < self.dt_scale < math.inf:
+        if self.dtype not in (torch.float32, torch.float64):
+            _bad(f"dtype={self.dtype!r}: use torch.float32 or torch.float64.")
+        if (isinstance(self.dt_scale, bool) or not isinstance(self.dt_scale, (int, float))
+                or not 0 < self.dt_scale < math.inf):
             _bad(f"dt_scale must be a positive number, got {self.dt_scale!r}.")
-        for k, v in dict(grid=_check_grid(self.grid), seed=check_seed(self.seed), device=str(get_device(self.device))).items():
+        for k, v in dict(grid=_check_grid(self.grid), seed=check_seed(self.seed),
+                         device=str(get_device(self.device))).items():
             object.__setattr__(self, k, v)
 
 def _settings(settings:SimSettings|None, options:dict) -> SimSettings:
     "`settings` (default `SimSettings()`) with the fields named in `options` replaced."
     names = [f.name for f in dataclasses.fields(SimSettings)]
-    if unknown := sorted(set(options) - set(names)): _bad(f"unknown simulation option(s) {unknown}; valid: {', '.join(names)}.")
+    if unknown := sorted(set(options) - set(names)):
+        _bad(f"unknown simulation option(s) {unknown}; valid: {', '.join(names)}.")
     if settings is None: return SimSettings(**options)
     if not isinstance(settings, SimSettings): _bad(f"settings must be a SimSettings, got {type(settings).__name__}.")
     return dataclasses.replace(settings, **options)
 
 # %% ../nbs/03a_processing.ipynb #8e2bf433
 FIELD_COPIES = {'cpu': 2, 'cuda': 12}   # per recipe of a batch: copies of its order parameters alive at the peak
-WORK_COPIES = {'cpu': 8, 'cuda': 0}     # per batch: the CPU solvers' working buffers (they advance a few recipes at a time)
+WORK_COPIES = {'cpu': 8, 'cuda': 0}     # per batch: the CPU solvers' working buffers
+                                        # (they advance a few recipes at a time)
 WORKER_BYTES, TABLE_BYTES = 400 * 2**20, 1000   # one worker process's own memory; per recipe, its rows in the tables
 
 def simulation_memory(s:SimSettings, # grid, precision and device of the simulation
@@ -257,21 +267,22 @@ def simulation_memory(s:SimSettings, # grid, precision and device of the simulat
                       workers:int=1, # worker processes (batches in flight at once)
                       keep:int=0 # recipes whose fields are returned
                      ) -> int:
-    "Estimated peak bytes of a simulation: the batches in flight with their workers, the recipe tables and the fields kept."
+    "Estimated peak bytes of a simulation: batches in flight with their workers, the recipe tables and the fields kept."
     field, dev = s.grid**2 * Q_GRAINS * s.dtype.itemsize, torch.device(s.device).type
     voronoi = 3 * min(VORONOI_CHUNK, 8 * s.grid**2 * int(nuclei_count(RECIPE_BOUNDS['deformation'][1], s.grid)))
     flight = min(workers, -(-n // batch))
-    per_flight = batch * field * FIELD_COPIES[dev] + field * WORK_COPIES[dev] + voronoi + (WORKER_BYTES if workers > 1 else 0)
+    per_flight = (batch * field * FIELD_COPIES[dev] + field * WORK_COPIES[dev] + voronoi
+                  + (WORKER_BYTES if workers > 1 else 0))
     return flight * per_flight + n * TABLE_BYTES + keep * s.grid**2 * 3
 
 def plan_batch(s:SimSettings, n:int, batch:int, workers:int=1, keep:int=0) -> int:
-    "The largest batch (at most `batch`) whose simulation fits in `memory_budget`; `AlloyInputError` with the estimate if none does."
+    "The largest batch (at most `batch`) that fits in `memory_budget`; else `AlloyInputError` with the estimate."
     budget, need = memory_budget(s.device), lambda b: simulation_memory(s, n, b, workers, keep)
     if need(1) > budget:
         gib = lambda x: f"{x / 2**30:.2f} GiB"
-        raise AlloyInputError(f"Simulating {n:,} recipe(s) on a {s.grid}×{s.grid} grid ({workers} worker(s)) needs about {gib(need(1))} "
-                              f"even one recipe at a time, but {gib(budget)} is available on {s.device} (see ${MEMORY_ENV}); "
-                              "use a smaller grid, fewer recipes or fewer workers.")
+        raise AlloyInputError(f"Simulating {n:,} recipe(s) on a {s.grid}×{s.grid} grid ({workers} worker(s)) "
+                              f"needs about {gib(need(1))} even one recipe at a time, but {gib(budget)} is available "
+                              f"on {s.device} (see ${MEMORY_ENV}); use a smaller grid, fewer recipes or fewer workers.")
     while need(batch) > budget: batch = max(1, batch // 2)
     return batch
 
@@ -283,28 +294,36 @@ def _run_models(s:SimSettings, df:pd.DataFrame, start:int):
     c0 = model_concentration(df.solute, df.temperature)
     nc, ng = round(CH_STEPS/s.dt_scale), round(GR_STEPS/s.dt_scale)
     tc = model_time(df.temperature, df.hold_time, df.cooling_rate, ALLOY['q_diff'], CH_WINDOW)
-    c = cahn_hilliard(torch.from_numpy(c).to(dev, s.dtype), nc, 0.5*s.dt_scale, mobility=tc/(nc*0.5*s.dt_scale)).cpu().numpy()
+    c = cahn_hilliard(torch.from_numpy(c).to(dev, s.dtype), nc, 0.5*s.dt_scale,
+                      mobility=tc/(nc*0.5*s.dt_scale)).cpu().numpy()
     ppt = pd.DataFrame([measure_precipitates(x > 0.5) for x in c])
-    frac, rad = equilibrium_fraction(df.solute, df.temperature)*ppt.fraction.to_numpy()/c0, ALLOY['ppt_cell_nm']*ppt.radius.to_numpy()
+    frac, rad = (equilibrium_fraction(df.solute, df.temperature)*ppt.fraction.to_numpy()/c0,
+                 ALLOY['ppt_cell_nm']*ppt.radius.to_numpy())
     tg = model_time(df.temperature, df.hold_time, df.cooling_rate, ALLOY['q_gb'], GR_WINDOW)
-    eta = fan_chen(torch.from_numpy(eta).to(dev, s.dtype), RELAX_STEPS, 1.)          # sharp Voronoi → diffuse boundaries
+    eta = fan_chen(torch.from_numpy(eta).to(dev, s.dtype), RELAX_STEPS, 1.)   # sharp Voronoi → diffuse boundaries
     eta = fan_chen(eta, ng, 1.*s.dt_scale, mobility=tg/(ng*s.dt_scale),
                    zener_limit=zener_intercept(frac, rad)).cpu().numpy()
     ecd = np.array([measure_grains(grain_classes(e))['ecd'] for e in eta])
-    feats = pd.DataFrame({'grain_size': ecd*ALLOY['grain_cell_um'], 'precipitate_fraction': frac, 'precipitate_radius': rad,
+    feats = pd.DataFrame({'grain_size': ecd*ALLOY['grain_cell_um'],
+                          'precipitate_fraction': frac, 'precipitate_radius': rad,
                           'precipitate_density': ppt['count'].to_numpy()/(s.grid*ALLOY['ppt_cell_nm']*1e-3)**2})
-    return feats, dict(concentration=c.astype(np.float16), grains=np.stack([grain_classes(e) for e in eta]).astype(np.uint8))
+    return feats, dict(concentration=c.astype(np.float16),
+                       grains=np.stack([grain_classes(e) for e in eta]).astype(np.uint8))
 
 def _simulate_batch(s:SimSettings, df:pd.DataFrame, start:int, keep_fields:int):
-    "Simulate one batch of recipes (rows `start`, … of the whole set): features (+ noise) and strength, and the fields of rows before `keep_fields`."
+    """Simulate one batch of recipes (rows `start`, … of the whole set): features (+ noise) and strength.
+    Also returns the fields of rows before `keep_fields`."""
     feats, fields = _run_models(s, df, start)
     if s.noise:
-        z = np.stack([np.random.default_rng([s.seed, start + i, 1]).standard_normal(len(NOISE)) for i in range(len(df))])
+        z = np.stack([np.random.default_rng([s.seed, start + i, 1]).standard_normal(len(NOISE))
+                      for i in range(len(df))])
         for j, k in enumerate(FEATURES): feats[k] = feats[k]*(1 + NOISE[k]*z[:, j])
-    feats['yield_strength'] = yield_strength(feats.grain_size, feats.precipitate_fraction, feats.precipitate_radius,
-                                             df.solute.to_numpy()) + (NOISE['yield_strength']*z[:, -1] if s.noise else 0)
+    feats['yield_strength'] = (yield_strength(feats.grain_size, feats.precipitate_fraction, feats.precipitate_radius,
+                                              df.solute.to_numpy())
+                               + (NOISE['yield_strength']*z[:, -1] if s.noise else 0))
     k = min(len(df), keep_fields - start)
-    return pd.concat([df.reset_index(drop=True), feats], axis=1), ({n: v[:k] for n, v in fields.items()} if k > 0 else None)
+    return (pd.concat([df.reset_index(drop=True), feats], axis=1),
+            ({n: v[:k] for n, v in fields.items()} if k > 0 else None))
 
 def _for_workers(s:SimSettings):
     "The batch function and settings as spawned worker processes import them (also when `simulate` runs in a notebook)."
@@ -320,10 +339,11 @@ def simulate(recipes, # recipes: DataFrame/dict with the `RECIPE_BOUNDS` columns
              quiet:bool|None=None, # hide the progress bar (`None`: quiet under tests)
              **options # `SimSettings` fields that replace those of `settings`, e.g. `grid=32, seed=1`
             ):
-    "Simulate recipes → microstructure features and yield strength (a DataFrame; with `return_fields`, also a dict of arrays)."
+    "Simulate recipes → microstructure features and yield strength (DataFrame; `return_fields` adds a dict of arrays)."
     df, s = check_recipes(recipes), _settings(settings, options)
     workers = check_count(workers, 'workers')
-    keep = (len(df) if return_fields else 0) if isinstance(return_fields, bool) else check_count(return_fields, 'return_fields', 0)
+    keep = ((len(df) if return_fields else 0) if isinstance(return_fields, bool)
+            else check_count(return_fields, 'return_fields', 0))
     cpu = torch.device(s.device).type == 'cpu'
     batch = plan_batch(s, len(df), check_count(batch, 'batch'), workers if cpu else 1, keep)
     fn, s = _for_workers(s) if workers > 1 and cpu else (_simulate_batch, s)
@@ -354,9 +374,11 @@ def write_dataset(out:str|Path, # output CSV file
                   fields:str|Path|None=None, # optional `.npz` for the fields of the first `n_fields` recipes
                   n_fields:int=24, # recipes whose fields are saved
                   overwrite:bool=False, # replace existing output files
-                  **kwargs # passed to `simulate`: `settings` and its fields (`grid`, `seed`, `device`, ...), `workers`, `quiet`
+                  # passed to `simulate`: `settings` and its fields (`grid`, `seed`, `device`, ...), `workers`, `quiet`
+                  **kwargs
                  ) -> pd.DataFrame:
-    "Simulate `n` recipes from the prior (or under `do`; drawn with the simulation's seed) and write them to `out` (CSV) and optionally `fields` (npz)."
+    """Simulate `n` recipes from the prior (or under `do`; drawn with the simulation's seed).
+    Write them to `out` (CSV) and optionally `fields` (npz)."""
     flag = 'overwrite=True (--overwrite)'
     out = check_output(out, overwrite, '.csv', flag=flag)
     if fields: fields = check_output(fields, overwrite, '.npz', flag=flag)
@@ -372,6 +394,7 @@ def write_dataset(out:str|Path, # output CSV file
     if fields:
         s2 = np.stack([two_point(c.astype(np.float32) > 0.5) for c in f['concentration']]).astype(np.float16)
         with atomic_path(fields) as tmp:
-            np.savez_compressed(tmp, concentration=f['concentration'], grains=f['grains'], two_point=s2, index=np.arange(k))
+            np.savez_compressed(tmp, concentration=f['concentration'], grains=f['grains'], two_point=s2,
+                                index=np.arange(k))
     with atomic_path(out) as tmp: df.to_csv(tmp, index=False)
     return df

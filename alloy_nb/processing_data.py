@@ -21,9 +21,10 @@ __all__ = ['S2_BINS', 'S2_COLUMNS', 'TARGETS', 'LOG_TARGETS', 'MIN_ROWS', 'CORNE
 # %% ../nbs/03c_processing_data.ipynb #f0a0c86e
 def recipe_inputs(recipes # DataFrame or dict with the `RECIPE_BOUNDS` columns
                  ) -> np.ndarray:
-    "Recipes as network inputs in [−1, 1]: each parameter's position in its range (log scale for `LOG_SCALE`), shape (n, 5)."
+    "Recipes as network inputs in [−1, 1]: each parameter's position in its range (log for `LOG_SCALE`), shape (n, 5)."
     df = check_recipes(recipes)
-    u = [np.log(df[k] / lo) / np.log(hi / lo) if k in LOG_SCALE else (df[k] - lo) / (hi - lo) for k, (lo, hi) in RECIPE_BOUNDS.items()]
+    u = [np.log(df[k] / lo) / np.log(hi / lo) if k in LOG_SCALE else (df[k] - lo) / (hi - lo)
+         for k, (lo, hi) in RECIPE_BOUNDS.items()]
     return 2 * np.stack(u, 1) - 1
 
 # %% ../nbs/03c_processing_data.ipynb #5951278f
@@ -36,7 +37,8 @@ def s2_profiles(masks:np.ndarray, # boolean phase masks (B, N, N) of periodic fi
     "Radially averaged two-point function S₂(r) of each mask, shape (B, bins)."
     masks = np.asarray(masks)
     n = masks.shape[-1]
-    if masks.ndim != 3 or masks.shape[1] != n: raise AlloyInputError(f"masks must have shape (B, N, N), got {masks.shape}.")
+    if masks.ndim != 3 or masks.shape[1] != n:
+        raise AlloyInputError(f"masks must have shape (B, N, N), got {masks.shape}.")
     if not 1 <= bins <= n // 2: raise AlloyInputError(f"bins={bins} must lie in 1 … {n // 2} (half the grid).")
     k = np.arange(n) - n // 2
     r = np.rint(np.hypot(k[:, None], k[None, :])).astype(int).ravel()
@@ -63,7 +65,8 @@ class TargetScaler(nn.Module):
            ) -> TargetScaler:
         "Store the log mask and the mean and standard deviation of the transformed training targets."
         Y = torch.as_tensor(np.asarray(Y, dtype=np.float32))
-        if Y.ndim != 2 or Y.shape[1] != len(self.mean): raise AlloyInputError(f"Y has shape {tuple(Y.shape)}; expected (n, {len(self.mean)}).")
+        if Y.ndim != 2 or Y.shape[1] != len(self.mean):
+            raise AlloyInputError(f"Y has shape {tuple(Y.shape)}; expected (n, {len(self.mean)}).")
         if not torch.isfinite(Y).all(): raise AlloyInputError("targets contain NaN or infinite values.")
         self.log.copy_(torch.as_tensor(list(log)))
         if (Y[:, self.log] <= 0).any(): raise AlloyInputError("a log-modelled target has a value ≤ 0.")
@@ -72,7 +75,9 @@ class TargetScaler(nn.Module):
         self.std.copy_(T.std(0).clamp_min(1e-8))
         return self
 
-    def forward(self, Y): return (self._t(torch.as_tensor(np.asarray(Y, dtype=np.float32), device=self.mean.device)) - self.mean) / self.std
+    def forward(self, Y):
+        return (self._t(torch.as_tensor(np.asarray(Y, dtype=np.float32), device=self.mean.device))
+                - self.mean) / self.std
 
     def inverse(self, Z):
         "Modelling units → the targets' own units."
@@ -93,14 +98,16 @@ class ProcessingSet:
     s2:np.ndarray # S₂ profiles, shape (n, bins)
 
     def __len__(self): return len(self.recipes)
-    def __repr__(self): return f"ProcessingSet({len(self)} recipes, {len(TARGETS)} scalar targets + S₂ in {self.s2.shape[1]} bins)"
+    def __repr__(self):
+        return f"ProcessingSet({len(self)} recipes, {len(TARGETS)} scalar targets + S₂ in {self.s2.shape[1]} bins)"
     @property
     def columns(self) -> list: return TARGETS + S2_COLUMNS[:self.s2.shape[1]]
     def y(self) -> np.ndarray: return np.c_[self.targets[TARGETS].to_numpy(float), self.s2]
     def subset(self, idx) -> ProcessingSet:
         "The rows `idx` (positions or a boolean mask)."
         idx = np.flatnonzero(idx) if np.asarray(idx).dtype == bool else np.asarray(idx, dtype=int)
-        return ProcessingSet(self.recipes.iloc[idx].reset_index(drop=True), self.targets.iloc[idx].reset_index(drop=True), self.s2[idx])
+        return ProcessingSet(self.recipes.iloc[idx].reset_index(drop=True),
+                             self.targets.iloc[idx].reset_index(drop=True), self.s2[idx])
 
 def cache_dir() -> Path:
     "The package's cache folder: `$XDG_CACHE_HOME/alloy_nb`, else `~/.cache/alloy_nb`."
@@ -110,7 +117,8 @@ def simulate_set(recipes, # recipes (see `sample_recipes`)
                  seed:int=0, # simulator seed
                  grid:int=64, # grid points per side
                  workers:int=1, # CPU worker processes
-                 cache:bool=False, # keep the result in `cache_dir()` (keyed by recipes, seed, grid and package version) and reuse it
+                 # keep the result in `cache_dir()` (keyed by recipes, seed, grid and package version) and reuse it
+                 cache:bool=False,
                  quiet:bool|None=None # hide the progress bar
                 ) -> ProcessingSet:
     "Simulate recipes into a `ProcessingSet` (features, strength and S₂ profiles of the precipitate masks)."
@@ -150,15 +158,20 @@ def read_processing_csv(path:str|Path, # CSV with the `RECIPE_BOUNDS` and `TARGE
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise AlloyInputError(f"{str(p)!r} is not a readable CSV ({type(e).__name__}).") from None
     need = list(RECIPE_BOUNDS) + TARGETS
-    if missing := [c for c in need if c not in df.columns]: raise AlloyInputError(f"{str(p)!r} lacks column(s) {missing}; it needs {need}.")
+    if missing := [c for c in need if c not in df.columns]:
+        raise AlloyInputError(f"{str(p)!r} lacks column(s) {missing}; it needs {need}.")
     if len(df) < MIN_ROWS: raise AlloyInputError(f"{str(p)!r} has {len(df)} rows; training needs at least {MIN_ROWS}.")
     recipes, y = check_recipes(df[list(RECIPE_BOUNDS)]), df[TARGETS].apply(pd.to_numeric, errors='coerce')
     bad = ~np.isfinite(y.to_numpy(float)).all(1) | (y[list(LOG_TARGETS)] <= 0).any(axis=1).to_numpy()
-    if bad.any(): raise AlloyInputError(f"{str(p)!r} row {np.flatnonzero(bad)[0] + 2}: targets must be numbers, and the features positive.")
-    return ProcessingSet(recipes, y.reset_index(drop=True), simulate_set(recipes, seed=0, workers=workers, cache=True, quiet=quiet).s2)
+    if bad.any():
+        raise AlloyInputError(f"{str(p)!r} row {np.flatnonzero(bad)[0] + 2}: "
+                              "targets must be numbers, and the features positive.")
+    return ProcessingSet(recipes, y.reset_index(drop=True),
+                         simulate_set(recipes, seed=0, workers=workers, cache=True, quiet=quiet).s2)
 
 # %% ../nbs/03c_processing_data.ipynb #7d7748a1
-CORNER = {'deformation': 0.9, 'cooling_rate': 0.9}       # position in the range (0–1, log scale for cooling rate) above which a recipe is in the corner
+CORNER = {'deformation': 0.9, 'cooling_rate': 0.9}       # position in the range (0–1, log scale for cooling rate)
+                                                         # above which a recipe is in the corner
 
 def in_corner(recipes # recipes
              ) -> np.ndarray:
@@ -173,5 +186,6 @@ def corner_recipes(n:int, # recipes wanted
     "`n` recipes of the plant-like prior that fall in the corner (rejection sampling)."
     draws = sample_recipes(max(4000, 60 * n), seed=seed)
     inside = draws[in_corner(draws)]
-    if len(inside) < n: raise AlloyInputError(f"only {len(inside)} of {len(draws)} prior draws fell in the corner; ask for fewer.")
+    if len(inside) < n:
+        raise AlloyInputError(f"only {len(inside)} of {len(draws)} prior draws fell in the corner; ask for fewer.")
     return inside.iloc[:n].reset_index(drop=True)

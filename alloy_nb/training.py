@@ -25,8 +25,10 @@ class FitConfig:
     seed:int=0 # seed of initialisation, minibatches and the validation split
 
     def __post_init__(self):
-        for k in ('batch_size', 'max_steps', 'eval_every', 'patience'): setattr(self, k, check_count(getattr(self, k), k))
-        self.lr, self.clip = check_number(self.lr, 'lr', 0, 1, True, True), check_number(self.clip, 'clip', 0, math.inf, True)
+        for k in ('batch_size', 'max_steps', 'eval_every', 'patience'):
+            setattr(self, k, check_count(getattr(self, k), k))
+        self.lr, self.clip = (check_number(self.lr, 'lr', 0, 1, True, True),
+                              check_number(self.clip, 'clip', 0, math.inf, True))
         self.seed = check_seed(self.seed)
 
 
@@ -39,7 +41,8 @@ def train_loop(module:nn.Module, # the network (its parameters are trained)
                desc:str='training', # progress-bar label
                quiet:bool|None=None # hide the progress bar
               ) -> pd.DataFrame:
-    "Adam with early stopping on validation NLL (the best state is restored); history of step, training seconds, loss, val NLL."
+    ("Adam with early stopping on validation NLL (the best state is restored); "
+     "history of step, training seconds, loss, val NLL.")
     opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
     g, dev = torch.Generator().manual_seed(cfg.seed), next(module.parameters()).device
     now = time.process_time if dev.type == 'cpu' else lambda: (torch.cuda.synchronize(dev), time.perf_counter())[1]

@@ -33,7 +33,8 @@ def latent_state(ctx:DesignContext, # the DVAE, the independent judge and the re
                  clean:float=DESIGN_CLEAN, # drop decoded fractions below this
                  k_nearest:int=3 # nearest known alloys to list
                 ) -> dict:
-    "Decoded composition, formula, descriptors, P(single), the judge's verdict and the nearest known alloys of one latent point."
+    ("Decoded composition, formula, descriptors, P(single), the judge's verdict "
+     "and the nearest known alloys of one latent point.")
     row = generate(ctx, np.atleast_2d(np.asarray(z, dtype=float)), target, clean).iloc[0]
     els = [e for e in HEA_ELEMENTS if e in row.index and row[e] > 0]
     comp = row[els].astype(float).sort_values(ascending=False)
@@ -62,19 +63,25 @@ def plot_latent_state(state:dict, # `latent_state` output
 # %% ../nbs/08_widgets.ipynb #68a05d4b
 def _state_html(s:dict) -> str:
     "The read-out of a latent state as a small HTML table."
-    rows = ''.join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g} {html.escape(DESCRIPTOR_UNITS.get(k, ''))}</td></tr>" for k, v in s['descriptors'].items())
+    rows = ''.join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g} {html.escape(DESCRIPTOR_UNITS.get(k, ''))}</td></tr>"
+                   for k, v in s['descriptors'].items())
     near = ', '.join(html.escape(n) for n in s['nearest'])
-    return (f"<b>{html.escape(s['formula'])}</b><br>P(single), DVAE: <b>{s['p_single']:.2f}</b> · judge: <b>{s['p_checker']:.2f}</b> "
-            f"({html.escape(s['verdict'])}) · novelty {s['novelty']:.2f}<br><table>{rows}</table>nearest known alloys: {near}")
+    return (f"<b>{html.escape(s['formula'])}</b><br>"
+            f"P(single), DVAE: <b>{s['p_single']:.2f}</b> · judge: <b>{s['p_checker']:.2f}</b> "
+            f"({html.escape(s['verdict'])}) · novelty {s['novelty']:.2f}<br>"
+            f"<table>{rows}</table>nearest known alloys: {near}")
 
-def latent_explorer(ctx:DesignContext|None=None, # model, judge and reference alloys (default: `DesignContext.default()`, a few seconds)
-                    z_range:float=3., # sliders run over ±z_range
-                    clean:float=DESIGN_CLEAN # drop decoded fractions below this
-                   ) -> W.VBox:
-    "Sliders over the latent space and a target-phase toggle; shows the decoded alloy. `.state` holds the latest `latent_state`."
+def latent_explorer(
+    ctx:DesignContext|None=None, # model, judge and reference alloys (default: `DesignContext.default()`, a few seconds)
+    z_range:float=3., # sliders run over ±z_range
+    clean:float=DESIGN_CLEAN # drop decoded fractions below this
+) -> W.VBox:
+    ("Sliders over the latent space and a target-phase toggle; shows the decoded alloy. "
+     "`.state` holds the latest `latent_state`.")
     ctx = ctx or DesignContext.default()
     model = ctx.model
-    sliders = [W.FloatSlider(value=0., min=-z_range, max=z_range, step=0.05, description=f'z{i + 1}', continuous_update=False)
+    sliders = [W.FloatSlider(value=0., min=-z_range, max=z_range, step=0.05, description=f'z{i + 1}',
+                             continuous_update=False)
                for i in range(model.config.z_dim)]
     phase = W.ToggleButtons(options=list(model.config.classes), value=model.config.classes[-1], description='target')
     out, info = W.Output(), W.HTML()
@@ -104,12 +111,15 @@ def screening_state(ctx:DesignContext, # the DVAE, the independent judge and the
     "The ranked table of a screening request, or the error message of a request that cannot be met."
     try: t = screen(ctx, ScreeningSpace(**request), n, top, seed=seed)
     except AlloyInputError as e: return dict(table=None, error=str(e))
-    return dict(table=t[SCREEN_COLUMNS].round(3), error=None, scored=t.attrs['scored'], per_minute=t.attrs['per_minute'])
+    return dict(table=t[SCREEN_COLUMNS].round(3), error=None, scored=t.attrs['scored'],
+                per_minute=t.attrs['per_minute'])
 
-def screening_explorer(ctx:DesignContext|None=None, # model, judge and reference alloys (default: `DesignContext.default()`)
-                       n:int=20_000 # compositions scored per request
-                      ) -> W.VBox:
-    "Element picker, composition bounds and a *screen* button; shows the ranked candidates. `.state` holds the latest `screening_state`."
+def screening_explorer(
+    ctx:DesignContext|None=None, # model, judge and reference alloys (default: `DesignContext.default()`)
+    n:int=20_000 # compositions scored per request
+) -> W.VBox:
+    ("Element picker, composition bounds and a *screen* button; shows the ranked candidates. "
+     "`.state` holds the latest `screening_state`.")
     ctx, d = ctx or DesignContext.default(), DEFAULT_SPACE
     els = W.SelectMultiple(options=list(HEA_ELEMENTS), value=list(d.elements), rows=8, description='elements')
     k = W.IntRangeSlider(value=d.n_elements, min=2, max=8, description='n elements')
@@ -120,7 +130,8 @@ def screening_explorer(ctx:DesignContext|None=None, # model, judge and reference
         box.state = screening_state(ctx, dict(elements=els.value, n_elements=k.value, bounds=b.value, step=d.step), n)
         s = box.state
         out.value = (f"<pre>{html.escape(s['error'])}</pre>" if s['error'] else
-                     f"{s['scored']:,} compositions scored ({s['per_minute']:,.0f}/min)" + s['table'].to_html(index=False))
+                     f"{s['scored']:,} compositions scored ({s['per_minute']:,.0f}/min)"
+                     + s['table'].to_html(index=False))
     go.on_click(update)
     update()
     box.elements, box.n_elements, box.bounds, box.button = els, k, b, go
@@ -143,8 +154,10 @@ def processing_state(model:BHN, # a trained hypernetwork (e.g. `shipped_bhn()`)
     table['inside'] = (table.simulated >= table['5%']) & (table.simulated <= table['95%'])
     s2 = [c for c in S2_COLUMNS if c in pred.mean]
     conc = fields['concentration'][0].astype(np.float32)
-    return dict(recipe=df.iloc[0].to_dict(), table=table, s2=pred.mean[s2].iloc[0].to_numpy(), s2_low=pred.quantiles[0.05][s2].iloc[0].to_numpy(),
-                s2_high=pred.quantiles[0.95][s2].iloc[0].to_numpy(), s2_simulated=s2_profiles((conc > 0.5)[None])[0][:len(s2)],
+    return dict(recipe=df.iloc[0].to_dict(), table=table, s2=pred.mean[s2].iloc[0].to_numpy(),
+                s2_low=pred.quantiles[0.05][s2].iloc[0].to_numpy(),
+                s2_high=pred.quantiles[0.95][s2].iloc[0].to_numpy(),
+                s2_simulated=s2_profiles((conc > 0.5)[None])[0][:len(s2)],
                 concentration=conc, grains=fields['grains'][0])
 
 def plot_processing_state(state:dict, # `processing_state` output
@@ -158,8 +171,9 @@ def plot_processing_state(state:dict, # `processing_state` output
     axs[0].plot(r, state['s2_simulated'], 'k.', ms=3, label='simulated')
     axs[0].set(xlabel='r (nm)', ylabel='S₂(r)')
     axs[0].legend(fontsize=7)
-    for ax, img, cell, unit, title in ((axs[1], state['concentration'], ALLOY['ppt_cell_nm'], 'nm', 'precipitates (simulated)'),
-                                       (axs[2], state['grains'], ALLOY['grain_cell_um'], 'µm', 'grains (simulated)')):
+    for ax, img, cell, unit, title in (
+            (axs[1], state['concentration'], ALLOY['ppt_cell_nm'], 'nm', 'precipitates (simulated)'),
+            (axs[2], state['grains'], ALLOY['grain_cell_um'], 'µm', 'grains (simulated)')):
         ax.imshow(img, cmap='viridis' if img is state['concentration'] else 'tab20', interpolation='nearest')
         add_scale_bar(ax, cell, unit)
         ax.set(title=title, xticks=[], yticks=[])
@@ -169,19 +183,26 @@ def plot_processing_state(state:dict, # `processing_state` output
 # %% ../nbs/08_widgets.ipynb #d064b9c3
 def _recipe_html(s:dict) -> str:
     "The read-out of a processing state as a small HTML table."
-    rows = ''.join(f"<tr><td>{html.escape(t)}</td><td>{r.predicted:.3g}</td><td>{r['5%']:.3g} – {r['95%']:.3g}</td><td>{r.simulated:.3g}</td>"
+    rows = ''.join(f"<tr><td>{html.escape(t)}</td><td>{r.predicted:.3g}</td>"
+                   f"<td>{r['5%']:.3g} – {r['95%']:.3g}</td><td>{r.simulated:.3g}</td>"
                    f"<td>{html.escape(r.unit)}</td></tr>" for t, r in s['table'].iterrows())
-    return ("<table><tr><th>target</th><th>BHN mean</th><th>90% interval</th><th>simulated</th><th>unit</th></tr>" + rows + "</table>")
+    return ("<table><tr><th>target</th><th>BHN mean</th><th>90% interval</th><th>simulated</th><th>unit</th></tr>"
+            + rows + "</table>")
 
 def processing_explorer(model:BHN|None=None, # a trained hypernetwork (default: the shipped one)
                         grid:int=64 # grid of the live simulation
                        ) -> W.VBox:
-    "A slider per recipe parameter; shows the BHN's prediction beside the simulator's microstructure. `.state` holds the latest `processing_state`."
+    ("A slider per recipe parameter; shows the BHN's prediction beside the simulator's microstructure. "
+     "`.state` holds the latest `processing_state`.")
     model = model or shipped_bhn()
-    mk = lambda k, lo, hi: (W.FloatLogSlider(value=np.sqrt(lo * hi), base=10, min=np.log10(lo), max=np.log10(hi), step=0.02, readout_format='.3g')
-                            if k in LOG_SCALE else W.FloatSlider(value=(lo + hi) / 2, min=lo, max=hi, step=(hi - lo) / 100, readout_format='.3g'))
+    mk = lambda k, lo, hi: (W.FloatLogSlider(value=np.sqrt(lo * hi), base=10, min=np.log10(lo), max=np.log10(hi),
+                                             step=0.02, readout_format='.3g')
+                            if k in LOG_SCALE else
+                            W.FloatSlider(value=(lo + hi) / 2, min=lo, max=hi, step=(hi - lo) / 100,
+                                          readout_format='.3g'))
     sliders = {k: mk(k, lo, hi) for k, (lo, hi) in RECIPE_BOUNDS.items()}
-    for k, s in sliders.items(): s.description, s.continuous_update, s.style = f'{k} ({RECIPE_UNITS[k]})', False, {'description_width': '150px'}
+    for k, s in sliders.items():
+        s.description, s.continuous_update, s.style = f'{k} ({RECIPE_UNITS[k]})', False, {'description_width': '150px'}
     out, info = W.Output(), W.HTML()
     box = W.VBox([W.HBox([W.VBox(list(sliders.values())), info]), out])
     def update(change=None):
