@@ -42,8 +42,7 @@ LOG_COLUMNS = tuple(LOG_SCALE) + tuple(FEATURES)                          # mode
 
 def transform(df:pd.DataFrame # recipes and targets in their own units
              ) -> pd.DataFrame:
-    ("The columns on the scales where the simulator's relations are closest to linear: "
-     "−1000/T, logs of times, rates and features.")
+    "Rescale to where the simulator's relations are nearly linear: −1000/T, logs of times, rates and features."
     out = df.copy()
     if 'temperature' in out: out['temperature'] = -1000 / out['temperature']
     for k in LOG_COLUMNS:
@@ -73,8 +72,7 @@ def _bad(msg): raise AlloyInputError(msg)
 def check_tiers(tiers, # tiers, earliest first (lists of column names), or `None`
                 columns:list # the variables of the data
                ) -> dict:
-    ("`{variable: tier}` from a sequence of tiers; "
-     "raises on unknown variables and on a tier list that contradicts itself.")
+    "`{variable: tier}` (empty for `None`); raises on malformed tiers, unknown variables or a variable in two tiers."
     if tiers is None: return {}
     if isinstance(tiers, (str, dict)) or not all(isinstance(t, (list, tuple)) for t in tiers):
         _bad(f"tiers must be a sequence of lists of variable names, earliest first (like TIERS), got {tiers!r}.")
@@ -243,8 +241,7 @@ def bootstrap_edges(df:pd.DataFrame, # observational data
                     seed:int=0, # seed of the resamples
                     **kwargs # passed to `learn_graph`
                    ) -> pd.DataFrame:
-    ("Per node pair found at least once: how often PC joins it (`frequency`), "
-     "and how often as a → b, b → a or undirected.")
+    "Per pair joined in any resample: the fraction joined (`frequency`), split into a → b, b → a and undirected."
     rng, counts = np.random.default_rng(seed), {}
     for _ in range(n_boot):
         g = learn_graph(df.iloc[rng.integers(len(df), size=len(df))], **kwargs).graph
@@ -269,8 +266,7 @@ def plot_graph(g:nx.DiGraph, # the graph to draw (arcs both ways = undirected)
                freq:pd.DataFrame|None=None, # `bootstrap_edges` output: edge width ∝ frequency
                truth:nx.DiGraph|None=None, # colour edges by whether they are true (and show missed true edges)
                ax=None, title:str=''):
-    ("Draw a learned graph by tiers; edge width = bootstrap frequency (if given), "
-     "green = true edge, red = false, dashed = missed.")
+    "Draw a graph in tier rows; with `truth`, true edges green, false ones red, missed ones dashed. Returns `ax`."
     ax = ax or plt.subplots(figsize=(8, 4.2))[1]
     pos, f = graph_layout(g), {} if freq is None else {tuple(sorted((r.a, r.b))): r.frequency
                                                        for r in freq.itertuples()}

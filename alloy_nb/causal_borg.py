@@ -43,8 +43,9 @@ def route_effects(d:pd.DataFrame, # `route_data()` output
                   n_boot:int=100, # publication-cluster bootstrap resamples
                   seed:int=0
                  ) -> pd.DataFrame:
-    ("Per route: naive and composition-adjusted ratio of yield strength to casting, "
-     "the adjusted one with a 95% publication-bootstrap interval.")
+    """Per route: the ratio of yield strength to CAST's, naive and adjusted for composition and test conditions.
+
+    Only the adjusted ratio has an interval: 95%, from a bootstrap over publications."""
     def adjusted(x):
         m = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, random_state=seed).fit(_design(x), x.log_ys)
         mu = {r: m.predict(_design(x, r)).mean() for r in BORG_ROUTES}
@@ -61,8 +62,9 @@ def route_effects(d:pd.DataFrame, # `route_data()` output
 
 # %% ../nbs/05c_causal_borg.ipynb #9e3158cb
 def hall_petch(n_boot:int=200, seed:int=0) -> pd.DataFrame:
-    ("Slope of hardness and room-temperature yield strength on d^−½ (µm^−½), "
-     "naive and adjusted for composition and route, with 95% intervals.")
+    """Hall–Petch slopes of hardness and room-temperature yield strength on d^−½ (µm^−½), with 95% intervals.
+
+    Each is fitted naive and adjusted for composition and route (standardised descriptors and route indicators)."""
     a = borg_alloys()
     a = a[a.grain_size_um.gt(0) & a.describable & a.processing.isin(BORG_ROUTES)].reset_index(drop=True)
     a['ys_rt'] = a.ys_rt_compression_mpa.fillna(a.ys_rt_tension_mpa)

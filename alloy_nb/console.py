@@ -24,8 +24,7 @@ def _give_once(action:argparse.Action):
 
 def dashed(argv:list[str] # command-line arguments
           ) -> list[str]:
-    ("`argv` with every option name spelt with dashes (`--skip_invalid=1` → `--skip-invalid=1`); "
-     "values, and everything after `--`, untouched.")
+    "`argv` with option names dashed (`--skip_invalid=1` → `--skip-invalid=1`); values, and all after `--`, untouched."
     out = []
     for i, a in enumerate(argv):
         if a == '--': return out + list(argv[i:])
@@ -36,14 +35,12 @@ def dashed(argv:list[str] # command-line arguments
     return out
 
 class CommandParser(argparse.ArgumentParser):
-    ("An argument parser that accepts option names spelt with underscores as well as dashes "
-     "(`--skip_invalid`, `--skip-invalid`).")
+    "An argument parser that accepts option names spelt with underscores too (`--skip_invalid` for `--skip-invalid`)."
     def parse_known_args(self, args=None, namespace=None):
         return super().parse_known_args(dashed([str(a) for a in (sys.argv[1:] if args is None else args)]), namespace)
 
 def _add(p:argparse.ArgumentParser, name:str, doc, required:bool) -> argparse.Action:
-    ("Add parameter `name` (its `docments` entry `doc`) to `p`: "
-     "a positional argument if it has no default, else an option spelt with dashes.")
+    "Add parameter `name` (docments entry `doc`) to `p`: positional if it has no default, else an option with dashes."
     param = copy.copy(doc.anno) if isinstance(doc.anno, Param) else Param(doc.docment, doc.anno)
     param.help = help = param.help or doc.docment or ''      # a `Param` without help takes the parameter's comment
     param.set_default(None if required else doc.default)
@@ -57,9 +54,7 @@ def command_parser(func, # the command's function: its parameters are the option
                    prog:str, # the command's name
                    repeatable=() # parameters whose option may be given several times
                   ) -> CommandParser:
-    ("The argument parser of console script `func`; "
-     "keyword-only parameters without a default are required options, "
-     "and an option given twice is refused unless it is `repeatable`.")
+    "Parser of `func`: keyword-only parameters without a default become required options; repeats only if `repeatable`."
     p, sig = CommandParser(prog=prog, description=func.__doc__), inspect.signature(func).parameters
     for name, doc in docments(func, full=True, returns=False, eval_str=True).items():
         required = sig[name].kind is inspect.Parameter.KEYWORD_ONLY and doc.default is inspect.Parameter.empty
@@ -72,8 +67,7 @@ def _interrupt(signum, frame): raise KeyboardInterrupt
 @contextlib.contextmanager
 def command_errors(prog:str # the command's name, which starts every message
                   ):
-    ("Run a command's body: input and OS errors end in one line and exit status 1; "
-     "Ctrl-C and SIGTERM in a clean stop (status 130).")
+    "Run a command's body: input and OS errors end in one line, status 1; Ctrl-C and SIGTERM stop cleanly, status 130."
     from alloy_nb.core import AlloyInputError   # here, not at the top: parsing and `--help` import nothing heavy
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _interrupt) if main else None
@@ -90,8 +84,7 @@ def console_script(func, # the command's function: its parameters are the option
                    prog:str, # the command's name
                    repeatable=() # parameters whose option may be given several times
                   ):
-    ("The entry point `main(argv=None)` of console script `prog`: "
-     "parse the options (refusing repeats), run `func` under `command_errors`.")
+    "Entry point `main(argv=None)` of `prog`: parse the options, refusing repeats; run `func` under `command_errors`."
     def main(argv:list[str]|None=None # command-line arguments (default: `sys.argv[1:]`)
             ):
         args = vars(command_parser(func, prog, repeatable).parse_args(argv))

@@ -55,8 +55,7 @@ def compositions_of(df:pd.DataFrame # a table with a `composition_key` column
 
 # %% ../nbs/02_data.ipynb #637e4340
 def _merge_repeats(df:pd.DataFrame, keep:Sequence[str]=('formula',)) -> pd.DataFrame:
-    ("One row per composition_key, with n_reports, reported_phases, conflict, phase and single_phase "
-     "by the policy above.")
+    "One row per composition_key: n_reports, reported_phases, conflict; phase and single_phase only if reports agree."
     g = df.groupby('composition_key', sort=True)
     out = g[list(keep) + ['family', 'n_elements', 'describable']].first()
     out['n_reports'] = g.size()
@@ -118,8 +117,7 @@ def load_borg() -> pd.DataFrame:
 # %% ../nbs/02_data.ipynb #accf886f
 def borg_alloys(borg:pd.DataFrame|None=None # `load_borg()` output (loaded if omitted)
                ) -> pd.DataFrame:
-    ("One row per (composition, processing) Borg alloy: "
-     "medians of grain size, hardness, room-temperature compressive/tensile yield.")
+    "Borg alloys by (composition, processing): median grain size, hardness, room-temperature compressive/tensile yield."
     b = load_borg() if borg is None else borg
     b = b.assign(processing=b.processing.fillna('unknown'))
     rt = b.test_temperature_c.between(15, 30)

@@ -43,14 +43,12 @@ def _tables(palette:tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
 
 def element_table(palette:Sequence[str]=HEA_ELEMENTS # elements (rows), in order
                  ) -> pd.DataFrame:
-    ("Per-element properties used by the descriptors "
-     "(hea-bench's tables; bulk modulus and molar volume from matminer's).")
+    "Per-element properties the descriptors use (hea-bench's tables; bulk modulus and molar volume from matminer's)."
     return _tables(tuple(palette))[0].copy()
 
 def pair_enthalpy_matrix(palette:Sequence[str]=HEA_ELEMENTS # elements, in order
                         ) -> pd.DataFrame:
-    ("Miedema liquid pair enthalpies ΔH_ij (kJ/mol) as a symmetric matrix with zero diagonal "
-     "(NaN where hea-bench has none).")
+    "Miedema liquid pair enthalpies ΔH_ij (kJ/mol), symmetric with zero diagonal (NaN where hea-bench has none)."
     return pd.DataFrame(_tables(tuple(palette))[1].copy(), index=list(palette), columns=list(palette))
 
 # %% ../nbs/01a_descriptors.ipynb #da3da511
@@ -108,8 +106,7 @@ class _Ops:
         return self.where(x > 0, self.sqrt(self.where(x > 0, x, 1.0)), 0.0)
 
 def _gather(X, dense:bool):
-    ("Column indices (B,k) of the elements present in each row (all columns if `dense`), "
-     "and which slots are real (not padding).")
+    "Column indices (B,k) of each row's elements (all columns if `dense`) and which slots are real (None: no padding)."
     B, n = X.shape
     if isinstance(X, torch.Tensor):
         if dense: return torch.arange(n, device=X.device).expand(B, n), None
@@ -138,8 +135,7 @@ def _gather(X, dense:bool):
 _PROPS = ('radius_pm', 'melting_K', 'valence', 'electronegativity', 'bulk_modulus_gpa', 'molar_volume_cm3')
 
 def _s_excess(x, d, ops):
-    ("Mansoori excess entropy (J/(mol K)), mean over the bcc and fcc packing fractions; "
-     "x, d: (B,k) fractions, diameters.")
+    "Mansoori excess entropy (J/(mol K)), mean over bcc and fcc packing fractions; x, d: (B,k) fractions, diameters."
     xd = x * d
     xd2 = xd * d
     s2, s3, dbar = xd2.sum(-1), (xd2 * d).sum(-1), xd.sum(-1)

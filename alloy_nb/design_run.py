@@ -34,8 +34,7 @@ NULLS = {'screening': 'random alloys of the requested screening space',
 
 def in_summary(candidates:pd.DataFrame # candidate tables of all strategies, concatenated
               ) -> pd.Series:
-    ("Which candidates `design_summary` counts as proposals: "
-     "aimed at single phase, when nudged past the threshold, and not a near-duplicate.")
+    "Which candidates `design_summary` counts: aimed at single phase, past the threshold if nudged, not `duplicate`."
     target = candidates.get('target', pd.Series('single-phase', index=candidates.index)).fillna('single-phase')
     reached = candidates.get('reached', pd.Series(True, index=candidates.index)).fillna(True).astype(bool)
     dup = candidates.get('duplicate', pd.Series(False, index=candidates.index)).fillna(False).astype(bool)
@@ -49,8 +48,7 @@ def null_confirmed(candidates:pd.DataFrame, # the proposals of one strategy (`in
                    n_random:int=20, # random alloys per proposal
                    seed:int=0 # random seed
                   ) -> np.ndarray:
-    ("Per proposal: the share of random alloys from the strategy's own space (`NULLS`) "
-     "that the judge calls single-phase.")
+    "Per proposal: share of random alloys from its strategy's own space (`NULLS`) that the judge calls single-phase."
     if strategy in ('screening', 'latent') and space is not None:
         return np.full(len(candidates), space_null(space, checker, max(2_000, n_random * len(candidates)), seed))
     if strategy == 'nudging': return edit_null(candidates, checker, n_random, seed)
@@ -62,8 +60,7 @@ def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies
                    n_random:int=20, # random alloys per proposal for the nulls
                    seed:int=0 # seed of the random alloys
                   ) -> pd.DataFrame:
-    ("Per strategy: candidates, distinct proposals, their validity, "
-     "classifier and judge verdicts, the same-space null, novelty.")
+    "Per strategy: candidates, distinct proposals, validity, classifier and judge verdicts, same-space null, novelty."
     n = candidates.groupby('strategy', sort=False).size()
     c = candidates[in_summary(candidates)]
     null = pd.concat([pd.Series(null_confirmed(g, s, checker, space, n_random, seed), index=g.index)
@@ -106,8 +103,9 @@ def permutation_shap(f, # model: (rows, M) array → (rows,) outputs
                      n_perm:int=10, # feature orders per row, in antithetic pairs (each order and its reverse)
                      seed:int=0 # random seed
                     ) -> tuple[np.ndarray, float]:
-    ("SHAP values by permutation sampling, one model call per explained row: "
-     "(values (n, M), base value E_B[f]); each row's values add up exactly.")
+    """SHAP values by permutation sampling, one model call per explained row: (values (n, M), base value E_B[f]).
+
+    Each row's values add up exactly to f(row) − E_B[f]."""
     rng, (n, M) = np.random.default_rng(seed), A.shape
     vals, base = np.zeros((n, M)), float(np.mean(f(B)))
     prefix = np.tri(M + 1, M, -1, dtype=bool)   # prefix j: the first j features of an order are the row's
@@ -125,8 +123,9 @@ def explain(model:DVAE, # a trained DVAE (its classifier is explained)
             max_background:int=50, # background rows used
             seed:int=0 # background subsample seed
            ) -> shap.Explanation:
-    ("SHAP values of the classifier's P(single) over its descriptors plus the composition as one feature "
-     "(exact up to 10 features, else `permutation_shap`).")
+    """SHAP values of the classifier's P(single) over its descriptors plus the composition as one feature.
+
+    Exact up to 10 features, else sampled by `permutation_shap`."""
     c = model.config
     Xe, Xb = composition_matrix(X, palette=c.palette), composition_matrix(background, palette=c.palette)
     Xb = Xb.iloc[np.random.default_rng(seed).permutation(len(Xb))[:max_background]]
@@ -173,8 +172,7 @@ def _paper_direction(name:str) -> str:
 def retrospective(ctx:DesignContext, # the DVAE and the judge (both trained without `ctx.holdout_fold`)
                   ks=(25, 50, 100) # cut-offs
                  ) -> pd.DataFrame:
-    ("Precision@k of each model on the held-out fold's known alloys (real labels), "
-     "with the fold's base rate and the enrichment at the largest k.")
+    "Precision@k per model on the held-out fold's known alloys, with their base rate and enrichment at the largest k."
     if ctx.holdout_fold is None:
         raise AlloyInputError("A retrospective test needs a held-out fold: the models saw every alloy.")
     X, y = held_out_alloys(ctx.holdout_fold)
@@ -214,8 +212,7 @@ class DesignPlan:
 
     @classmethod
     def quick(cls, **kwargs) -> DesignPlan:
-        ("A small plan (5,000 screened, 5,000 latent draws, 40 alloys nudged, 40 explained): "
-         "a smoke test that takes seconds.")
+        "A smoke-test plan that takes seconds: 5,000 screened, 5,000 latent draws, 40 alloys nudged, 40 explained."
         return cls(**{'n_screen': 5_000, 'n_latent': 5_000, 'n_nudge': 40, 'n_shap': 40, **kwargs})
 
 @dataclass
@@ -243,8 +240,9 @@ def run_design(
     model:DVAE|None=None, # the DVAE when the context is built here (default: the shipped one)
     quiet:bool|None=None # hide the progress bar
 ) -> DesignRun:
-    ("Run screening, latent generation (sampled in the screening space, both targets), "
-     "nudging of held-out multi-phase alloys, the retrospective test and SHAP.")
+    """Run screening, latent generation, nudging, the summary, the retrospective test and SHAP; all in a `DesignRun`.
+
+    Latent proposals are sampled in the screening space for both targets; nudging moves held-out multi-phase alloys."""
     T, steps = {}, progress(total=6 + (ctx is None), desc='design', disable=quiet)
     def step(name, fn):
         steps.set_postfix_str(name)

@@ -179,8 +179,7 @@ class DVAE(nn.Module):
     def describe(self, X): return torch_descriptors(X, self.config.palette, self.names)
 
     def head_logits(self, X, D=None):
-        ("Each classifier head's logits for fractions `X`, shape (n_classifiers, n, n_classes) "
-         "(descriptors `D` computed if not given).")
+        "Each head's logits for fractions `X`, shape (n_classifiers, n, n_classes); descriptors `D` computed if `None`."
         D = self.describe(X) if D is None else D
         f = self.scaler(D[:, :len(self.config.features)])
         h = torch.cat([f, X], -1) if self.config.use_composition else f
@@ -199,16 +198,19 @@ class DVAE(nn.Module):
         return h[..., :self.config.z_dim], F.softplus(h[..., self.config.z_dim:]) + 1e-4
 
     def recon_log_prob(self, out, X):
-        ("log p(x | y, z) from the decoder's output `out`: multinomial over the palette; "
-         "sparse: Bernoulli presence of each element × multinomial over the present ones.")
+        """log p(x | y, z) of compositions `X` given the decoder's output `out`.
+
+        Multinomial decoder: a multinomial over the palette; sparse: Bernoulli presence of each element × a
+        multinomial over the present ones."""
         if self.config.decoder == 'multinomial': return self.config.recon_count * (X * out.log_softmax(-1)).sum(-1)
         (a, b), present = out.chunk(2, -1), (X > 0).to(X)
         presence = -F.binary_cross_entropy_with_logits(a, present.expand_as(a), reduction='none').sum(-1)
         return presence + self.config.recon_count * (X * (b + (present - 1) * 1e4).log_softmax(-1)).sum(-1)
 
     def mean_composition(self, out):
-        ("The composition a decoder output stands for: the softmax; "
-         "sparse: fractions over the k likeliest elements, k = the expected number present (≥ 1).")
+        """The composition a decoder output `out` stands for: its softmax.
+
+        Sparse decoder: the softmax over the k likeliest elements only, k = the expected number present (≥ 1)."""
         if self.config.decoder == 'multinomial': return out.softmax(-1)
         a, b = out.chunk(2, -1)
         keep = (a.argsort(dim=-1, descending=True, stable=True).argsort(dim=-1)
@@ -302,8 +304,7 @@ def fit_dvae(X, # labelled compositions: formulas, dicts, a composition DataFram
 
 def _train(model:DVAE, lab:_Alloys, val:_Alloys, unl:_Alloys|None, supervised_only:bool,
            quiet:bool|None) -> DVAE:
-    ("The training loop of `fit_dvae`: "
-     "halve the learning rate on plateaus, keep the state with the lowest validation log-loss.")
+    "`fit_dvae`'s training loop: halve the learning rate on plateaus, keep the state of lowest validation log-loss."
     c = model.config
     opt = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=c.lr_patience)
@@ -380,8 +381,7 @@ def decode(model:DVAE, # a trained model
 def clean_compositions(X:pd.DataFrame, # compositions (fractions over a palette)
                        threshold:float=0.005 # fractions below this (0.5 at.%) are dropped
                       ) -> pd.DataFrame:
-    ("Drop trace elements below `threshold` and renormalise: "
-     "decoded compositions spread a little mass over every element.")
+    "Drop elements below `threshold` and renormalise (decoded compositions spread a little mass over every element)."
     X = X.where(X >= threshold, 0.)
     return X.div(X.sum(axis=1), axis=0)
 
@@ -396,8 +396,7 @@ def save_dvae(model:DVAE, # a trained model
 def load_dvae(path:str|Path, # a checkpoint written by `save_dvae`
               device=None # device to load onto (default: `get_device()`)
              ) -> DVAE:
-    ("Load a DVAE checkpoint, checking its format, version, configuration and every weight; "
-     "raises `CheckpointError` naming the problem.")
+    "Load a DVAE checkpoint, checking format, version, config and every weight; `CheckpointError` names any problem."
     path, dev = Path(path), get_device(device)
     ckpt = read_checkpoint(path, 'alloy_nb.dvae', CHECKPOINT_FORMAT, 'alloy_nb DVAE',
                            'Retrain with `alloy_nb_train_dvae`.')

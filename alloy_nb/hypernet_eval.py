@@ -27,8 +27,7 @@ __all__ = ['METHODS', 'METRICS', 'MLPNet', 'EnsembleNet', 'BBBNet', 'Fitted', 'f
 
 # %% ../nbs/04a_hypernet_eval.ipynb #2245747d
 class MLPNet(nn.Module):
-    ("MLP with mean and log-variance heads: x (B, in) → (B, out) twice; "
-     "dropout after every hidden layer if `dropout` > 0.")
+    "MLP with mean and log-variance heads, x (B, in) → (B, out) twice; dropout after hidden layers if `dropout` > 0."
     def __init__(self, n_in:int, n_out:int, hidden=(64, 64), dropout:float=0.):
         super().__init__()
         sizes, layers = (n_in, *hidden), []
@@ -58,8 +57,9 @@ class EnsembleNet(nn.Module):
         return h[..., :self.n_out], h[..., self.n_out:].clamp(-12, 8)
 
 class BBBNet(nn.Module):
-    ("Mean-field Gaussian weights and biases (Bayes by backprop), a prior N(0, σ²) on each: "
-     "x (B, in) → (K, B, out) twice for K weight draws.")
+    """Bayes by backprop: x (B, in) → (K, B, out) twice for K weight draws.
+
+    Mean-field Gaussian weights and biases, each with the prior N(0, `prior_scale`²)."""
     def __init__(self, n_in:int, n_out:int, hidden=(64, 64), prior_scale:float=1.):
         super().__init__()
         sizes = (n_in, *hidden, 2 * n_out)
@@ -84,8 +84,7 @@ METHODS = ('bhn', 'mlp', 'mc_dropout', 'ensemble', 'ensemble_batched', 'bbb', 'g
 
 @dataclass
 class Fitted:
-    ("A trained method: `moments(X)` → predictive mean, total variance and epistemic variance (modelling units); "
-     "its validation history.")
+    "A trained method: `moments(X)` → mean, total and epistemic variance (modelling units), and its validation history."
     name:str
     moments:Callable
     history:pd.DataFrame
@@ -246,8 +245,7 @@ def benchmark_processing(train:ProcessingSet, # training recipes (the corner sho
                          device=None, # compute device
                          quiet:bool|None=None # hide the progress bars
                         ) -> Benchmark:
-    ("Train every method on `train`; its metrics on `test`, its epistemic-uncertainty ratio on `ood`, "
-     "and its time to target.")
+    "Train every method on `train`; metrics on `test`, epistemic-uncertainty ratio on `ood`, and time to target."
     c, dev = config or BHNConfig(), get_device(device)
     rng = np.random.default_rng(c.seed)
     va = np.sort(rng.permutation(len(train))[:max(1, len(train) // 10)])
@@ -275,8 +273,10 @@ def benchmark_processing(train:ProcessingSet, # training recipes (the corner sho
 def bench_json(b:Benchmark, # `benchmark_processing` output
                borg:pd.DataFrame|None=None # `benchmark_borg` summary (optional)
               ) -> dict:
-    ("`{'simulator': {method: {target: {metric: value}}}, 'borg': …, "
-     "'noise_ceiling': {target: r2}, 'time_to_target': {method: s}}`.")
+    """The benchmark as a JSON-ready dict, values rounded to 5 decimals (NaN: None).
+
+    Keys: 'simulator' `{method: {target: {metric: value}}}`, 'noise_ceiling' `{target: r2}`,
+    'time_to_target' `{method: seconds}`, and 'borg' (`borg_json`) when `borg` is given."""
     r = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 5)
     sim = {m: {t: {k: r(v) for k, v in row.drop(['method', 'target']).items()}
                for t, row in d.set_index('target', drop=False).iterrows()}
@@ -316,8 +316,7 @@ def benchmark_sets(n:int=2000, # bundled recipes (the corner is removed from the
 def plot_calibration(b:Benchmark, # `benchmark_processing` output
                      levels=None # nominal coverages (default: 0.05, 0.10, …, 0.95)
                     ):
-    ("Reliability diagram: observed against nominal coverage of central intervals, per method; "
-     "scalar targets and S₂ bins apart.")
+    "Reliability diagram per method: observed against nominal central-interval coverage, scalar and S₂ targets apart."
     levels = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels, dtype=float)
     fig, axs = plt.subplots(1, 2, figsize=(9, 4), dpi=100, sharey=True)
     n = len(TARGETS)
@@ -372,8 +371,9 @@ def plot_training(b:Benchmark # `benchmark_processing` output
 def goals(b:Benchmark, # `benchmark_processing` output
           method:str='bhn' # the method judged
          ) -> pd.DataFrame:
-    ("The method's numbers next to the goals: R² gap to the noise ceiling, 90% coverage, OOD epistemic ratio, "
-     "S₂ error ÷ replicate spread, time to target.")
+    """The method's numbers against the goals, each with whether it is met.
+
+    R² gap to the noise ceiling, 90% coverage, OOD epistemic ratio, S₂ error ÷ replicate spread and time to target."""
     t = b.table[b.table.method == method].set_index('target')
     ceil = group_s2(b.ceiling).best_r2
     rows = [dict(goal=f'R² within 0.01 of the noise ceiling: {k}', value=t.r2[k] - ceil[k],

@@ -54,8 +54,7 @@ def nudge(model:DVAE, # a trained DVAE
 # %% ../nbs/07c_nudging.ipynb #f8ec6b6a
 def nudging_movement(paths:pd.DataFrame # `nudge` output
                     ) -> pd.DataFrame:
-    ("Per nudged alloy (index `alloy`): steps, reached, composition change start → end (half-L1) "
-     "and share of the start's elements kept.")
+    "Per nudged alloy (index `alloy`): steps, reached, `moved` (half-L1, start → end), share of start elements kept."
     pal = [col for col in paths.columns if col not in ('alloy', 'start', 'step', 'p_target', 'reached')]
     cols = ['start', 'steps', 'reached', 'moved', 'elements_kept', 'same_elements']
     later = paths[paths.step > 0]
@@ -71,8 +70,9 @@ def nudging_movement(paths:pd.DataFrame # `nudge` output
 def nudge_candidates(ctx:DesignContext, # the proposing model, the judge and the reference alloys
                      paths:pd.DataFrame # `nudge` output
                     ) -> pd.DataFrame:
-    ("The last step of every nudged path as a candidate table (`start`, `steps`, `reached`, `moved`, `elements_kept`); "
-     "alloys never nudged are left out.")
+    """The last step of every nudged path as a candidate table; alloys never nudged are left out.
+
+    `tabulate`'s columns plus `start`, `steps`, `reached`, `moved` and `elements_kept`."""
     last = paths[paths.step > 0].groupby('alloy').tail(1)
     return tabulate(ctx, last[list(ctx.model.config.palette)], 'nudging',
                     nudging_movement(paths).drop(columns='same_elements'))
@@ -103,8 +103,7 @@ def constrained_nudge(model:DVAE, # a trained DVAE (its classifier is followed)
                       add_elements:bool=False, # let the edit add elements (those `ELEMENT_POLICY` allows, plus `allow`)
                       allow:str|tuple=() # elements of `ELEMENT_POLICY` an edit may add when `add_elements`
                      ) -> pd.DataFrame:
-    ("Move every alloy up the classifier's log P(target) within a trust region; "
-     "the paths in `nudge`'s format (step 0, then the end).")
+    "Move every alloy up the classifier's log P(target) within a trust region; paths as in `nudge` (step 0, then end)."
     if not 0 < tau <= 1: raise AlloyInputError(f"tau must lie in (0, 1] (a share of the atoms), got {tau}.")
     if not 0 < threshold < 1: raise AlloyInputError(f"threshold must lie in (0, 1), got {threshold}.")
     if max_steps < 1: raise AlloyInputError(f"max_steps must be at least 1, got {max_steps}.")

@@ -36,8 +36,7 @@ def _per_batch(x, like:torch.Tensor, ndim:int) -> torch.Tensor:
     return torch.as_tensor(x, device=like.device, dtype=like.dtype).reshape((-1,) + (1,)*(ndim-1))
 
 def _complex_factor(x:torch.Tensor, shape) -> torch.Tensor:
-    ("Real spectral factor `x` broadcast to complex `shape`, "
-     "as a contiguous (…, 2) real array for `view_as_real` products.")
+    "Real factor `x` broadcast to complex `shape` as a contiguous real (…, 2) array, for `view_as_real` products."
     return x.expand(shape).unsqueeze(-1).expand(*shape, 2).contiguous()
 
 def check_stable(x:torch.Tensor, # field to check
@@ -60,16 +59,14 @@ _chunks: dict = {}                      # (solver, field shape, dtype, threads) 
 def solver_chunk(solver, # the solver: `cahn_hilliard` or `fan_chen`
                  like:torch.Tensor, # fields of the batch to advance, (B, N, N) or (B, Q, N, N)
                 ) -> int:
-    ("Recipes a solver advances together: all on a GPU; "
-     "on the CPU the fastest of `CHUNK_CANDIDATES`, timed once per process.")
+    "Recipes a solver advances at once: all on a GPU, else the fastest of `CHUNK_CANDIDATES` (timed once per process)."
     if like.device.type != 'cpu': return max(len(like), 1)
     key = (solver.__name__, tuple(like.shape[1:]), like.dtype, torch.get_num_threads())
     if key not in _chunks: _chunks[key] = _time_chunks(solver, like)
     return _chunks[key]
 
 def _time_chunks(solver, like:torch.Tensor) -> int:
-    ("The candidate chunk with the least time for `TUNE_STEPS` steps of copies of the first recipe "
-     "(best of three, interleaved).")
+    "Fastest candidate chunk for `TUNE_STEPS` steps on copies of the first recipe (best of three interleaved runs)."
     per = like[0].numel()*like.element_size()
     cands = [c for c in CHUNK_CANDIDATES if c*per <= TUNE_BYTES] or [CHUNK_CANDIDATES[0]]
     if len(cands) == 1: return cands[0]
@@ -81,8 +78,7 @@ def _time_chunks(solver, like:torch.Tensor) -> int:
 
 # %% ../nbs/03_phasefield.ipynb #a8b36761
 def _ch_run(c, a, b, steps, dt, check_every):
-    ("Advance one chunk of fields: ĉ ← a·ĉ − b·FFT[f′(c)] (a = 1/(1 + Δt M κ k⁴), b = Δt M k² a), "
-     "in place but for the FFTs.")
+    "Advance a chunk by ĉ ← a·ĉ − b·FFT[f′(c)], a = 1/(1 + Δt M κ k⁴), b = Δt M k² a; in place but for the FFTs."
     # tensors: a Python number is made one on every call
     n, two, well = c.shape[-1], c.new_tensor(2.), c.new_tensor(1.5)
     ch, df = torch.fft.rfft2(c), torch.empty_like(c)
@@ -264,8 +260,7 @@ VORONOI_CHUNK = 2**26   # bytes of query results held at once by `periodic_voron
 def periodic_voronoi(points:np.ndarray, # seed positions (k, 2) in cell units, in [0, n)
                      n:int # grid size
                     ) -> np.ndarray:
-    ("Label map (n, n) of the periodic Voronoi cells of `points`: "
-     "the index of each cell centre's nearest seed on the torus.")
+    "Periodic Voronoi label map (n, n) of `points`: the index of the seed nearest each cell centre on the torus."
     tree, ax = cKDTree(np.asarray(points, float) % n, boxsize=n), np.arange(n) + 0.5
     rows = max(1, VORONOI_CHUNK // (32*n))   # grid rows per query: memory O(n²), never O(k n²)
     return np.concatenate([tree.query(np.stack(np.meshgrid(ax[r:r+rows], ax, indexing='ij'), -1).reshape(-1, 2))[1]

@@ -54,8 +54,7 @@ def cahn_hilliard_numpy(c:np.ndarray, # one concentration field (N, N)
 
 def fan_chen_numpy(eta:np.ndarray, # one recipe's order parameters (Q, N, N), Q even
                    steps:int, dt:float=1., mobility:float=1., kappa:float=2., dx:float=2.):
-    ("One-recipe numpy reference of `fan_chen` without pinning "
-     "(same scheme, precision and pairing of ηᵢ, ηᵢ₊P into complex fields).")
+    "One-recipe numpy reference of `fan_chen`, unpinned (same scheme, precision and complex pairing of ηᵢ and ηᵢ₊P)."
     p, n = eta.shape[0]//2, eta.shape[-1]
     den = 1 + dt*mobility*kappa*wavenumbers2(n, dx, dtype=torch.float64, half=False).numpy()
     a, b = (1/den).astype(eta.dtype), (dt*mobility/den).astype(eta.dtype)
@@ -95,8 +94,7 @@ def _run_job(fn:str, # solver: 'cahn_hilliard', 'fan_chen' or their numpy refere
     else: f(torch.from_numpy(x).to(device), steps)
 
 def _tune(grid:int, q:int) -> dict:
-    ("The solvers' CPU chunks for `grid`² fields (Q = `q` grain order parameters), "
-     "timed now if this process has not yet.")
+    "Both solvers' CPU chunks for `grid`² fields and `q` order parameters, timed now if this process has not yet."
     return {m.__name__: solver_chunk(m, torch.zeros((1, grid, grid) if m is cahn_hilliard else (1, q, grid, grid)))
             for m in (cahn_hilliard, fan_chen)}
 
@@ -141,8 +139,7 @@ def benchmark(batch:int=64, # recipes per batch (and numpy recipes, one after th
               repeat:int=3, # solver timings are the best of this many runs
               gpu:bool|None=None # include CUDA rows (`None`: when available)
              ) -> pd.DataFrame:
-    ("Time batched torch against one-recipe-at-a-time numpy (same scheme) on 1 and 2 cores, "
-     "and end-to-end recipes/s; print one table.")
+    "Time batched torch against one-recipe numpy (same scheme) on 1 and 2 cores, and `simulate`; print the table."
     gpu = torch.cuda.is_available() if gpu is None else gpu
     rng = np.random.default_rng(0)
     c = (0.35 + 0.05*(rng.random((batch, grid, grid)) - 0.5)).astype(np.float32)
@@ -179,8 +176,9 @@ def fft_costs(grid:int=64, # grid size
               fields:int=16, # complex fields transformed per call (a chunk of recipes)
               repeat:int=30 # calls timed (best of three rounds)
              ) -> pd.Series:
-    ("Microseconds per complex grid² field (two real ones) of a forward 2-D FFT: "
-     "torch complex and real (batched, 1 thread), scipy (batched), numpy (4 fields a call).")
+    """Microseconds per complex `grid`² field (two real ones) of a forward 2-D FFT, per implementation.
+
+    torch complex and real (batched, 1 thread), scipy (batched), numpy (4 fields a call)."""
     import scipy.fft
     z = torch.randn(fields, grid, grid, dtype=torch.complex64)
     zn, x = z.numpy(), torch.randn(2*fields, grid, grid)
@@ -201,8 +199,7 @@ def pipeline_profile(n:int=128, # recipes
                      grid:int=64, # grid size
                      seed:int=0 # recipe and simulation seed
                     ) -> pd.DataFrame:
-    ("Seconds and share of one-process `simulate` time per stage (`STAGES`, the rest is 'other'), "
-     "from Python's profiler.")
+    "Seconds and share per stage (`STAGES`, the rest 'other') of a one-process `simulate`, from Python's profiler."
     recipes = sample_recipes(n, seed=seed)
     with torch_threads(1):
         # imports and chunk timing, not profiled
@@ -237,8 +234,7 @@ BENCH_TABLE = 'phasefield_benchmark.csv'     # bundled: full-size `benchmark` ta
 def record_benchmark(bench:pd.DataFrame, # a table from `benchmark`
                      path:str|Path|None=None # the CSV of all machines' tables (`None`: the bundled one)
                     ) -> pd.DataFrame:
-    ("Add `bench`'s rows, tagged with its CPU, versions and chunks, to the table at `path`, "
-     "replacing that CPU's earlier rows.")
+    "Add `bench`'s rows, tagged with CPU, versions and chunks, to the CSV at `path`, replacing that CPU's earlier rows."
     path, a = Path(path or artefacts_dir()/BENCH_TABLE), bench.attrs
     rows = bench.assign(cpu=a['cpu'], cpu_cores=a['cpu_cores'], torch=a['torch'], numpy=a['numpy'],
                         ch_chunk=a['chunks']['cahn_hilliard'], fc_chunk=a['chunks']['fan_chen'])

@@ -52,8 +52,7 @@ def knob_quantile(name:str, value):
 
 def uniform_recipes(n:int, seed:int=0, knobs=None, base:dict|None=None, centre:dict|None=None,
                     width:float=1.) -> pd.DataFrame:
-    ("`n` recipes uniform over the box (or over ± `width` around `centre`, in quantiles); "
-     "knobs not in `knobs` stay at `base`.")
+    "`n` recipes uniform over the box (or ± `width` quantiles around `centre`); knobs not in `knobs` stay at `base`."
     u = np.random.default_rng(seed).uniform(size=(n, len(RECIPE_BOUNDS)))
     if centre is not None:
         u = np.clip(np.array([knob_quantile(k, centre[k]) for k in RECIPE_BOUNDS]) + width * (2 * u - 1), 0, 1)
@@ -108,8 +107,7 @@ def critical_for_strength(df:pd.DataFrame, n_boot:int=100, seed:int=0) -> tuple:
 
 def compare_proposals(model:BHN, critical:tuple, n_seeds:int=N_SEEDS, seed:int=0, device=None,
                       **kwargs) -> pd.DataFrame:
-    ("The four BHN proposals (mean or LCB; all knobs or the critical ones), "
-     "each with its predicted and re-simulated strength.")
+    "The four BHN proposals (mean or LCB, all or critical knobs), each with its predicted and re-simulated strength."
     rows = {}
     for obj in ('mean', 'lcb'):
         for name, knobs in (('all knobs', None), ('critical knobs', critical)):
@@ -128,8 +126,7 @@ def brute_force(n:int=BF_CALLS, # simulator calls of the search
                 device=None, # simulator device for the re-simulation
                 quiet:bool|None=None
                ) -> dict:
-    ("Random search on the simulator: the best observed recipe, its re-simulated strengths, "
-     "the running best per call, the calls.")
+    "Random search on the simulator: best observed recipe, its re-simulated strengths, running best per call, calls."
     found = simulate_set(uniform_recipes(n, seed), seed=seed, cache=True, workers=workers, quiet=quiet)
     y = found.targets.yield_strength.to_numpy()
     i = int(np.argmax(y))
@@ -148,8 +145,7 @@ def shipped_brute_force() -> dict:
 LOOP_SEED = 404         # seed of the closed loop's simulations (round r uses LOOP_SEED + r)
 
 def pick_batch(model:BHN, batch:int, seed:int=0, n:int=20000, spacing:float=0.1) -> pd.DataFrame:
-    ("`batch` recipes with the highest upper confidence bound, "
-     "each at least `spacing` (max quantile difference) from those picked before.")
+    "The `batch` recipes of highest UCB, each at least `spacing` (max quantile difference) from those picked before."
     cand = uniform_recipes(n, seed)
     mu, sd = strength_scores(model, cand)
     U, chosen = np.stack([knob_quantile(k, cand[k]) for k in RECIPE_BOUNDS], 1), []
@@ -171,8 +167,7 @@ def closed_loop(model:BHN, # the starting hypernetwork
                 config:BHNConfig|None=None, # retraining settings
                 seed:int=0, device=None, quiet:bool|None=None
                ) -> dict:
-    ("Propose by UCB, simulate, retrain, repeat; then re-simulate the final LCB proposal. "
-     "Strength reached per simulator call.")
+    "Propose by UCB, simulate, retrain, repeat; re-simulate the final LCB proposal; strength per simulator call."
     rows, calls = [], 0
     for r in range(rounds):
         new = simulate_set(pick_batch(model, batch, seed + r), seed=LOOP_SEED + r, cache=True, quiet=quiet)
@@ -192,8 +187,7 @@ def cim_run(n:int=2000, # bundled observational recipes to learn from (the first
             tiers=TIERS, alpha:float=0.05, test:str='fisherz', # as for `learn_graph`
             n_boot:int=100 # bootstrap resamples of the effects
            ) -> dict:
-    ("Graph scores, effects with intervals and coverage, and the optimised recipe against baselines: "
-     "the `alloy_nb_cim` JSON as a dict.")
+    "The `alloy_nb_cim` JSON (a dict): graph scores, effect intervals and coverage, optimised recipe against baselines."
     df = pd.read_csv(artefact('phasefield_recipes.csv'))
     n, seed, n_boot, dev = (check_count(n, 'n', high=len(df)), check_seed(seed), check_count(n_boot, 'n_boot'),
                             get_device(device))
@@ -218,8 +212,7 @@ def cim_run(n:int=2000, # bundled observational recipes to learn from (the first
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #8091a7c7
 def parse_tiers(text:str) -> list:
-    ("Tiers from the command line: tiers separated by ';', variables by ',' "
-     "(e.g. 'solute,temperature;grain_size;yield_strength').")
+    "Parse `--tiers`: tiers separated by ';', variables by ',' (e.g. 'solute,temperature;grain_size;yield_strength')."
     tiers = [[v.strip() for v in t.split(',') if v.strip()] for t in text.split(';') if t.strip()]
     if not tiers:
         raise AlloyInputError(f"--tiers names no variable; give tiers like {';'.join(','.join(t) for t in TIERS)!r}.")

@@ -35,8 +35,7 @@ def _figure(fig, path:Path) -> str:
 def plot_latent_proposals(run:DesignRun, # `run_design` output
                           max_points:int=3000 # training alloys shown
                          ):
-    ("Training alloys in the latent plane (by phase) with the latent proposals coloured by the judge's P(single); "
-     "the legend above the axes.")
+    "Latent plane: training alloys by phase, latent proposals coloured by the judge's P(single); legend above the axes."
     X = training_alloys(run.info['holdout_fold'])
     data = benchmark_data()
     y = pd.Series(data.y, index=data.X.index).loc[X.index].to_numpy()
@@ -72,8 +71,7 @@ def plot_nudging(run:DesignRun # `run_design` output
     return fig
 
 def _shap_figures(run:DesignRun, d:Path) -> list[str]:
-    ("The SHAP beeswarm and bar plots as PNG files "
-     "(the beeswarm's jitter, drawn from NumPy's global state, seeded by the run's seed).")
+    "SHAP beeswarm and bar plots as PNG files (beeswarm jitter, from NumPy's global state, seeded with the run's seed)."
     with numpy_seeded(run.plan.seed):
         shap.plots.beeswarm(run.explanation, max_display=10, show=False, plot_size=(7, 3.6))
     names = [_figure(plt.gcf(), d / 'shap_beeswarm.png')]
@@ -257,8 +255,7 @@ PAPER_REFERENCE = ('Zeng, Khan &amp; Post, “Inverse design of high-entropy all
 
 def paper_disagreements(ranking:pd.DataFrame # `shap_ranking` output
                        ) -> list[str]:
-    ("Where the ranking departs from the paper's: "
-     "descriptors ranked differently (among those both classifiers read), opposite directions.")
+    "Departures from the paper's ranking: different ranks (of descriptors both classifiers read), opposite directions."
     r = ranking.loc[[n for n in ranking.index if n in PAPER_SHAP_RANKING]]
     ours, theirs = r['mean |SHAP|'].rank(ascending=False).astype(int), r['paper rank'].astype(float).rank().astype(int)
     out = [f"{n} ranks {ours[n]} here, {theirs[n]} in the paper" for n in r.index if ours[n] != theirs[n]]
@@ -383,8 +380,7 @@ def write_report(run:DesignRun, # `run_design` output
                  force:bool=False, # replace a non-empty folder
                  processing=None # `processing(folder)` writes extra sections' files there and returns their HTML
                 ) -> Path:
-    ("Write index.html, the CSV files and the figures to `out`, all or nothing "
-     "(an earlier report is replaced only with `force`).")
+    "Write index.html, CSV files and figures to `out`, all or nothing; an earlier report is replaced only with `force`."
     with atomic_folder(out, overwrite=force, flag='--force', writer='alloy_nb_report') as tmp:
         with matplotlib.rc_context({'svg.hashsalt': 'alloy_nb'}):
             figs = {'summary': _figure(plot_design_summary(run.summary), tmp / 'design_summary.png'),

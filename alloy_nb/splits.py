@@ -122,8 +122,7 @@ def capped_split(y:np.ndarray, # class index of every row
                  rng:np.random.Generator, # random generator
                  cap:float=0.05 # largest share of the validation set one group may fill
                 ) -> tuple[np.ndarray, np.ndarray]:
-    ("Row indices (train, validation): `frac` of every class drawn at random, "
-     "no group over `cap` of the validation set (fewer rows if the cap forbids more).")
+    "Row indices (train, validation): `frac` per class at random, fewer if a group would exceed `cap` of validation."
     y, groups = np.asarray(y), np.asarray(groups)
     quota = {k: max(1, round(frac * (y == k).sum())) for k in np.unique(y)}
     limit, taken, val = max(1, int(cap * sum(quota.values()))), {}, []
@@ -166,8 +165,7 @@ class BenchmarkData:
                    hidden:np.ndarray, # row indices that must not leak (a test fold)
                    split:str='grouped' # 'grouped' also drops every element set of `hidden`
                   ) -> pd.DataFrame:
-        ("The unlabelled compositions a model may see while `hidden` is tested (no benchmark alloy among them): "
-         "a composition matrix over `HEA_ELEMENTS`.")
+        "Matrix over `HEA_ELEMENTS` of the unlabelled non-benchmark alloys a model may see while `hidden` is tested."
         # labelled alloys are training labels or hidden, never unlabelled
         keep = ~pool.composition_key.isin(set(self.X.index))
         if split == 'grouped': keep &= ~pool.family.isin(set(self.family[hidden]))

@@ -41,8 +41,7 @@ def train_loop(module:nn.Module, # the network (its parameters are trained)
                desc:str='training', # progress-bar label
                quiet:bool|None=None # hide the progress bar
               ) -> pd.DataFrame:
-    ("Adam with early stopping on validation NLL (the best state is restored); "
-     "history of step, training seconds, loss, val NLL.")
+    "Adam with early stopping on validation NLL (best state restored); history: step, training seconds, loss, val_nll."
     opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
     g, dev = torch.Generator().manual_seed(cfg.seed), next(module.parameters()).device
     now = time.process_time if dev.type == 'cpu' else lambda: (torch.cuda.synchronize(dev), time.perf_counter())[1]

@@ -33,8 +33,7 @@ def latent_state(ctx:DesignContext, # the DVAE, the independent judge and the re
                  clean:float=DESIGN_CLEAN, # drop decoded fractions below this
                  k_nearest:int=3 # nearest known alloys to list
                 ) -> dict:
-    ("Decoded composition, formula, descriptors, P(single), the judge's verdict "
-     "and the nearest known alloys of one latent point.")
+    "One latent point's decoded composition, formula, descriptors, P(single), judge's verdict and nearest known alloys."
     row = generate(ctx, np.atleast_2d(np.asarray(z, dtype=float)), target, clean).iloc[0]
     els = [e for e in HEA_ELEMENTS if e in row.index and row[e] > 0]
     comp = row[els].astype(float).sort_values(ascending=False)
@@ -76,8 +75,7 @@ def latent_explorer(
     z_range:float=3., # sliders run over ±z_range
     clean:float=DESIGN_CLEAN # drop decoded fractions below this
 ) -> W.VBox:
-    ("Sliders over the latent space and a target-phase toggle; shows the decoded alloy. "
-     "`.state` holds the latest `latent_state`.")
+    "Latent sliders and a target-phase toggle showing the decoded alloy; `.state` holds the latest `latent_state`."
     ctx = ctx or DesignContext.default()
     model = ctx.model
     sliders = [W.FloatSlider(value=0., min=-z_range, max=z_range, step=0.05, description=f'z{i + 1}',
@@ -118,8 +116,7 @@ def screening_explorer(
     ctx:DesignContext|None=None, # model, judge and reference alloys (default: `DesignContext.default()`)
     n:int=20_000 # compositions scored per request
 ) -> W.VBox:
-    ("Element picker, composition bounds and a *screen* button; shows the ranked candidates. "
-     "`.state` holds the latest `screening_state`.")
+    "Element picker, bounds, *screen* button and the ranked candidates; `.state` holds the latest `screening_state`."
     ctx, d = ctx or DesignContext.default(), DEFAULT_SPACE
     els = W.SelectMultiple(options=list(HEA_ELEMENTS), value=list(d.elements), rows=8, description='elements')
     k = W.IntRangeSlider(value=d.n_elements, min=2, max=8, description='n elements')
@@ -192,8 +189,7 @@ def _recipe_html(s:dict) -> str:
 def processing_explorer(model:BHN|None=None, # a trained hypernetwork (default: the shipped one)
                         grid:int=64 # grid of the live simulation
                        ) -> W.VBox:
-    ("A slider per recipe parameter; shows the BHN's prediction beside the simulator's microstructure. "
-     "`.state` holds the latest `processing_state`.")
+    "Recipe sliders showing the BHN's prediction beside the simulation; `.state` holds the latest `processing_state`."
     model = model or shipped_bhn()
     mk = lambda k, lo, hi: (W.FloatLogSlider(value=np.sqrt(lo * hi), base=10, min=np.log10(lo), max=np.log10(hi),
                                              step=0.02, readout_format='.3g')
