@@ -60,49 +60,57 @@ class TieredTest(CIT_Base):
         self.method, self.base, self.tier = 'alloy_nb_tiered', CIT(data, base, **kwargs), np.asarray(tier, float)
 
     def __call__(self, X, Y, condition_set=None):
+        "The base test's p-value of X ⫫ Y | S; 0 (dependent: the edge stays) if S holds a later-tier variable."
         S = list(condition_set or [])
-        later = np.nan_to_num(self.tier[S], nan=-1).max(initial=-1) > np.nan_to_num(self.tier[[X, Y]], nan=np.inf).max()
-        return 0. if later else self.base(X, Y, S)
+        tested = np.nan_to_num(self.tier[[X, Y]], nan=np.inf).max()          # an untiered X or Y: nothing is later
+        conditioning = np.nan_to_num(self.tier[S], nan=-1).max(initial=-1)    # untiered conditioning variables pass
+        if conditioning > tested: return 0.
+        return self.base(X, Y, S)
 
 register_ci_test('alloy_nb_tiered', TieredTest)
 
 # %% ../nbs/05_causal.ipynb #b22a4b21
-def _bad(msg): raise AlloyInputError(msg)
-
 def check_tiers(tiers, # tiers, earliest first (lists of column names), or `None`
                 columns:list # the variables of the data
                ) -> dict:
     "`{variable: tier}` (empty for `None`); raises on malformed tiers, unknown variables or a variable in two tiers."
     if tiers is None: return {}
     if isinstance(tiers, (str, dict)) or not all(isinstance(t, (list, tuple)) for t in tiers):
-        _bad(f"tiers must be a sequence of lists of variable names, earliest first (like TIERS), got {tiers!r}.")
+        raise AlloyInputError("tiers must be a sequence of lists of variable names, earliest first (like TIERS), "
+                              f"got {tiers!r}.")
     where = {}
     for i, t in enumerate(tiers):
         for v in t:
-            if v not in columns: _bad(f"unknown variable {v!r} in tiers; the variables are {', '.join(columns)}.")
-            if v in where: _bad(f"the tier list contradicts itself: {v!r} is in tier {where[v]} and in tier {i}.")
+            if v not in columns:
+                raise AlloyInputError(f"unknown variable {v!r} in tiers; the variables are {', '.join(columns)}.")
+            if v in where:
+                raise AlloyInputError(f"the tier list contradicts itself: {v!r} is in tier {where[v]} and in tier {i}.")
             where[v] = i
     return where
 
 def check_settings(alpha, test:str, n:int, p:int):
     "Raise unless α lies in (0, 1), the test is known and there are enough rows for it."
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        _bad(f"alpha must lie in (0, 1), got {alpha!r}.")
-    if test not in TESTS: _bad(f"unknown independence test {test!r}; choose from {', '.join(TESTS)}.")
+        raise AlloyInputError(f"alpha must lie in (0, 1), got {alpha!r}.")
+    if test not in TESTS: raise AlloyInputError(f"unknown independence test {test!r}; choose from {', '.join(TESTS)}.")
     if n < max(MIN_ROWS, 3 * p):
-        _bad(f"{n} rows are too few for the {test} test on {p} variables; give at least {max(MIN_ROWS, 3 * p)}.")
+        raise AlloyInputError(f"{n} rows are too few for the {test} test on {p} variables; "
+                              f"give at least {max(MIN_ROWS, 3 * p)}.")
 
 def design_matrix(df:pd.DataFrame, columns:list, transformed:bool=True, rows:int|None=None, seed:int=0) -> np.ndarray:
     "The checked data as a standardised array (optionally transformed; optionally a random subsample of `rows`)."
-    if not isinstance(df, pd.DataFrame): _bad(f"data must be a pandas DataFrame, got {type(df).__name__}.")
+    if not isinstance(df, pd.DataFrame):
+        raise AlloyInputError(f"data must be a pandas DataFrame, got {type(df).__name__}.")
     if missing := [c for c in columns if c not in df.columns]:
-        _bad(f"the data lack column(s) {missing}; need {columns}.")
+        raise AlloyInputError(f"the data lack column(s) {missing}; need {columns}.")
     d = df[columns].apply(pd.to_numeric, errors='coerce')
     if transformed and (d[[c for c in columns if c in LOG_COLUMNS or c == 'temperature']] <= 0).any().any():
-        _bad("log-scaled columns and temperature must be positive; pass transformed=False for other data.")
+        raise AlloyInputError("log-scaled columns and temperature must be positive; "
+                              "pass transformed=False for other data.")
     X = (transform(d) if transformed else d).to_numpy(float)
     if not np.isfinite(X).all():
-        _bad(f"the data contain missing or non-numeric values in {d.columns[~np.isfinite(X).all(0)].tolist()}.")
+        bad = d.columns[~np.isfinite(X).all(0)].tolist()
+        raise AlloyInputError(f"the data contain missing or non-numeric values in {bad}.")
     if rows and rows < len(X): X = X[np.random.default_rng(seed).choice(len(X), rows, replace=False)]
     return (X - X.mean(0)) / X.std(0).clip(1e-12)
 
@@ -156,11 +164,12 @@ def learn_graph(df:pd.DataFrame, # recipes and targets, one row each
                 seed:int=0 # seed of that subsample
                ) -> LearnedGraph:
     "The PC algorithm (causal-learn) with tiers as background knowledge; every argument checked first."
-    if not isinstance(df, pd.DataFrame): _bad(f"data must be a pandas DataFrame, got {type(df).__name__}.")
+    if not isinstance(df, pd.DataFrame):
+        raise AlloyInputError(f"data must be a pandas DataFrame, got {type(df).__name__}.")
     cols = list(columns or COLUMNS)
     tier = check_tiers(tiers, cols)
     if bad := [v for pair in forbidden for v in pair if v not in cols]:
-        _bad(f"unknown variable(s) {bad} in forbidden; the variables are {', '.join(cols)}.")
+        raise AlloyInputError(f"unknown variable(s) {bad} in forbidden; the variables are {', '.join(cols)}.")
     check_settings(alpha, test, len(df), len(cols))
     X = design_matrix(df, cols, transformed, None if test == 'fisherz' else kernel_rows, seed)
     name, kw = test, {}
@@ -187,13 +196,14 @@ def cpdag(dag:nx.DiGraph) -> nx.DiGraph:
     for a, b in dag.edges: D.add_directed_edge(nodes[a], nodes[b])
     return to_networkx(dag2cpdag(D))
 
+def _ratio(x, y): return x / y if y else np.nan   # a precision or recall; NaN when nothing was counted
+
 def _scores(est:GeneralGraph, truth:GeneralGraph) -> dict:
     a, r = AdjacencyConfusion(truth, est), ArrowConfusion(truth, est)
-    ratio = lambda x, y: x / y if y else np.nan
-    return dict(adjacency_precision=ratio(a.get_adj_tp(), a.get_adj_tp() + a.get_adj_fp()),
-                adjacency_recall=ratio(a.get_adj_tp(), a.get_adj_tp() + a.get_adj_fn()),
-                orientation_precision=ratio(r.get_arrows_tp(), r.get_arrows_tp() + r.get_arrows_fp()),
-                orientation_recall=ratio(r.get_arrows_tp(), r.get_arrows_tp() + r.get_arrows_fn()),
+    return dict(adjacency_precision=_ratio(a.get_adj_tp(), a.get_adj_tp() + a.get_adj_fp()),
+                adjacency_recall=_ratio(a.get_adj_tp(), a.get_adj_tp() + a.get_adj_fn()),
+                orientation_precision=_ratio(r.get_arrows_tp(), r.get_arrows_tp() + r.get_arrows_fp()),
+                orientation_recall=_ratio(r.get_arrows_tp(), r.get_arrows_tp() + r.get_arrows_fn()),
                 shd=SHD(truth, est).get_shd())
 
 def score_graph(estimate:LearnedGraph|nx.DiGraph, # a learned graph
@@ -201,7 +211,8 @@ def score_graph(estimate:LearnedGraph|nx.DiGraph, # a learned graph
                ) -> pd.DataFrame:
     "Adjacency and orientation precision/recall and SHD of `estimate` against the true DAG and against its CPDAG."
     g, truth = as_digraph(estimate), true_dag() if truth is None else truth
-    if set(g) != set(truth): _bad(f"the graphs have different variables: {sorted(set(g) ^ set(truth))}.")
+    if set(g) != set(truth):
+        raise AlloyInputError(f"the graphs have different variables: {sorted(set(g) ^ set(truth))}.")
     names = list(truth)
     est = to_general_graph(g, names)
     return pd.DataFrame({k: _scores(est, to_general_graph(t, names))
@@ -211,8 +222,9 @@ def score_graph(estimate:LearnedGraph|nx.DiGraph, # a learned graph
 def edge_report(estimate:LearnedGraph|nx.DiGraph, truth:nx.DiGraph|None=None) -> pd.DataFrame:
     "Every true or learned edge: whether it is in the truth, how it was learned (→, ←, —, or missing)."
     g, truth = as_digraph(estimate), true_dag() if truth is None else truth
-    mark = lambda a, b: (('—' if g.has_edge(b, a) else '→') if g.has_edge(a, b)
-                         else ('←' if g.has_edge(b, a) else 'missing'))
+    def mark(a, b):   # how the true or learned edge a → b was learned
+        if g.has_edge(a, b): return '—' if g.has_edge(b, a) else '→'
+        return '←' if g.has_edge(b, a) else 'missing'
     pairs, seen = list(truth.edges), {frozenset(e) for e in truth.edges}
     for a, b in g.edges:
         if frozenset((a, b)) not in seen:

@@ -36,8 +36,8 @@ def route_data() -> pd.DataFrame:
 # %% ../nbs/05c_causal_borg.ipynb #ea3273eb
 def _design(d:pd.DataFrame, route:str|None=None) -> np.ndarray:
     r = d.route if route is None else pd.Series(route, index=d.index)
-    return np.c_[d[list(DVAE_FEATURES)], d.test_temperature_c, d.tension,
-                 *[(r == k).to_numpy(float) for k in BORG_ROUTES]]
+    routes = [(r == k).to_numpy(float) for k in BORG_ROUTES]   # one indicator column per route
+    return np.column_stack([d[list(DVAE_FEATURES)], d.test_temperature_c, d.tension, *routes])
 
 def route_effects(d:pd.DataFrame, # `route_data()` output
                   n_boot:int=100, # publication-cluster bootstrap resamples
@@ -61,6 +61,10 @@ def route_effects(d:pd.DataFrame, # `route_data()` output
                         index=list(BORG_ROUTES))
 
 # %% ../nbs/05c_causal_borg.ipynb #9e3158cb
+def _slope(X:np.ndarray, y:np.ndarray, rows:np.ndarray) -> float:
+    "Least-squares coefficient of the second column of `X` (after the intercept), fitted on `rows`."
+    return np.linalg.lstsq(X[rows], y[rows], rcond=None)[0][1]
+
 def hall_petch(n_boot:int=200, seed:int=0) -> pd.DataFrame:
     """Hall–Petch slopes of hardness and room-temperature yield strength on d^−½ (µm^−½), with 95% intervals.
 
@@ -69,15 +73,14 @@ def hall_petch(n_boot:int=200, seed:int=0) -> pd.DataFrame:
     a = a[a.grain_size_um.gt(0) & a.describable & a.processing.isin(BORG_ROUTES)].reset_index(drop=True)
     a['ys_rt'] = a.ys_rt_compression_mpa.fillna(a.ys_rt_tension_mpa)
     D = descriptors(compositions_of(a), names=DVAE_FEATURES).to_numpy()
-    Z = np.c_[(D - D.mean(0)) / D.std(0).clip(1e-12),
-              *[(a.processing == k).to_numpy(float) for k in BORG_ROUTES[1:]]]
+    routes = [(a.processing == k).to_numpy(float) for k in BORG_ROUTES[1:]]   # the first route is the reference
+    Z = np.column_stack([(D - D.mean(0)) / D.std(0).clip(1e-12), *routes])
     rng, rows = np.random.default_rng(seed), {}
     for name, col in (('hardness (HV)', 'hardness_hv'), ('yield strength, room temperature (MPa)', 'ys_rt')):
         ok = a[col].notna().to_numpy()
         x, y, z = 1 / np.sqrt(a.grain_size_um.to_numpy()[ok]), a[col].to_numpy(float)[ok], Z[ok]
         for adj, X in (('naive', np.c_[np.ones(ok.sum()), x]), ('adjusted', np.c_[np.ones(ok.sum()), x, z])):
-            slope = lambda i: np.linalg.lstsq(X[i], y[i], rcond=None)[0][1]
-            b = [slope(rng.integers(len(y), size=len(y))) for _ in range(n_boot)]
-            rows[(name, adj)] = dict(alloys=len(y), slope=slope(np.arange(len(y))),
+            b = [_slope(X, y, rng.integers(len(y), size=len(y))) for _ in range(n_boot)]
+            rows[(name, adj)] = dict(alloys=len(y), slope=_slope(X, y, np.arange(len(y))),
                                      lo=np.quantile(b, 0.025), hi=np.quantile(b, 0.975))
     return pd.DataFrame(rows).T

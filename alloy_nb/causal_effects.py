@@ -11,25 +11,24 @@ import matplotlib.pyplot as plt
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer, PolynomialFeatures
 from threadpoolctl import threadpool_limits
-from .core import AlloyInputError, artefact, timed
-from .processing import RECIPE_BOUNDS, LOG_SCALE, sample_recipes
+from .core import AlloyInputError, artefact, timed, goal_table
+from .processing import RECIPE_BOUNDS, sample_recipes, knob_value
 from .processing_data import TARGETS, simulate_set
 from .causal import LearnedGraph, as_digraph, learn_graph, score_graph
 
 # %% auto #0
 __all__ = ['DO_LEVELS', 'DO_SEED', 'CRITICAL', 'GOALS', 'adjustment_sets', 'spline_basis', 'ridge', 'Effect', 'g_formula',
-           'effect', 'knob_value', 'do_reference', 'shipped_do_reference', 'effect_table', 'coverage', 'naive_effects',
-           'plot_influence_map', 'critical_knobs', 'graph_goals']
+           'effect', 'do_reference', 'shipped_do_reference', 'effect_table', 'coverage', 'naive_effects',
+           'plot_influence_map', 'critical_knobs', 'knobs_to_optimise', 'graph_goals']
 
 # %% ../nbs/05a_causal_effects.ipynb #dcf358b6
-def _bad(msg): raise AlloyInputError(msg)
-
 def adjustment_sets(graph:nx.DiGraph, # learned graph (arcs both ways = undirected)
                     treatment:str # the knob
                    ) -> list[tuple]:
     "IDA's possible parent sets of `treatment`: parents plus each undirected-neighbour subset that adds no v-structure."
-    if treatment not in graph: _bad(f"unknown treatment {treatment!r}; the graph's variables are {', '.join(graph)}.")
-    adj = lambda a, b: graph.has_edge(a, b) or graph.has_edge(b, a)
+    if treatment not in graph:
+        raise AlloyInputError(f"unknown treatment {treatment!r}; the graph's variables are {', '.join(graph)}.")
+    def adj(a, b): return graph.has_edge(a, b) or graph.has_edge(b, a)
     und = sorted(v for v in graph.successors(treatment) if graph.has_edge(v, treatment))
     pa = tuple(sorted(v for v in graph.predecessors(treatment) if not graph.has_edge(treatment, v)))
     return [pa + S for k in range(len(und) + 1) for S in combinations(und, k)
@@ -62,10 +61,11 @@ class Effect:
 
         Identified means one possible adjustment set; with several, the ACE is the smallest in size and the interval
         spans all of theirs."""
-        g = self.ace.groupby('outcome', sort=False)
-        conservative = (self.ace.loc[self.ace.estimate.abs().groupby(self.ace.outcome, sort=False).idxmin()]
-                        .set_index('outcome').estimate)
-        return pd.DataFrame({'ace': conservative, 'lo': g.lo.min(), 'hi': g.hi.max(), 'identified': g.size() == 1})
+        by_outcome = self.ace.groupby('outcome', sort=False)
+        smallest = self.ace.estimate.abs().groupby(self.ace.outcome, sort=False).idxmin()   # row of the smallest |ACE|
+        conservative = self.ace.loc[smallest].set_index('outcome').estimate
+        return pd.DataFrame({'ace': conservative, 'lo': by_outcome.lo.min(), 'hi': by_outcome.hi.max(),
+                             'identified': by_outcome.size() == 1})
 
 def g_formula(X:np.ndarray, # treatment (first column) and adjustment set
               Y:np.ndarray, # outcomes
@@ -94,7 +94,7 @@ def effect(df:pd.DataFrame, # observational data
     g, outs, values = (as_digraph(graph), [outcome] if isinstance(outcome, str) else list(outcome),
                        np.asarray(values, float))
     if bad := [c for c in [treatment, *outs] if c not in df.columns]:
-        _bad(f"unknown variable(s) {bad}; the data have {', '.join(df.columns)}.")
+        raise AlloyInputError(f"unknown variable(s) {bad}; the data have {', '.join(df.columns)}.")
     sets, rng, rows, aces = adjustment_sets(g, treatment), np.random.default_rng(seed), [], []
     Y, q = df[outs].to_numpy(float), [(1 - level) / 2, (1 + level) / 2]
     for S in sets:
@@ -113,14 +113,6 @@ def effect(df:pd.DataFrame, # observational data
 
 # %% ../nbs/05a_causal_effects.ipynb #b5ef73ad
 DO_LEVELS = (0.1, 0.5, 0.9)    # quantiles of each knob's prior marginal at which effects are estimated and simulated
-
-def knob_value(name:str, # a recipe parameter
-               q # quantile(s) of its prior marginal, in [0, 1]
-              ):
-    "The value of recipe parameter `name` at quantile `q` of its prior marginal (uniform; log-uniform for `LOG_SCALE`)."
-    lo, hi = RECIPE_BOUNDS[name]
-    q = np.asarray(q, float)
-    return np.exp(np.log(lo) + q*np.log(hi/lo)) if name in LOG_SCALE else lo + q*(hi - lo)
 
 # %% ../nbs/05a_causal_effects.ipynb #1cf7ece7
 DO_SEED = 101                  # seed of the interventional recipes and their simulations (the bundled data use 0)
@@ -228,6 +220,11 @@ def critical_knobs(table:pd.DataFrame, # `effect_table` output
     return (r.assign(critical=(r['size'] >= threshold) & r.excludes_zero)
              [['std_ace', 'std_lo', 'std_hi', 'identified', 'size', 'critical']])
 
+def knobs_to_optimise(ranking:pd.DataFrame # `critical_knobs` output
+                     ) -> tuple:
+    "The critical knobs, strongest first; the strongest knob alone when none is critical."
+    return tuple(ranking.index[ranking.critical]) or tuple(ranking.index[:1])
+
 # %% ../nbs/05a_causal_effects.ipynb #e3cbab49
 GOALS = dict(adjacency_precision=0.95, adjacency_recall=0.90, orientation_precision=0.90, effect_coverage=0.90,
              pc_seconds=5.0)
@@ -241,5 +238,4 @@ def graph_goals(df:pd.DataFrame, # observational data (the goals are stated for 
     secs = timed(lambda: learn_graph(df), repeat=3).median
     vals = dict(adjacency_precision=s.adjacency_precision, adjacency_recall=s.adjacency_recall,
                 orientation_precision=s.orientation_precision, effect_coverage=table.covered.mean(), pc_seconds=secs)
-    ok = {k: vals[k] <= GOALS[k] if k == 'pc_seconds' else vals[k] >= GOALS[k] for k in GOALS}
-    return pd.DataFrame({'measured': vals, 'goal': GOALS, 'met': ok})
+    return goal_table(vals, GOALS, at_most=('pc_seconds',))

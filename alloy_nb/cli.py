@@ -81,7 +81,7 @@ def report_cli(
     from alloy_nb.dvae import shipped_dvae, train_dvae
     from alloy_nb.design import DEFAULT_SPACE, ScreeningSpace
     from alloy_nb.design_run import DesignPlan, run_design
-    from alloy_nb.recipe_optimiser import processing_report
+    from alloy_nb.processing_report import processing_report
     from alloy_nb.report import write_report, report_counts
     t0 = time.time()
     check_output(out, overwrite=force, folder=True, flag='--force')

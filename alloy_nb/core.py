@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeou
 from pathlib import Path
 from importlib import import_module
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 import alloy_nb
@@ -19,8 +20,8 @@ import alloy_nb
 __all__ = ['DEVICE_ENV', 'VALID_DEVICES', 'MEMORY_ENV', 'SEED_LIMIT', 'Timing', 'MARKER', 'ARTEFACT_SUFFIXES', 'AlloyInputError',
            'DeviceError', 'CheckpointError', 'NumericalInstabilityError', 'shorten', 'get_device', 'device_name',
            'memory_budget', 'check_seed', 'seed_everything', 'numpy_seeded', 'check_count', 'check_number',
-           'check_unique', 'in_test', 'progress', 'torch_threads', 'worker_pool', 'parallel', 'timed', 'check_input',
-           'check_output', 'atomic_path', 'atomic_folder', 'artefacts_dir', 'list_artefacts', 'artefact']
+           'check_unique', 'in_test', 'progress', 'torch_threads', 'worker_pool', 'parallel', 'timed', 'goal_table',
+           'check_input', 'check_output', 'atomic_path', 'atomic_folder', 'artefacts_dir', 'list_artefacts', 'artefact']
 
 # %% ../nbs/00_core.ipynb #282d091d
 class AlloyInputError(ValueError):
@@ -271,6 +272,18 @@ def timed(fn, # called with no arguments
         _sync()
         ts.append(time.perf_counter() - t0)
     return Timing(min(ts), statistics.median(ts))
+
+# %% ../nbs/00_core.ipynb #138cc1e8
+def goal_table(measured:dict, # goal name → measured value
+               goals:dict, # goal name → target (the keys of `measured`)
+               at_most=() # names of the goals that are upper bounds (times, costs); the others are lower bounds
+              ) -> pd.DataFrame:
+    "Measured value, goal, bound ('≥' or '≤') and whether it is met, one row per goal."
+    if missing := [k for k in goals if k not in measured]:
+        raise AlloyInputError(f"no measured value for goal(s) {missing}.")
+    bound = {k: '≤' if k in at_most else '≥' for k in goals}
+    met = {k: measured[k] <= goals[k] if k in at_most else measured[k] >= goals[k] for k in goals}
+    return pd.DataFrame({'measured': {k: measured[k] for k in goals}, 'goal': goals, 'bound': bound, 'met': met})
 
 # %% ../nbs/00_core.ipynb #0b4d15c5
 MARKER = '.alloy_nb'   # the file an alloy_nb command leaves in every output folder: who wrote it and which files

@@ -19,9 +19,9 @@ from .processing import RECIPE_BOUNDS, FEATURE_UNITS
 from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs)
 
 # %% auto #0
-__all__ = ['LOG_2PI', 'CHECKPOINT_FORMAT', 'WNLinear', 'ScaleFlow', 'BHNet', 'BHNConfig', 'BHN', 'train_bhnet', 'fit_bhn',
-           'Prediction', 'predict', 'plot_parity', 'plot_s2', 'SampledNetworks', 'sample_networks', 'save_bhn',
-           'load_bhn', 'shipped_bhn']
+__all__ = ['LOG_2PI', 'CHECKPOINT_FORMAT', 'WNLinear', 'ScaleFlow', 'mixture_moments', 'BHNet', 'BHNConfig', 'BHN', 'train_bhnet',
+           'fit_bhn', 'Prediction', 'predict', 'plot_parity', 'plot_s2', 'SampledNetworks', 'sample_networks',
+           'save_bhn', 'load_bhn', 'shipped_bhn']
 
 # %% ../nbs/04_hypernet.ipynb #403beadc
 class WNLinear(nn.Module):
@@ -81,6 +81,13 @@ class ScaleFlow(nn.Module):
 # %% ../nbs/04_hypernet.ipynb #47fe0fba
 LOG_2PI = math.log(2 * math.pi)
 
+def mixture_moments(mu:torch.Tensor, # means of K Gaussians, (K, B, T)
+                    log_var:torch.Tensor # their log-variances, (K, B, T)
+                   ) -> tuple:
+    "Mean, total variance and epistemic variance (the variance of the K means) of the K Gaussians mixed equally."
+    epi = mu.var(0, unbiased=False)
+    return mu.mean(0), log_var.exp().mean(0) + epi, epi
+
 class BHNet(nn.Module):
     "Primary network (weight-normalised MLP, mean and log-variance heads) and the flow over its per-unit scales g."
     def __init__(self, n_in:int, n_out:int, # inputs, targets
@@ -118,9 +125,7 @@ class BHNet(nn.Module):
     def moments(self, x, k:int):
         "From `k` networks drawn from q: predictive mean, total variance and epistemic variance (B, n_out) at inputs x."
         g, _ = self.flow.rsample(k)
-        mu, lv = self(x, g)
-        epi = mu.var(0, unbiased=False)
-        return mu.mean(0), lv.exp().mean(0) + epi, epi
+        return mixture_moments(*self(x, g))
 
     def model(self, x, y, n_total:int|None=None):
         "The model in Pyro: g ~ N(0, σ²I); y | x, g ~ N(μ_g(x), σ²_g(x)); a minibatch of `n_total` rows is scaled up."
@@ -251,9 +256,10 @@ def predict(model:BHN, # a trained hypernetwork
         mu, lv = model.net(x, g)
         S = model.scaler.inverse(mu + (0.5 * lv).exp() * torch.randn(mu.shape, generator=gen, device=dev)).cpu().numpy()
         epi, alea = mu.std(0).cpu().numpy(), lv.exp().mean(0).sqrt().cpu().numpy()
-    frame = lambda a: pd.DataFrame(a, columns=model.columns)
-    return Prediction(frame(S.mean(0)), frame(S.std(0)), {q: frame(np.quantile(S, q, axis=0)) for q in quantiles},
-                      frame(epi), frame(alea), S)
+    def per_target(a): return pd.DataFrame(a, columns=model.columns)
+    return Prediction(per_target(S.mean(0)), per_target(S.std(0)),
+                      {q: per_target(np.quantile(S, q, axis=0)) for q in quantiles},
+                      per_target(epi), per_target(alea), S)
 
 # %% ../nbs/04_hypernet.ipynb #67bf8440
 def plot_parity(pred:Prediction, # `predict` output

@@ -18,7 +18,7 @@ from .processing import sample_recipes
 from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs, simulate_set,
                               bundled_set, in_corner, corner_recipes)
 from .training import train_loop, time_to_target
-from .hypernet import BHNConfig, BHNet, train_bhnet
+from .hypernet import BHNConfig, BHNet, train_bhnet, mixture_moments
 
 # %% auto #0
 __all__ = ['METHODS', 'METRICS', 'MLPNet', 'EnsembleNet', 'BBBNet', 'Fitted', 'fit_method', 'regression_metrics', 'group_s2',
@@ -96,11 +96,6 @@ def _nll(mean, var, y): return float(F.gaussian_nll_loss(mean, y, var, full=True
 
 def _gaussian_loss(mu, lv, y): return -torch.distributions.Normal(mu, (0.5 * lv).exp()).log_prob(y).sum(-1).mean()
 
-def _mixture(mu, lv):
-    "Mean, total and epistemic variance of K Gaussians (K, B, T) mixed equally."
-    epi = mu.var(0, unbiased=False)
-    return mu.mean(0), lv.exp().mean(0) + epi, epi
-
 def _fit_net(name, net, loss, moments, X, Y, Xv, Yv, cfg, quiet) -> Fitted:
     "Train a torch baseline with the shared loop; its `Fitted`."
     hist = train_loop(net, lambda b, step: loss(X[b], Y[b], step), lambda: _nll(*moments(Xv)[:2], Yv),
@@ -108,20 +103,25 @@ def _fit_net(name, net, loss, moments, X, Y, Xv, Yv, cfg, quiet) -> Fitted:
     net.eval()
     return Fitted(name, lambda X: [t.detach() for t in moments(X)], hist)
 
+def _ensemble_moments(nets:list, X) -> tuple:
+    "Mean, total and epistemic variance of the networks' Gaussians at `X`, mixed equally."
+    mus, log_vars = zip(*(net(X) for net in nets))
+    return mixture_moments(torch.stack(mus), torch.stack(log_vars))
+
 def _sequential_ensemble(X, Y, Xv, Yv, cfg, members=5, quiet=None) -> Fitted:
-    "Five variance-head MLPs trained one after another; history: cumulative seconds and the NLL of the ensemble so far."
+    "`members` variance-head MLPs trained in turn; history: cumulative seconds, NLL of the ensemble so far."
     nets, rows, clock = [], [], 0.
     for m in range(members):
         torch.manual_seed(cfg.seed + m)
         net = MLPNet(X.shape[1], Y.shape[1], cfg.hidden).to(X.device)
         h = train_loop(net, lambda b, step: _gaussian_loss(*net(X[b]), Y[b]),
-                       lambda: _nll(*_mixture(*(t[None] for t in net(Xv)))[:2], Yv),
+                       lambda: _nll(*_ensemble_moments([net], Xv)[:2], Yv),
                        len(X), replace(cfg, seed=cfg.seed + m), f'ensemble member {m + 1}', quiet)
         nets.append(net.eval())
         clock += h.seconds.iloc[-1]
-        mom = lambda X, k=len(nets): _mixture(*(torch.stack(t) for t in zip(*(n(X) for n in nets[:k]))))
-        with torch.no_grad(): rows.append(dict(step=m + 1, seconds=clock, loss=np.nan, val_nll=_nll(*mom(Xv)[:2], Yv)))
-    return Fitted('ensemble', lambda X: [t.detach() for t in mom(X)], pd.DataFrame(rows))
+        with torch.no_grad(): val_nll = _nll(*_ensemble_moments(nets, Xv)[:2], Yv)   # the ensemble so far
+        rows.append(dict(step=m + 1, seconds=clock, loss=np.nan, val_nll=val_nll))
+    return Fitted('ensemble', lambda X: [t.detach() for t in _ensemble_moments(nets, X)], pd.DataFrame(rows))
 
 # %% ../nbs/04a_hypernet_eval.ipynb #e64c4acb
 def _fit_gp(X, Y, Xv, Yv, groups, max_rows=2000, seed=0) -> Fitted:
@@ -166,19 +166,20 @@ def fit_method(name:str, # one of `METHODS`
         return Fitted('bhn', lambda X: [t.detach() for t in net.moments(X, 100)], hist)
     if name == 'ensemble_batched':
         net = EnsembleNet(n_in, n_out, 5, c.hidden).to(X.device)
-        return _fit_net(name, net, lambda x, y, s: 5 * _gaussian_loss(*net(x), y), lambda X: _mixture(*net(X)),
+        return _fit_net(name, net, lambda x, y, s: 5 * _gaussian_loss(*net(x), y), lambda X: mixture_moments(*net(X)),
                         X, Y, Xv, Yv, c, quiet)
     if name == 'bbb':
         net = BBBNet(n_in, n_out, c.hidden, c.prior_scale).to(X.device)
-        loss = lambda x, y, s: _gaussian_loss(*net(x, c.particles), y) + min(1., s / c.anneal_steps) * net.kl() / len(X)
-        return _fit_net(name, net, loss, lambda X: _mixture(*net(X, 100)), X, Y, Xv, Yv, c, quiet)
+        def bbb_loss(x, y, step):   # the ELBO per row, its KL term annealed over `anneal_steps`
+            return _gaussian_loss(*net(x, c.particles), y) + min(1., step / c.anneal_steps) * net.kl() / len(X)
+        return _fit_net(name, net, bbb_loss, lambda X: mixture_moments(*net(X, 100)), X, Y, Xv, Yv, c, quiet)
     net = MLPNet(n_in, n_out, c.hidden, 0.1 if name == 'mc_dropout' else 0.).to(X.device)
     def moments(X):
         if name == 'mlp':
             mu, lv = net(X)
             return mu, lv.exp(), torch.zeros_like(mu)
         net.train()
-        out = _mixture(*(torch.stack(t) for t in zip(*(net(X) for _ in range(50)))))
+        out = _ensemble_moments([net] * 50, X)   # 50 dropout masks
         net.eval()
         return out
     return _fit_net(name, net, lambda x, y, s: _gaussian_loss(*net(x), y), moments, X, Y, Xv, Yv, c, quiet)
@@ -251,14 +252,18 @@ def benchmark_processing(train:ProcessingSet, # training recipes (the corner sho
     va = np.sort(rng.permutation(len(train))[:max(1, len(train) // 10)])
     tr, scaler = np.setdiff1d(np.arange(len(train)), va), TargetScaler(len(train.columns))
     scaler.fit(train.subset(tr).y(), [col in LOG_TARGETS for col in train.columns]).to(dev)
-    (X, Y), (Xv, Yv), (Xt, Yt), (Xo, _) = [_tensors(s, scaler, dev)
-                                           for s in (train.subset(tr), train.subset(va), test, ood)]
+    X, Y = _tensors(train.subset(tr), scaler, dev)
+    Xv, Yv = _tensors(train.subset(va), scaler, dev)
+    Xt, Yt = _tensors(test, scaler, dev)
+    Xo = _tensors(ood, scaler, dev)[0]
     groups = [[j] for j in range(len(TARGETS))] + [list(range(len(TARGETS), len(train.columns)))]
     rows, fitted, moments = [], {}, {}
     with torch_threads(1 if dev.type == 'cpu' else None):
         for name in progress(methods, desc='methods', disable=quiet):
             f = fitted[name] = fit_method(name, X, Y, Xv, Yv, c, groups, quiet=True)
-            with torch.no_grad(): (m, v, e), (_, _, eo) = f.moments(Xt), f.moments(Xo)
+            with torch.no_grad():
+                m, v, e = f.moments(Xt)
+                eo = f.moments(Xo)[2]   # epistemic variance in the corner
             moments[name] = (m, v, e)
             t = regression_metrics(m, v, Yt, scaler, train.columns)
             t['ood_epistemic_ratio'] = ((eo.sqrt().mean(0) / e.sqrt().mean(0)).cpu().numpy()
@@ -270,6 +275,10 @@ def benchmark_processing(train:ProcessingSet, # training recipes (the corner sho
     return Benchmark(table, ceiling, {k: time_to_target(f.history, target) for k, f in fitted.items()},
                      fitted, moments, Yt, scaler)
 
+def _rounded(v) -> float|None:
+    "A number for JSON: rounded to 5 decimals; None for NaN or None."
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 5)
+
 def bench_json(b:Benchmark, # `benchmark_processing` output
                borg:pd.DataFrame|None=None # `benchmark_borg` summary (optional)
               ) -> dict:
@@ -277,20 +286,19 @@ def bench_json(b:Benchmark, # `benchmark_processing` output
 
     Keys: 'simulator' `{method: {target: {metric: value}}}`, 'noise_ceiling' `{target: r2}`,
     'time_to_target' `{method: seconds}`, and 'borg' (`borg_json`) when `borg` is given."""
-    r = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 5)
-    sim = {m: {t: {k: r(v) for k, v in row.drop(['method', 'target']).items()}
+    sim = {m: {t: {k: _rounded(v) for k, v in row.drop(['method', 'target']).items()}
                for t, row in d.set_index('target', drop=False).iterrows()}
            for m, d in b.table.groupby('method', sort=False)}
     ceil = group_s2(b.ceiling).best_r2
-    out = dict(simulator=sim, noise_ceiling={t: r(v) for t, v in ceil.items()},
-               time_to_target={m: r(v) for m, v in b.time_to_target.items()})
+    out = dict(simulator=sim, noise_ceiling={t: _rounded(v) for t, v in ceil.items()},
+               time_to_target={m: _rounded(v) for m, v in b.time_to_target.items()})
     if borg is not None: out['borg'] = borg_json(borg)
     return out
+
 def borg_json(borg:pd.DataFrame # `benchmark_borg` summary (`summarise_borg`)
              ) -> dict:
     "`{method: {target: {metric: value}}}` of the Borg summary, as stored under 'borg' in the benchmark JSON."
-    r = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 5)
-    return {m: {t: {k: r(v) for k, v in row.items()}
+    return {m: {t: {k: _rounded(v) for k, v in row.items()}
                 for t, row in d.drop(columns='method').set_index('target').iterrows()}
             for m, d in borg.reset_index().groupby('method', sort=False)}
 
@@ -384,12 +392,13 @@ def goals(b:Benchmark, # `benchmark_processing` output
                   met=t.ood_epistemic_ratio[k] >= 1.2) for k in TARGETS + ['s2']]
     rows.append(dict(goal='S₂ error within the replicate spread (RMSE ÷ replicate sd ≤ 1.1)',
                      value=t.rmse_over_noise['s2'], met=t.rmse_over_noise['s2'] <= 1.1))
-    tt, t = b.time_to_target, b.time_to_target.get(method, np.nan)
+    tt = b.time_to_target
+    own = tt.get(method, np.nan)
     refs = {'the sequential 5-ensemble (all five members trained)': b.fitted['ensemble'].history.seconds.iloc[-1]
                                                                     if 'ensemble' in b.fitted else np.nan,
             'the sequential ensemble stopped at the first member count that reaches the target':
                 tt.get('ensemble', np.nan),
             'the batched 5-ensemble': tt.get('ensemble_batched', np.nan)}
-    rows += [dict(goal=f'time to target ≤ {name} (ratio)', value=t / ref, met=t <= ref)
+    rows += [dict(goal=f'time to target ≤ {name} (ratio)', value=own / ref, met=own <= ref)
              for name, ref in refs.items() if not math.isnan(ref)]
     return pd.DataFrame(rows).set_index('goal')

@@ -106,7 +106,7 @@ def _warm(grid:int, q:int):
 def _bench_rows(name, fn, x, steps, pool, repeat, gpu):
     "Timing rows of one model: numpy and torch, on 1 core and split over the 2 processes of `pool`, and on a GPU."
     job, halves = import_module('alloy_nb.phasefield_bench')._run_job, np.array_split(x, 2)   # as the workers import it
-    on_pool = lambda f: parallel(job, [(f, h, steps) for h in halves], executor=pool, quiet=True)
+    def on_pool(f): return parallel(job, [(f, h, steps) for h in halves], executor=pool, quiet=True)
     jobs = {'n1': lambda: _run_job(f'{fn}_numpy', x, steps), 't1': lambda: _run_job(fn, x, steps),
             'n2': lambda: on_pool(f'{fn}_numpy'), 't2': lambda: on_pool(fn)}
     # interleaved: load changes hit all alike
@@ -207,8 +207,9 @@ def pipeline_profile(n:int=128, # recipes
         prof = cProfile.Profile()
         total = timed(lambda: prof.runcall(simulate, recipes, grid=grid, seed=seed, device='cpu', quiet=True)).best
     stats = pstats.Stats(prof).stats   # {(file, line, name): (calls, ..., cumulative s, callers)}
-    cum = lambda names: sum(v[3] for (f, _, name), v in stats.items() if name in names and 'alloy_nb' in f)
-    rows = {stage: cum(names) for stage, names in STAGES.items()}
+    def cumulative(names):   # seconds spent inside the package's functions of these names
+        return sum(v[3] for (f, _, name), v in stats.items() if name in names and 'alloy_nb' in f)
+    rows = {stage: cumulative(names) for stage, names in STAGES.items()}
     rows['other (strength, tables, noise, Python)'] = total - sum(rows.values())
     out = pd.DataFrame({'seconds': rows}).rename_axis('stage')
     out['share'] = out.seconds/total

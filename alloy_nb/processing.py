@@ -20,9 +20,9 @@ __all__ = ['RECIPE_BOUNDS', 'RECIPE_UNITS', 'FEATURES', 'FEATURE_UNITS', 'ALLOY'
            'CH_STEPS', 'GR_STEPS', 'RELAX_STEPS', 'Q_GRAINS', 'CH_WINDOW', 'GR_WINDOW', 'NOISE', 'FIELD_COPIES',
            'WORK_COPIES', 'WORKER_BYTES', 'TABLE_BYTES', 'recipe_bounds', 'check_recipes', 'solvus',
            'equilibrium_fraction', 'model_concentration', 'effective_time', 'model_time', 'nuclei_count',
-           'orowan_stress', 'shearing_stress', 'yield_strength', 'check_do', 'sample_recipes', 'true_dag',
-           'initial_fields', 'zener_intercept', 'SimSettings', 'simulation_memory', 'plan_batch', 'simulate', 'sweep',
-           'write_dataset']
+           'orowan_stress', 'shearing_stress', 'yield_strength', 'knob_value', 'knob_quantile', 'check_do',
+           'sample_recipes', 'true_dag', 'initial_fields', 'zener_intercept', 'SimSettings', 'simulation_memory',
+           'plan_batch', 'simulate', 'sweep', 'write_dataset']
 
 # %% ../nbs/03a_processing.ipynb #14520b05
 RECIPE_BOUNDS = {'solute': (0.1, 0.5), 'temperature': (573., 648.), 'hold_time': (0.5, 8.),
@@ -44,17 +44,16 @@ def recipe_bounds() -> dict:
     return dict(RECIPE_BOUNDS)
 
 # %% ../nbs/03a_processing.ipynb #43c1c527
-def _bad(msg): raise AlloyInputError(msg)
-
 def check_recipes(recipes) -> pd.DataFrame:
     "Validate recipes (a DataFrame or dict of columns): every recipe column present, finite and within bounds."
     df = pd.DataFrame(recipes).reset_index(drop=True)
     missing = [k for k in RECIPE_BOUNDS if k not in df.columns]
-    if missing: _bad(f"recipes lack column(s) {missing}; required: {list(RECIPE_BOUNDS)}.")
+    if missing: raise AlloyInputError(f"recipes lack column(s) {missing}; required: {list(RECIPE_BOUNDS)}.")
     for k, (lo, hi) in RECIPE_BOUNDS.items():
         v = pd.to_numeric(df[k], errors='coerce').to_numpy(float)
         bad = ~np.isfinite(v) | (v < lo) | (v > hi)
-        if bad.any(): _bad(f"{k}={v[bad][0]:g} is outside the valid range [{lo}, {hi}] {RECIPE_UNITS[k]}.")
+        if bad.any():
+            raise AlloyInputError(f"{k}={v[bad][0]:g} is outside the valid range [{lo}, {hi}] {RECIPE_UNITS[k]}.")
         df[k] = v
     return df
 
@@ -134,14 +133,20 @@ PRIOR_PARENTS = {'solute': {}, 'temperature': {'solute': 0.6}, 'hold_time': {'te
                  'deformation': {}, 'cooling_rate': {'deformation': 0.6}}
 LOG_SCALE = ('hold_time', 'cooling_rate')
 
-def _to_value(name, u):
-    "Map a uniform score `u` to the recipe range of `name` (log-uniform for `LOG_SCALE`)."
+def knob_value(name:str, # a recipe parameter
+               q # quantile(s) of its prior marginal, in [0, 1]
+              ):
+    "The value of recipe parameter `name` at quantile `q` of its prior marginal (uniform; log-uniform for `LOG_SCALE`)."
     lo, hi = RECIPE_BOUNDS[name]
-    return np.exp(np.log(lo) + u*np.log(hi/lo)) if name in LOG_SCALE else lo + u*(hi - lo)
+    q = np.asarray(q, float)
+    return np.exp(np.log(lo) + q*np.log(hi/lo)) if name in LOG_SCALE else lo + q*(hi - lo)
 
-def _to_unit(name, v):
-    "Inverse of `_to_value`."
+def knob_quantile(name:str, # a recipe parameter
+                  value # its value(s), in the units of `RECIPE_UNITS`
+                 ):
+    "Inverse of `knob_value`: the quantile of `value` in the prior marginal of `name`."
     lo, hi = RECIPE_BOUNDS[name]
+    v = np.asarray(value, float)
     return np.log(v/lo)/np.log(hi/lo) if name in LOG_SCALE else (v - lo)/(hi - lo)
 
 def check_do(do) -> dict:
@@ -149,17 +154,20 @@ def check_do(do) -> dict:
     if not do: return {}
     if not isinstance(do, dict):
         pairs = [str(s).split('=', 1) for s in do]
-        if any(len(p) != 2 for p in pairs): _bad(f"interventions must look like name=value, got {list(do)}.")
+        if any(len(p) != 2 for p in pairs):
+            raise AlloyInputError(f"interventions must look like name=value, got {list(do)}.")
         check_unique([k.strip() for k, _ in pairs], 'intervention on')   # a second --do of the same name is a mistake
         do = dict(pairs)
     out = {}
     for k, v in do.items():
-        if k not in RECIPE_BOUNDS: _bad(f"unknown intervention name {k!r}; valid names: {', '.join(RECIPE_BOUNDS)}.")
+        if k not in RECIPE_BOUNDS:
+            raise AlloyInputError(f"unknown intervention name {k!r}; valid names: {', '.join(RECIPE_BOUNDS)}.")
         try: out[k] = float(v)
-        except (TypeError, ValueError): _bad(f"intervention {k}={v!r} is not a number.")
+        except (TypeError, ValueError): raise AlloyInputError(f"intervention {k}={v!r} is not a number.")
         lo, hi = RECIPE_BOUNDS[k]
         if not lo <= out[k] <= hi:
-            _bad(f"intervention {k}={out[k]:g} is outside the valid range [{lo}, {hi}] {RECIPE_UNITS[k]}.")
+            raise AlloyInputError(f"intervention {k}={out[k]:g} is outside the valid range "
+                                  f"[{lo}, {hi}] {RECIPE_UNITS[k]}.")
     return out
 
 def sample_recipes(n:int, # number of recipes
@@ -170,9 +178,9 @@ def sample_recipes(n:int, # number of recipes
     n, seed = check_count(n, 'n'), check_seed(seed)
     do, e, z = check_do(do), np.random.default_rng(seed).standard_normal((n, len(PRIOR_PARENTS))), {}
     for j, (k, parents) in enumerate(PRIOR_PARENTS.items()):
-        if k in do: z[k] = np.full(n, stats.norm.ppf(np.clip(_to_unit(k, do[k]), 1e-9, 1 - 1e-9)))
+        if k in do: z[k] = np.full(n, stats.norm.ppf(np.clip(knob_quantile(k, do[k]), 1e-9, 1 - 1e-9)))
         else: z[k] = sum(b*z[p] for p, b in parents.items()) + math.sqrt(1 - sum(b*b for b in parents.values()))*e[:, j]
-    df = pd.DataFrame({k: _to_value(k, stats.norm.cdf(z[k])) for k in RECIPE_BOUNDS})
+    df = pd.DataFrame({k: knob_value(k, stats.norm.cdf(z[k])) for k in RECIPE_BOUNDS})
     for k, v in do.items(): df[k] = v
     return df
 
@@ -200,7 +208,7 @@ NOISE = {'grain_size': 0.03, 'precipitate_fraction': 0.03, 'precipitate_radius':
 def _check_grid(grid):
     "Validate the grid size."
     if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or not 16 <= grid <= 1024 or grid % 2:
-        _bad(f"grid={grid!r} is invalid: use an even integer between 16 and 1024 (e.g. 64).")
+        raise AlloyInputError(f"grid={grid!r} is invalid: use an even integer between 16 and 1024 (e.g. 64).")
     return int(grid)
 
 def initial_fields(recipes:pd.DataFrame, # validated recipes
@@ -238,10 +246,10 @@ class SimSettings:
 
     def __post_init__(self):
         if self.dtype not in (torch.float32, torch.float64):
-            _bad(f"dtype={self.dtype!r}: use torch.float32 or torch.float64.")
+            raise AlloyInputError(f"dtype={self.dtype!r}: use torch.float32 or torch.float64.")
         if (isinstance(self.dt_scale, bool) or not isinstance(self.dt_scale, (int, float))
                 or not 0 < self.dt_scale < math.inf):
-            _bad(f"dt_scale must be a positive number, got {self.dt_scale!r}.")
+            raise AlloyInputError(f"dt_scale must be a positive number, got {self.dt_scale!r}.")
         for k, v in dict(grid=_check_grid(self.grid), seed=check_seed(self.seed),
                          device=str(get_device(self.device))).items():
             object.__setattr__(self, k, v)
@@ -250,9 +258,10 @@ def _settings(settings:SimSettings|None, options:dict) -> SimSettings:
     "`settings` (default `SimSettings()`) with the fields named in `options` replaced."
     names = [f.name for f in dataclasses.fields(SimSettings)]
     if unknown := sorted(set(options) - set(names)):
-        _bad(f"unknown simulation option(s) {unknown}; valid: {', '.join(names)}.")
+        raise AlloyInputError(f"unknown simulation option(s) {unknown}; valid: {', '.join(names)}.")
     if settings is None: return SimSettings(**options)
-    if not isinstance(settings, SimSettings): _bad(f"settings must be a SimSettings, got {type(settings).__name__}.")
+    if not isinstance(settings, SimSettings):
+        raise AlloyInputError(f"settings must be a SimSettings, got {type(settings).__name__}.")
     return dataclasses.replace(settings, **options)
 
 # %% ../nbs/03a_processing.ipynb #8e2bf433
@@ -277,11 +286,12 @@ def simulation_memory(s:SimSettings, # grid, precision and device of the simulat
 
 def plan_batch(s:SimSettings, n:int, batch:int, workers:int=1, keep:int=0) -> int:
     "The largest batch (at most `batch`) that fits in `memory_budget`; else `AlloyInputError` with the estimate."
-    budget, need = memory_budget(s.device), lambda b: simulation_memory(s, n, b, workers, keep)
+    budget = memory_budget(s.device)
+    def need(b): return simulation_memory(s, n, b, workers, keep)
     if need(1) > budget:
-        gib = lambda x: f"{x / 2**30:.2f} GiB"
         raise AlloyInputError(f"Simulating {n:,} recipe(s) on a {s.grid}×{s.grid} grid ({workers} worker(s)) "
-                              f"needs about {gib(need(1))} even one recipe at a time, but {gib(budget)} is available "
+                              f"needs about {need(1) / 2**30:.2f} GiB even one recipe at a time, "
+                              f"but {budget / 2**30:.2f} GiB is available "
                               f"on {s.device} (see ${MEMORY_ENV}); use a smaller grid, fewer recipes or fewer workers.")
     while need(batch) > budget: batch = max(1, batch // 2)
     return batch
@@ -362,7 +372,8 @@ def sweep(name:str, # recipe parameter to vary
           **kwargs # passed to `simulate`
          ) -> pd.DataFrame:
     "Simulate a one-parameter sweep over the full range of `name` around `base`, with a common random start."
-    if name not in RECIPE_BOUNDS: _bad(f"unknown recipe parameter {name!r}; valid: {', '.join(RECIPE_BOUNDS)}.")
+    if name not in RECIPE_BOUNDS:
+        raise AlloyInputError(f"unknown recipe parameter {name!r}; valid: {', '.join(RECIPE_BOUNDS)}.")
     lo, hi = RECIPE_BOUNDS[name]
     vals = np.geomspace(lo, hi, n) if name in LOG_SCALE else np.linspace(lo, hi, n)
     return simulate(pd.DataFrame([{**base, name: v} for v in vals]), same_start=True, **kwargs)

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch, torch.nn as nn
 import alloy_nb
 from .core import AlloyInputError, artefact, atomic_path
 from .phasefield import two_point
-from .processing import RECIPE_BOUNDS, LOG_SCALE, FEATURES, check_recipes, sample_recipes, simulate
+from .processing import RECIPE_BOUNDS, FEATURES, check_recipes, sample_recipes, simulate, knob_quantile
 
 # %% auto #0
 __all__ = ['S2_BINS', 'S2_COLUMNS', 'TARGETS', 'LOG_TARGETS', 'MIN_ROWS', 'CORNER', 'recipe_inputs', 's2_profiles',
@@ -23,9 +23,7 @@ def recipe_inputs(recipes # DataFrame or dict with the `RECIPE_BOUNDS` columns
                  ) -> np.ndarray:
     "Recipes as network inputs in [−1, 1]: each parameter's position in its range (log for `LOG_SCALE`), shape (n, 5)."
     df = check_recipes(recipes)
-    u = [np.log(df[k] / lo) / np.log(hi / lo) if k in LOG_SCALE else (df[k] - lo) / (hi - lo)
-         for k, (lo, hi) in RECIPE_BOUNDS.items()]
-    return 2 * np.stack(u, 1) - 1
+    return 2 * np.stack([knob_quantile(k, df[k]) for k in RECIPE_BOUNDS], 1) - 1
 
 # %% ../nbs/03c_processing_data.ipynb #5951278f
 S2_BINS = 32                                           # cells (of 0.5 nm in the model alloy), up to half a 64² grid

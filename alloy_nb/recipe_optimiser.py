@@ -4,27 +4,22 @@
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #f2639836
 from __future__ import annotations
-import json, time
+import json
 from dataclasses import dataclass
 import numpy as np, pandas as pd
-import matplotlib.pyplot as plt
-import html
-from pathlib import Path
-from .core import AlloyInputError, get_device, check_seed, check_count, artefact
-from .processing import RECIPE_BOUNDS, LOG_SCALE, simulate
+from .core import AlloyInputError, get_device, check_seed, check_count, artefact, goal_table
+from .processing import RECIPE_BOUNDS, simulate, knob_value, knob_quantile
 from .processing_data import ProcessingSet, simulate_set
 from .hypernet import BHN, BHNConfig, fit_bhn, sample_networks, shipped_bhn
-from .processing import true_dag, RECIPE_UNITS
-from .causal import TIERS, COLUMNS, check_tiers, check_settings, learn_graph, score_graph, plot_graph
-from .causal_effects import (knob_value, effect_table, coverage, critical_knobs, shipped_do_reference, naive_effects,
-                             plot_influence_map)
+from .causal import TIERS, COLUMNS, check_tiers, check_settings, learn_graph, score_graph
+from .causal_effects import (GOALS, effect_table, coverage, critical_knobs, knobs_to_optimise,
+                             shipped_do_reference)
 
 # %% auto #0
 __all__ = ['N_SEEDS', 'VERIFY_SEED', 'KAPPA', 'BF_CALLS', 'BF_SEED', 'LOOP_SEED', 'OPT_GOALS', 'current_practice', 'resimulate',
-           'knob_quantile', 'uniform_recipes', 'strength_scores', 'Proposal', 'optimise_recipe',
-           'critical_for_strength', 'compare_proposals', 'brute_force', 'shipped_brute_force', 'pick_batch',
-           'join_sets', 'closed_loop', 'cim_run', 'parse_tiers', 'plot_microstructure', 'candidate_table',
-           'processing_report', 'optimisation_goals']
+           'uniform_recipes', 'strength_scores', 'Proposal', 'optimise_recipe', 'critical_for_strength',
+           'candidate_table', 'compare_proposals', 'brute_force', 'shipped_brute_force', 'pick_batch', 'join_sets',
+           'closed_loop', 'cim_run', 'parse_tiers', 'optimisation_goals', 'cim_goals']
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #214171ed
 N_SEEDS = 16            # re-simulations of a proposal (random starts and noise seeded by (seed, replicate))
@@ -44,12 +39,6 @@ def resimulate(recipe:dict, # one recipe
     return simulate(pd.DataFrame([recipe] * n_seeds), seed=seed, device=device, quiet=True).yield_strength.to_numpy()
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #5ad47cda
-def knob_quantile(name:str, value):
-    "Inverse of `knob_value`: the quantile of `value` in the prior marginal of `name`."
-    lo, hi = RECIPE_BOUNDS[name]
-    v = np.asarray(value, float)
-    return np.log(v / lo) / np.log(hi / lo) if name in LOG_SCALE else (v - lo) / (hi - lo)
-
 def uniform_recipes(n:int, seed:int=0, knobs=None, base:dict|None=None, centre:dict|None=None,
                     width:float=1.) -> pd.DataFrame:
     "`n` recipes uniform over the box (or ± `width` quantiles around `centre`); knobs not in `knobs` stay at `base`."
@@ -102,20 +91,30 @@ def optimise_recipe(model:BHN, # a trained hypernetwork
 # %% ../nbs/05b_recipe_optimiser.ipynb #5f4181fd
 def critical_for_strength(df:pd.DataFrame, n_boot:int=100, seed:int=0) -> tuple:
     "The knobs the causal influence map (PC with tiers, `effect_table`) calls critical for strength, strongest first."
-    r = critical_knobs(effect_table(df, learn_graph(df), n_boot=n_boot, seed=seed))
-    return tuple(r.index[r.critical]) or tuple(r.index[:1])
+    return knobs_to_optimise(critical_knobs(effect_table(df, learn_graph(df), n_boot=n_boot, seed=seed)))
+
+def candidate_table(model:BHN, # a trained hypernetwork
+                    recipes:dict, # name → recipe
+                    n_seeds:int=N_SEEDS, # re-simulations of each recipe
+                    seed:int=0, # offset of their seed (`VERIFY_SEED` + seed)
+                    device=None # simulator device
+                   ) -> pd.DataFrame:
+    "Each named recipe with the BHN's predicted strength and its re-simulated mean and spread (MPa)."
+    rows = {}
+    for name, r in recipes.items():
+        mu, sd = strength_scores(model, pd.DataFrame([r]))
+        s = resimulate(r, n_seeds, VERIFY_SEED + seed, device)
+        rows[name] = dict(**r, predicted=float(mu[0]), epistemic=float(sd[0]), resimulated=s.mean(),
+                          spread=s.std(ddof=1), n_seeds=n_seeds)
+    return pd.DataFrame(rows).T.rename_axis('recipe')
+
 
 def compare_proposals(model:BHN, critical:tuple, n_seeds:int=N_SEEDS, seed:int=0, device=None,
                       **kwargs) -> pd.DataFrame:
     "The four BHN proposals (mean or LCB, all or critical knobs), each with its predicted and re-simulated strength."
-    rows = {}
-    for obj in ('mean', 'lcb'):
-        for name, knobs in (('all knobs', None), ('critical knobs', critical)):
-            p = optimise_recipe(model, obj, knobs, seed=seed, **kwargs)
-            s = resimulate(p.recipe, n_seeds, VERIFY_SEED + seed, device)
-            rows[f'{obj}, {name}'] = dict(**p.recipe, predicted=p.mean, epistemic=p.spread, resimulated=s.mean(),
-                                          spread=s.std(ddof=1), calls=n_seeds)
-    return pd.DataFrame(rows).T
+    recipes = {f'{obj}, {name}': optimise_recipe(model, obj, knobs, seed=seed, **kwargs).recipe
+               for obj in ('mean', 'lcb') for name, knobs in (('all knobs', None), ('critical knobs', critical))}
+    return candidate_table(model, recipes, n_seeds, seed, device)
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #51645be3
 BF_CALLS, BF_SEED = 2000, 202
@@ -171,9 +170,9 @@ def closed_loop(model:BHN, # the starting hypernetwork
     rows, calls = [], 0
     for r in range(rounds):
         new = simulate_set(pick_batch(model, batch, seed + r), seed=LOOP_SEED + r, cache=True, quiet=quiet)
-        calls += len(new)
-        rows += [dict(round=r + 1, calls=calls - len(new) + i + 1, strength=y)
-                 for i, y in enumerate(new.targets.yield_strength)]
+        for strength in new.targets.yield_strength:
+            calls += 1                                      # one simulator call per recipe of the batch
+            rows.append(dict(round=r + 1, calls=calls, strength=strength))
         train = join_sets(train, new)
         model = fit_bhn(train, config=config or model.config, device=device, quiet=quiet)
     final = optimise_recipe(model, 'lcb', seed=seed)
@@ -218,88 +217,6 @@ def parse_tiers(text:str) -> list:
         raise AlloyInputError(f"--tiers names no variable; give tiers like {';'.join(','.join(t) for t in TIERS)!r}.")
     return tiers
 
-# %% ../nbs/05b_recipe_optimiser.ipynb #30d6e8e0
-def _save(fig, path:Path) -> str:
-    fig.savefig(path, dpi=100, bbox_inches='tight', metadata={'Software': None})
-    plt.close(fig)
-    return path.name
-
-def plot_microstructure(recipe:dict, seed:int=0, device=None):
-    "The simulated precipitates and grains of one recipe."
-    _, f = simulate(pd.DataFrame([recipe]), seed=seed, device=device, return_fields=True, quiet=True)
-    fig, axs = plt.subplots(1, 2, figsize=(6.4, 3.2))
-    axs[0].imshow(f['concentration'][0].astype(float), cmap='magma')
-    axs[0].set_title('precipitates (concentration)', fontsize=9)
-    axs[1].imshow(f['grains'][0], cmap='tab20', interpolation='nearest')
-    axs[1].set_title('grains', fontsize=9)
-    for a in axs: a.axis('off')
-    return fig
-
-def candidate_table(model:BHN, recipes:dict, n_seeds:int, seed:int, device) -> pd.DataFrame:
-    "Each named recipe with the BHN's predicted strength and its re-simulated mean and spread (MPa)."
-    rows = {}
-    for name, r in recipes.items():
-        mu, sd = strength_scores(model, pd.DataFrame([r]))
-        s = resimulate(r, n_seeds, VERIFY_SEED + seed, device)
-        rows[name] = dict(**r, predicted=float(mu[0]), epistemic=float(sd[0]), resimulated=s.mean(),
-                          spread=s.std(ddof=1), n_seeds=n_seeds)
-    return pd.DataFrame(rows).T.rename_axis('recipe')
-
-# %% ../nbs/05b_recipe_optimiser.ipynb #8a41f64d
-def processing_report(out_dir:str|Path, # the (existing) report folder
-                      quick:bool=False, # fewer bootstrap resamples and re-simulations: a smoke test
-                      device=None, # BHN and simulator device
-                      seed:int=0 # seed of bootstrap, optimiser and re-simulations
-                     ) -> str:
-    "Write the processing figures and `processing_candidates.csv` into `out_dir`; return the section's HTML."
-    d, dev, t0 = Path(out_dir), get_device(device), time.time()
-    df = pd.read_csv(artefact('phasefield_recipes.csv'))
-    g = learn_graph(df)
-    sc = score_graph(g)
-    t = coverage(effect_table(df, g, n_boot=20 if quick else 100, seed=seed), shipped_do_reference())
-    rank = critical_knobs(t)
-    crit = tuple(rank.index[rank.critical]) or tuple(rank.index[:1])
-    model, bf = shipped_bhn(dev), shipped_brute_force()
-    recipes = {'current practice': current_practice(),
-               'best observed': df.loc[df.yield_strength.idxmax(), list(RECIPE_BOUNDS)].to_dict(),
-               'BHN, LCB, all knobs': optimise_recipe(model, 'lcb', seed=seed).recipe,
-               'BHN, LCB, critical knobs': optimise_recipe(model, 'lcb', crit, seed=seed).recipe}
-    cands = candidate_table(model, recipes, 4 if quick else N_SEEDS, seed, dev)
-    cands.loc['brute force (shipped)'] = {**bf['best_recipe'], 'resimulated': bf['strength'],
-                                          'spread': np.std(bf['resimulated'], ddof=1),
-                                          'n_seeds': len(bf['resimulated'])}
-    cands.to_csv(d / 'processing_candidates.csv')
-    fig, axs = plt.subplots(2, 1, figsize=(8, 8.4))
-    plot_graph(g.graph, truth=true_dag(), ax=axs[0], title='learned (PC with tiers)')
-    plot_graph(true_dag(), ax=axs[1], title='true graph')
-    figs = dict(graph=_save(fig, d / 'processing_graph.png'),
-                map=_save(plot_influence_map(t, naive_effects(df)), d / 'influence_map.png'),
-                micro=_save(plot_microstructure(recipes['BHN, LCB, all knobs'], seed, dev),
-                            d / 'optimised_microstructure.png'))
-    img = lambda k, alt: f'<p><img src="{figs[k]}" alt="{html.escape(alt)}"></p>'
-    tab = lambda x: x.to_html(float_format=lambda v: f'{v:.3g}', border=0)
-    units = ', '.join(f'{k} ({u})' for k, u in RECIPE_UNITS.items())
-    return f"""<h2>Processing: causal influence map and the strongest recipe</h2>
-<p>Simulated Al–Sc-like processing data ({len(df):,} plant-like recipes). \
-The causal graph learned by PC (causal-learn) with the tiers
-recipe → microstructure → property, scored against the simulator's true graph \
-(green: true edge, red: false, dashed: missed):</p>
-{tab(sc.round(3))}{img('graph', 'learned and true causal graphs')}
-<h3>Causal influence map</h3>\
-<p>Average causal effect of moving each knob from its 10th to its 90th percentile, in outcome standard
-deviations, by adjustment on the learned graph, \
-beside the simulator's answer under do() and the naive association. Intervals cover
-the simulator's answer for {t.covered.mean():.0%} of the {len(t)} pairs. \
-Critical knobs for strength: {html.escape(', '.join(crit))}.</p>
-{img('map', 'causal influence map')}{tab(rank.round(3))}
-<h3>The strongest recipe</h3>\
-<p>Recipes ({html.escape(units)}) with the hypernetwork's predicted strength and the strength re-simulated
-(mean and standard deviation over independent runs, MPa). \
-Brute force searched {bf['search_calls']:,} simulated recipes.</p>
-{tab(cands.astype(float).round(4))}{img('micro', 'simulated microstructure of the optimised recipe')}
-<p class="note">Processing section: {time.time() - t0:.0f} s. \
-Files: <a href="processing_candidates.csv">processing_candidates.csv</a>.</p>"""
-
 # %% ../nbs/05b_recipe_optimiser.ipynb #ad2c8f37
 OPT_GOALS = dict(gain_over_practice=0.12, share_of_brute_force_gain=0.90, share_of_brute_force_calls=0.05)
 
@@ -310,5 +227,13 @@ def optimisation_goals(o:dict # the 'optimisation' part of `cim_run`
                 share_of_brute_force_gain=(o['optimised_strength'] - o['baseline_strength'])
                                           / (o['brute_force_strength'] - o['baseline_strength']),
                 share_of_brute_force_calls=o['simulator_calls'] / o['brute_force_calls'])
-    met = {k: vals[k] <= OPT_GOALS[k] if k.endswith('calls') else vals[k] >= OPT_GOALS[k] for k in vals}
-    return pd.DataFrame({'measured': vals, 'goal': OPT_GOALS, 'met': met})
+    return goal_table(vals, OPT_GOALS, at_most=('share_of_brute_force_calls',))
+
+def cim_goals(res:dict # `cim_run` output
+             ) -> pd.DataFrame:
+    "Every goal of the causal influence mapping (graph, effects, speed, optimisation) for one `cim_run` result."
+    g = res['graph']
+    measured = dict(adjacency_precision=g['adjacency_precision'], adjacency_recall=g['adjacency_recall'],
+                    orientation_precision=g['orientation_precision'], effect_coverage=res['effects']['coverage'],
+                    pc_seconds=g['seconds'])
+    return pd.concat([goal_table(measured, GOALS, at_most=('pc_seconds',)), optimisation_goals(res['optimisation'])])
