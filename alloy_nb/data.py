@@ -14,7 +14,8 @@ import pandas as pd
 from hea_bench.composition import family_of
 from hea_bench.benchmark.consolidate import canonical_formula_key
 from hea_bench.benchmark.taxonomy import PEIVASTE_MAP, chizhevskiy_canonical_phase
-from .core import AlloyInputError, atomic_path, progress, check_input, check_output, shorten
+from .core import AlloyInputError, progress, shorten
+from .files import atomic_path, check_input, check_output
 from .composition import parse_formula, try_parse_formulas, composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptors, descriptor_array, DEFAULT_DESCRIPTORS
 

@@ -16,7 +16,7 @@ from hea_bench.descriptors.data.elemental import ELEMENTAL_DATA
 from hea_bench.descriptors.data.pair_enthalpies import pair_enthalpy
 from hea_bench.descriptors.data.mechanics import mechanics
 from .core import AlloyInputError, get_device, device_name, timed, torch_threads
-from .composition import HEA_ELEMENTS, check_elements, composition_matrix, matrix_to_compositions
+from .composition import HEA_ELEMENTS, check_element_names, composition_matrix, matrix_to_compositions
 
 # %% auto #0
 __all__ = ['DESCRIPTOR_UNITS', 'DESCRIPTOR_MEANINGS', 'HEA_BENCH_DESCRIPTORS', 'DEFAULT_DESCRIPTORS', 'ALL_DESCRIPTORS',
@@ -27,7 +27,7 @@ __all__ = ['DESCRIPTOR_UNITS', 'DESCRIPTOR_MEANINGS', 'HEA_BENCH_DESCRIPTORS', '
 # %% ../nbs/01a_descriptors.ipynb #ac17dc09
 @lru_cache(maxsize=64)
 def _tables(palette:tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
-    check_elements(dict.fromkeys(palette, 1.0), f"palette {list(palette)}")
+    check_element_names(palette, f"palette {list(palette)}")
     rows = {}
     for e in palette:
         p, m = ELEMENTAL_DATA[e], mechanics(e)
@@ -207,8 +207,8 @@ def _columns(X, T, H, names, dense:bool) -> dict:
         out['phi_ye'] = ops.where(small, math.inf, (s - ops.abs(h) * 1000 / tm) / ops.where(small, 1.0, ops.abs(se)))
     if 'wang_gamma' in need:
         rmin, rmax = ops.amin(r + pen), ops.amax(r - pen)
-        w = lambda rc: 1 - ops.sqrt(((rc + rbar)**2 - rbar**2) / (rc + rbar)**2)
-        out['wang_gamma'] = w(rmin) / w(rmax)
+        def solid_angle(rc): return 1 - ops.sqrt(((rc + rbar)**2 - rbar**2) / (rc + rbar)**2)
+        out['wang_gamma'] = solid_angle(rmin) / solid_angle(rmax)
     return out
 
 # %% ../nbs/01a_descriptors.ipynb #511cec00
@@ -241,7 +241,7 @@ def descriptors(compositions, # formula strings, dicts of element amounts, or a 
                ) -> pd.DataFrame:
     "HEA descriptors as a DataFrame, one row per alloy (index kept from a DataFrame, else the formulas)."
     X = composition_matrix(compositions)
-    check_elements(dict.fromkeys(X.columns, 1.0), 'the input')
+    check_element_names(X.columns, 'the input')
     names = _check_names(names)
     return pd.DataFrame(descriptor_array(X.to_numpy(), list(X.columns), names, strict),
                         index=X.index, columns=list(names))

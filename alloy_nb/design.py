@@ -11,18 +11,19 @@ import pandas as pd
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.neighbors import NearestNeighbors
-from .core import AlloyInputError, artefact
-from .composition import HEA_ELEMENTS, composition_matrix, check_elements
+from .core import AlloyInputError
+from .files import artefact
+from .composition import HEA_ELEMENTS, composition_matrix, check_element_names, composition_columns
 from .descriptors import HEA_BENCH_DESCRIPTORS, descriptor_array, finite_descriptors
 from .splits import as_labels, benchmark_data
 from .dvae import DVAE, predict_proba, shipped_dvae
 
 # %% auto #0
 __all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DESIGN_CLEAN', 'DEFAULT_SPACE', 'format_formula', 'formulas',
-           'judge_accuracy', 'safe_descriptors', 'PhaseChecker', 'fit_checker', 'NoveltyIndex', 'training_alloys',
-           'held_out_alloys', 'excluded_elements', 'restrict_elements', 'distinct_rows', 'near_duplicates',
-           'DesignContext', 'tabulate', 'element_null', 'space_null', 'random_edits', 'edit_null', 'ScreeningSpace',
-           'screen']
+           'forest_benchmark_accuracy', 'safe_descriptors', 'PhaseChecker', 'fit_checker', 'NoveltyIndex',
+           'training_alloys', 'held_out_alloys', 'excluded_elements', 'restrict_elements', 'distinct_rows',
+           'near_duplicates', 'DesignContext', 'tabulate', 'element_null', 'space_null', 'random_edits', 'edit_null',
+           'ScreeningSpace', 'screen']
 
 # %% ../nbs/07_design.ipynb #ab4a8141
 def format_formula(x:pd.Series|dict, # fractions (or amounts) by element
@@ -40,9 +41,9 @@ def formulas(X:pd.DataFrame, # a composition matrix
     return [format_formula(r, decimals) for _, r in X.iterrows()]
 
 # %% ../nbs/07_design.ipynb #7a9a2baa
-def judge_accuracy(split:str='grouped' # 'grouped' (unseen element systems) or 'random'
-                  ) -> float:
-    "The random forest's balanced accuracy on hea-bench's frozen folds, from `dvae_benchmark_single_vs_multi.json`."
+def forest_benchmark_accuracy(split:str='grouped' # 'grouped' (unseen element systems) or 'random'
+                             ) -> float:
+    "hea-bench's random forest alone (not the judge): its balanced accuracy on the frozen folds, from the benchmark."
     if split not in ('grouped', 'random'): raise AlloyInputError(f"split must be 'grouped' or 'random', got {split!r}.")
     return (json.loads(artefact('dvae_benchmark_single_vs_multi.json').read_text())
             [split]['random_forest']['balanced_accuracy'])
@@ -151,8 +152,7 @@ def excluded_elements(allow:str|tuple=() # elements the user does want ('all': n
                      ) -> tuple:
     "The elements of `HEA_ELEMENTS` that `ELEMENT_POLICY` keeps out of proposals, minus `allow`."
     if isinstance(allow, str) and allow == 'all': return ()
-    allow = (allow,) if isinstance(allow, str) else tuple(allow)
-    check_elements(dict.fromkeys(allow, 1.), 'the allowed elements')
+    allow = check_element_names((allow,) if isinstance(allow, str) else allow, 'the allowed elements')
     banned = {x for els in ELEMENT_POLICY.values() for x in els} - set(allow)
     return tuple(x for x in HEA_ELEMENTS if x in banned)
 
@@ -256,8 +256,7 @@ def element_null(candidates:pd.DataFrame, # a candidate table (composition colum
                 ) -> np.ndarray:
     "Per candidate: share of random alloys over its elements (each fraction ≥ `low`) that the judge calls single-phase."
     rng = np.random.default_rng(seed)
-    A = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.),
-                           palette=HEA_ELEMENTS).to_numpy()
+    A = composition_columns(candidates, 'candidates').to_numpy()
     R = np.zeros((len(A) * n_random, len(HEA_ELEMENTS)))
     for i, row in enumerate(A > 0):
         cols = np.flatnonzero(row)
@@ -301,8 +300,7 @@ def edit_null(
 ) -> np.ndarray:
     "Per nudged candidate: share of same-size random edits (`moved`) from its start that the judge calls single-phase."
     S = composition_matrix(list(candidates.start), palette=HEA_ELEMENTS).to_numpy()
-    B = composition_matrix(candidates[[c for c in candidates.columns if c in HEA_ELEMENTS]].fillna(0.),
-                           palette=HEA_ELEMENTS).to_numpy()
+    B = composition_columns(candidates, 'candidates').to_numpy()
     R = random_edits(S, B, candidates.moved.to_numpy(), n_random, seed)
     return _row_means(_judged_single(checker, R).reshape(len(S), n_random))
 
@@ -316,8 +314,7 @@ class ScreeningSpace:
     step:float=0.01 # composition grid (0.01 = 1 at.%)
 
     def __post_init__(self):
-        els = tuple(dict.fromkeys(self.elements))
-        check_elements(dict.fromkeys(els, 1.), 'the screening request')
+        els = check_element_names(dict.fromkeys(self.elements), 'the screening request')
         if len(els) < 2: raise AlloyInputError(f"Screening needs at least two elements, got {list(els)}.")
         k = self.n_elements
         kmin, kmax = (k, k) if isinstance(k, (int, np.integer)) else tuple(int(v) for v in k)

@@ -12,15 +12,15 @@ import torch
 import matplotlib.pyplot as plt
 import shap
 from scipy.stats import spearmanr
-from .core import progress, AlloyInputError
+from .core import progress, AlloyInputError, check_count
 from .composition import composition_matrix
-from .dvae import DVAE, predict_proba
+from .dvae import DVAE, predict_proba, eval_mode
 from .dvae_eval import precision_at_k
 from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
 from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, element_null, space_null,
                      edit_null, training_alloys, held_out_alloys, safe_descriptors, screen, excluded_elements)
 from .generation import latent_region, sample_region
-from .nudging import nudge, nudge_candidates, constrained_nudge, NUDGE_TRUST
+from .nudging import nudge, nudge_candidates, gradient_nudge, check_tau, NUDGE_TRUST
 
 # %% auto #0
 __all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'in_summary', 'null_confirmed',
@@ -136,16 +136,17 @@ def explain(model:DVAE, # a trained DVAE (its classifier is explained)
     def f(A):
         with torch.no_grad():
             Xr = T[A[:, -1].astype(int)].to(dev)
-            return (model.logits(Xr, torch.tensor(A[:, :-1], dtype=torch.float32, device=dev))
+            return (model.log_probs(Xr, torch.tensor(A[:, :-1], dtype=torch.float32, device=dev))
                     .softmax(-1)[:, 1].cpu().numpy())
     names = list(c.features) + ([COMPOSITION_FEATURE] if c.use_composition else [])
     A = A if c.use_composition else A[:, :-1]
-    if len(names) <= 10:
-        e = shap.explainers.Exact(f, shap.maskers.Independent(A[len(Xe):], max_samples=max_background),
-                                  feature_names=names)(A[:len(Xe)], silent=True)
-    else:
-        v, b = permutation_shap(f, A[:len(Xe)], A[len(Xe):], seed=seed)
-        e = shap.Explanation(v, base_values=np.full(len(v), b), data=A[:len(Xe)].copy(), feature_names=names)
+    with eval_mode(model):   # no dropout while explaining; the caller's mode is restored
+        if len(names) <= 10:
+            e = shap.explainers.Exact(f, shap.maskers.Independent(A[len(Xe):], max_samples=max_background),
+                                      feature_names=names)(A[:len(Xe)], silent=True)
+        else:
+            v, b = permutation_shap(f, A[:len(Xe)], A[len(Xe):], seed=seed)
+            e = shap.Explanation(v, base_values=np.full(len(v), b), data=A[:len(Xe)].copy(), feature_names=names)
     if c.use_composition:
         e.data[:, -1] = (Xe.to_numpy() > 0).sum(1)   # show the number of elements as the composition's "value"
     return e
@@ -194,20 +195,21 @@ class DesignPlan:
     n_screen:int=100_000 # compositions screened
     n_latent:int=20_000 # latent points drawn around the space's known single-phase alloys (`sample_region`), per target
     top:int=25 # screening candidates and latent proposals kept (each)
-    n_nudge:int|None=None # multi-phase held-out alloys nudged (`None`: all of them)
+    n_nudge:int|None=None # multi-phase held-out alloys nudged, a positive number (`None`: all of them)
     n_shap:int=300 # held-out alloys explained
-    # 'constrained' (`constrained_nudge`, within the trust region) or 'loop' (the paper's encode–decode loop, `nudge`)
-    nudging:str='constrained'
-    tau:float=NUDGE_TRUST # trust region of the constrained edit (half-L1 from the start)
+    # 'gradient' (`gradient_nudge`: gradient ascent on the classifier within the trust region, no VAE)
+    # or 'loop' (the paper's encode–decode loop through the VAE, `nudge`)
+    nudging:str='gradient'
+    tau:float=NUDGE_TRUST # trust region of the gradient nudge (half-L1 from the start)
     # elements of `ELEMENT_POLICY` the latent proposals and the loop's nudges may contain ('all': any)
     allow:str|tuple=()
     seed:int=0 # random seed
 
     def __post_init__(self):
-        if self.nudging not in ('constrained', 'loop'):
-            raise AlloyInputError(f"nudging must be 'constrained' or 'loop', got {self.nudging!r}.")
-        if not 0 < self.tau <= 1:
-            raise AlloyInputError(f"tau must lie in (0, 1] (a share of the atoms), got {self.tau}.")
+        if self.nudging not in ('gradient', 'loop'):
+            raise AlloyInputError(f"nudging must be 'gradient' or 'loop', got {self.nudging!r}.")
+        check_tau(self.tau)
+        if self.n_nudge is not None: check_count(self.n_nudge, 'n_nudge (None: all of them)')
         excluded_elements(self.allow)   # unknown elements fail here
 
     @classmethod
@@ -251,7 +253,7 @@ def run_design(
         T[name] = time.perf_counter() - t0
         steps.update(1)
         return r
-    ctx = ctx or step('checker', lambda: DesignContext.default(model, seed=plan.seed))
+    if ctx is None: ctx = step('checker', lambda: DesignContext.default(model, seed=plan.seed))
     model, seed, fold = ctx.model, plan.seed, ctx.holdout_fold
     Xt, yt = held_out_alloys(fold)
     rng = np.random.default_rng(seed)
@@ -263,8 +265,8 @@ def run_design(
                                    for t in model.config.classes})
     lat, drawn = pd.concat(tabs.values(), ignore_index=True), tabs['single-phase'].attrs
     multi = Xt[yt == 0]
-    multi = multi.iloc[np.sort(rng.permutation(len(multi))[:plan.n_nudge])] if plan.n_nudge else multi
-    paths = step('nudging', lambda: constrained_nudge(model, multi, tau=plan.tau) if plan.nudging == 'constrained'
+    if plan.n_nudge is not None: multi = multi.iloc[np.sort(rng.permutation(len(multi))[:plan.n_nudge])]
+    paths = step('nudging', lambda: gradient_nudge(model, multi, tau=plan.tau) if plan.nudging == 'gradient'
                                     else nudge(model, multi, allow=plan.allow))
     nud = nudge_candidates(ctx, paths)
     cands = pd.concat([scr, lat, nud], ignore_index=True)

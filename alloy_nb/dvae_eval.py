@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_score
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 import hea_bench.rules
-from .core import (AlloyInputError, parallel, check_seed, check_count, check_unique, get_device, artefact,
-                   artefacts_dir, atomic_path)
+from .core import AlloyInputError, parallel, check_seed, check_count, check_unique, get_device
+from .files import artefact, artefacts_dir, atomic_path
 from .composition import composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIPTORS
 from .data import unlabelled_pool
@@ -56,9 +56,9 @@ def _metrics(y, P) -> dict:
 
 def _tree_proba(name, Xtr, ytr, Xte, seed=0):
     "Fit one tree baseline on hea-bench's 14 descriptors (+ the composition vector for `*_comp`); test probabilities."
-    # guarded +inf Ω (3 alloys)
-    desc = lambda X: finite_descriptors(descriptor_array(X.to_numpy(), HEA_ELEMENTS, HEA_BENCH_DESCRIPTORS))
-    feats = lambda X: np.c_[desc(X), X.to_numpy() if name.endswith('_comp') else np.zeros((len(X), 0))]
+    def feats(X):   # the 14 descriptors (a guarded +inf Ω: 3 alloys), then the composition for `*_comp`
+        D = finite_descriptors(descriptor_array(X.to_numpy(), HEA_ELEMENTS, HEA_BENCH_DESCRIPTORS))
+        return np.c_[D, X.to_numpy() if name.endswith('_comp') else np.zeros((len(X), 0))]
     est = (HistGradientBoostingClassifier(random_state=seed) if name.startswith('hist')
            else RandomForestClassifier(300, random_state=seed, n_jobs=-1))
     return est.fit(feats(Xtr), ytr).predict_proba(feats(Xte))
@@ -88,8 +88,8 @@ def _bench_fold(run:_Run, split:str, f:int, models, seeds, config:DVAEConfig) ->
     "`models` on fold `f` of `split` (the neural ones once per seed): a list of metric records."
     X, y, recs = run.data.X, run.data.y, []
     tr, te = run.data.split(split, f, run.keep)
-    add = lambda model, P, seed=0, secs=np.nan: recs.append(dict(split=split, fold=f, model=model, seed=seed,
-                                                                 seconds=secs, **_metrics(y[te], P)))
+    def add(model, P, seed=0, secs=np.nan):
+        recs.append(dict(split=split, fold=f, model=model, seed=seed, seconds=secs, **_metrics(y[te], P)))
     for name in models:
         if name in TREE_MODELS: add(name, _tree_proba(name, X.iloc[tr], y[tr], X.iloc[te]))
         if name in RULE_MODELS: add(name, _rule_proba(name, X.iloc[te]))

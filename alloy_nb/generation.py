@@ -9,14 +9,15 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from .core import AlloyInputError, check_count, check_number, check_seed
-from .composition import HEA_ELEMENTS, composition_matrix, check_elements
+from .composition import HEA_ELEMENTS, composition_matrix, check_element_names
 from .splits import as_labels, benchmark_data
-from .dvae import DVAE, predict_proba, encode, decode, clean_compositions
+from .dvae import DVAE, predict_proba, encode, decode, clean_compositions, eval_mode
 from .design import (DesignContext, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, excluded_elements, restrict_elements,
                              distinct_rows, tabulate)
 
 # %% auto #0
-__all__ = ['latent_grid', 'latent_region', 'generate', 'latent_table', 'project_bounds', 'sample_compositions', 'sample_region']
+__all__ = ['latent_grid', 'check_latent_points', 'latent_region', 'generate', 'latent_table', 'project_bounds',
+           'sample_compositions', 'sample_region']
 
 # %% ../nbs/07d_generation.ipynb #95a0949c
 def latent_grid(center=(0., 0.), # centre of the grid (length z_dim)
@@ -30,14 +31,23 @@ def latent_grid(center=(0., 0.), # centre of the grid (length z_dim)
     Z[:, :2] += np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
     return Z
 
+def check_latent_points(z, # latent points, shape (n, z_dim), or one point of length z_dim
+                        z_dim:int # the model's latent size
+                       ) -> np.ndarray:
+    "`z` as a finite float array of shape (n, `z_dim`), else `AlloyInputError` naming `z`."
+    z = np.atleast_2d(np.asarray(z, dtype=float))
+    if z.ndim != 2 or z.shape[1] != z_dim or not np.isfinite(z).all():
+        raise AlloyInputError(f"z (latent points) must be finite with {z_dim} columns, got shape {z.shape}.")
+    return z
+
 def latent_region(ctx:DesignContext, # the proposing model (and the fold it never saw)
                   elements:tuple, # the element subspace, e.g. `DEFAULT_SPACE.elements`
                   target:str|int='single-phase', # the phase whose known alloys mark the region
                   width:float=1. # half-width of the region in standard deviations of their codes
                  ) -> dict:
     "Where training alloys of `target` made only of `elements` encode: `center` (mean z), `half_width`, `alloys`."
-    model, data, _ = (ctx.model, benchmark_data(ctx.model.config.target),
-                      check_elements(dict.fromkeys(elements, 1.), 'the element subspace'))
+    check_element_names(elements, 'the element subspace')
+    model, data = ctx.model, benchmark_data(ctx.model.config.target)
     k = as_labels([target], model.config.classes)[0]
     inside = (data.X.drop(columns=[e for e in data.X.columns if e in set(elements)]) == 0).all(axis=1).to_numpy()
     sel = inside & (data.y == k) & (data.folds['grouped'] != ctx.holdout_fold)
@@ -56,14 +66,13 @@ def generate(ctx:DesignContext, # the proposing model, the judge and the referen
              max_elements:int|None=None # keep at most this many of the largest fractions per alloy
             ) -> pd.DataFrame:
     "Decode `z` with `target`, keep allowed elements (and the largest `max_elements`), clean, re-score: candidates."
-    model, z = ctx.model, np.atleast_2d(np.asarray(z, dtype=float))
-    if z.shape[1] != model.config.z_dim or not np.isfinite(z).all():
-        raise AlloyInputError(f"Latent points must be finite with {model.config.z_dim} columns, got shape {z.shape}.")
+    model = ctx.model
+    z = check_latent_points(z, model.config.z_dim)
     if not 0 <= clean < 0.5: raise AlloyInputError(f"clean must be a fraction in [0, 0.5), got {clean}.")
     if max_elements is not None and not (isinstance(max_elements, (int, np.integer)) and max_elements >= 2):
         raise AlloyInputError(f"max_elements must be an integer ≥ 2, got {max_elements!r}.")
-    k, _ = (as_labels([target], model.config.classes)[0],
-            elements is None or check_elements(dict.fromkeys(elements, 1.), 'the element subspace'))
+    k = as_labels([target], model.config.classes)[0]
+    if elements is not None: check_element_names(elements, 'the element subspace')
     X = restrict_elements(decode(model, z, k),
                           excluded_elements(allow) + tuple(e for e in model.config.palette
                                                            if elements is not None and e not in set(elements)))
@@ -111,9 +120,8 @@ def sample_compositions(model:DVAE, # a trained model
 
     The element set is drawn from the decoder's presence probabilities (its size clipped to the space's range);
     the decoder's fractions over it are then moved into the bounds (`project_bounds`)."""
-    c, rng, z = model.config, np.random.default_rng(check_seed(seed)), np.atleast_2d(np.asarray(z, dtype=float))
-    if z.shape[1] != c.z_dim or not np.isfinite(z).all():
-        raise AlloyInputError(f"Latent points must be finite with {c.z_dim} columns, got shape {z.shape}.")
+    c, rng = model.config, np.random.default_rng(check_seed(seed))
+    z = check_latent_points(z, c.z_dim)
     k, banned = as_labels([target], c.classes)[0], set(excluded_elements(allow))
     usable = [e for e in space.elements if e not in banned and e in c.palette]
     (kmin, kmax), (lo, hi) = space.n_elements, space.bounds
@@ -121,8 +129,7 @@ def sample_compositions(model:DVAE, # a trained model
         raise AlloyInputError(f"Only {len(usable)} of the space's elements may be used ({usable}); "
                               f"an alloy needs {kmin}: allow more elements or ask for fewer per alloy.")
     dev = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         y = F.one_hot(torch.full((len(z),), int(k), device=dev), len(c.classes)).float()
         out = (model.decoder(torch.cat([torch.as_tensor(z, dtype=torch.float32, device=dev), y], -1))
                .double().cpu().numpy())

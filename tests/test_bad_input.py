@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from alloy_nb.core import AlloyInputError, CheckpointError, MARKER, MEMORY_ENV, artefact, seed_everything
+from alloy_nb.core import AlloyInputError, CheckpointError, MEMORY_ENV, seed_everything
+from alloy_nb.files import MARKER, artefact
 from alloy_nb.composition import parse_formula, composition_matrix
 from alloy_nb.processing import plan_batch, simulation_memory, simulate, sample_recipes, SimSettings
 from alloy_nb.dvae import load_dvae, predict_proba, DVAEConfig
@@ -306,7 +307,7 @@ def test_sizes_voronoi_memory_grows_with_area_only():
     (report_main, REPORT, ['--quick', '--seed', -1], ['seed must be a non-negative integer']),
     (report_main, REPORT, ['--quick', '--tau', 0], ['tau must lie in (0, 1]']),
     (report_main, REPORT, ['--quick', '--tau', 'nan'], ['tau must lie in (0, 1]']),
-    (report_main, REPORT, ['--quick', '--nudging', 'replace'], ["nudging must be 'constrained' or 'loop', got 'replace'"]),
+    (report_main, REPORT, ['--quick', '--nudging', 'replace'], ["nudging must be 'gradient' or 'loop', got 'replace'"]),
     (report_main, REPORT, ['--quick', '--allow', 'Pt,Xx'], ["['Xx']", 'do not cover']),
 ])
 def test_arguments_refused_before_work(quiet_env, main, prog, argv, fragments):

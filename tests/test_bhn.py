@@ -80,7 +80,8 @@ def test_train_never_writes_over_its_data(tmp_path, env):
 
 
 def test_a_dvae_checkpoint_is_not_a_bhn():
-    from alloy_nb.core import CheckpointError, artefact
+    from alloy_nb.core import CheckpointError
+    from alloy_nb.files import artefact
     from alloy_nb.hypernet import load_bhn
     with pytest.raises(CheckpointError, match='not an alloy_nb BHN checkpoint'): load_bhn(artefact('dvae_single_vs_multi.pt'))
 

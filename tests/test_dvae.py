@@ -68,7 +68,8 @@ def test_bench_bad_input(clean_env, args, message):
 
 def test_loading_bad_checkpoints(tmp_path):
     from alloy_nb.dvae import load_dvae
-    from alloy_nb.core import CheckpointError, artefact
+    from alloy_nb.core import CheckpointError
+    from alloy_nb.files import artefact
     import torch
     bad = tmp_path/'x.pt'; bad.write_bytes(b'not a checkpoint')
     with pytest.raises(CheckpointError, match='not a readable checkpoint'): load_dvae(bad)
