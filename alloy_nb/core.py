@@ -90,7 +90,9 @@ def memory_budget(device=None # as for `get_device`
     dev = get_device(device)
     if dev.type == 'cuda': free = torch.cuda.mem_get_info(dev)[0]
     else:
-        try: free = 1024 * int(next(l for l in open('/proc/meminfo') if l.startswith('MemAvailable')).split()[1])
+        try:
+            with open('/proc/meminfo') as f: line = next(l for l in f if l.startswith('MemAvailable'))
+            free = 1024 * int(line.split()[1])
         except (OSError, ValueError, StopIteration):
             free = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_AVPHYS_PAGES')   # free RAM only
     if not (cap := os.environ.get(MEMORY_ENV, '').strip()): return free
@@ -159,7 +161,8 @@ def check_unique(values, # values of an option that may be given several times
                  name:str # what each value is, for the message
                 ) -> list:
     "`values` as a list if none is repeated, else `AlloyInputError` naming the repeated one."
-    for i, v in enumerate(values := list(values)):
+    values = list(values)
+    for i, v in enumerate(values):
         if v in values[:i]: raise AlloyInputError(f"{name} {shorten(v)} is given more than once; give it once.")
     return values
 

@@ -37,8 +37,9 @@ def _parent(p:Path) -> Path:
     if not parent.is_dir(): raise AlloyInputError(f"Cannot write {p}: folder {parent} does not exist.")
     try:
         with _signals_deferred():
-            os.close((probe := tempfile.mkstemp(dir=parent, prefix='.alloy_nb_check.'))[0])
-            os.unlink(probe[1])
+            fd, probe = tempfile.mkstemp(dir=parent, prefix='.alloy_nb_check.')
+            os.close(fd)
+            os.unlink(probe)
     except OSError as e:
         raise AlloyInputError(f"Cannot write {p}: folder {parent} is not writable ({e.strerror}).") from None
     return parent
@@ -98,7 +99,11 @@ def check_output(path:str|Path, # the file (or folder) a command will write
     return p
 
 # %% ../nbs/00d_files.ipynb #55a8a707
-def _umask() -> int: return (m := os.umask(0), os.umask(m))[0]
+def _umask() -> int:
+    "The process's file-creation mask (reading it means setting it: it is set back at once)."
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 @contextlib.contextmanager
 def atomic_path(path:str|Path # the final file; its folder must exist
@@ -108,14 +113,16 @@ def atomic_path(path:str|Path # the final file; its folder must exist
     if not path.parent.is_dir(): raise AlloyInputError(f"Cannot write {path}: folder {path.parent} does not exist.")
     try:
         with _signals_deferred():
-            os.close((t := tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.',
-                                            suffix=''.join(path.suffixes) or '.tmp'))[0])
-            tmp = Path(t[1])
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.',
+                                        suffix=''.join(path.suffixes) or '.tmp')
+            os.close(fd)
+            tmp = Path(name)
         yield tmp
         if tmp.exists(): os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes files private (0600); give the usual mode
         os.replace(tmp, path)
     finally:
-        with _signals_deferred(): tmp and tmp.unlink(missing_ok=True)
+        with _signals_deferred():
+            if tmp is not None: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/00d_files.ipynb #6869db83
 def _swap_in(new:Path, dest:Path, overwrite:bool, flag:str):
@@ -149,7 +156,8 @@ def atomic_folder(path:str|Path, # the output folder
         tmp.chmod(0o777 & ~_umask())
         _swap_in(tmp, dest, overwrite, flag)
     finally:
-        with _signals_deferred(): tmp and shutil.rmtree(tmp, ignore_errors=True)
+        with _signals_deferred():
+            if tmp is not None: shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../nbs/00d_files.ipynb #9190623c
 ARTEFACT_SUFFIXES = ('.csv', '.csv.gz', '.npz', '.pt', '.json')

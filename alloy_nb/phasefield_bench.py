@@ -91,7 +91,8 @@ def _run_job(fn:str, # solver: 'cahn_hilliard', 'fan_chen' or their numpy refere
     "Run solver `fn` on `x`: a numpy reference one recipe at a time, a torch solver on the whole batch (a worker job)."
     f = dict(cahn_hilliard=cahn_hilliard, fan_chen=fan_chen, cahn_hilliard_numpy=cahn_hilliard_numpy,
              fan_chen_numpy=fan_chen_numpy)[fn]
-    if fn.endswith('_numpy'): [f(xi, steps) for xi in x]
+    if fn.endswith('_numpy'):
+        for xi in x: f(xi, steps)
     else: f(torch.from_numpy(x).to(device), steps)
 
 def _tune(grid:int, q:int) -> dict:
@@ -128,8 +129,9 @@ def _bench_rows(name, fn, x, steps, pool, repeat, gpu):
 def cpu_model() -> str:
     "The CPU's model name (from /proc/cpuinfo on Linux, else `platform.processor()`)."
     try:
-        for line in open('/proc/cpuinfo', encoding='utf-8'):
-            if line.lower().startswith('model name'): return line.split(':', 1)[1].strip()
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            for line in f:
+                if line.lower().startswith('model name'): return line.split(':', 1)[1].strip()
     except OSError: pass
     return platform.processor() or platform.machine()
 

@@ -44,7 +44,10 @@ def train_loop(module:nn.Module, # the network (its parameters are trained)
     "Adam with early stopping on validation NLL (best state restored); history: step, training seconds, loss, val_nll."
     opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
     g, dev = torch.Generator().manual_seed(cfg.seed), next(module.parameters()).device
-    now = time.process_time if dev.type == 'cpu' else lambda: (torch.cuda.synchronize(dev), time.perf_counter())[1]
+    def now() -> float:   # CPU time on a CPU; on a GPU, wall time once queued work has finished
+        if dev.type == 'cpu': return time.process_time()
+        torch.cuda.synchronize(dev)
+        return time.perf_counter()
     hist, best, stale, clock = [], (math.inf, None), 0, 0.
     for step in progress(range(1, cfg.max_steps + 1), desc=desc, disable=quiet):
         t0 = now()
