@@ -6,12 +6,13 @@
 from __future__ import annotations
 import os, json, signal, shutil, tempfile, threading, contextlib
 from pathlib import Path
+import pandas as pd
 import alloy_nb
 from .core import AlloyInputError
 
 # %% auto #0
-__all__ = ['MARKER', 'ARTEFACT_SUFFIXES', 'check_input', 'check_output', 'atomic_path', 'atomic_folder', 'artefacts_dir',
-           'list_artefacts', 'artefact']
+__all__ = ['MARKER', 'ARTEFACT_SUFFIXES', 'check_input', 'check_output', 'atomic_path', 'atomic_folder', 'replace_rows',
+           'artefacts_dir', 'list_artefacts', 'artefact']
 
 # %% ../nbs/00d_files.ipynb #0b4d15c5
 MARKER = '.alloy_nb'   # the file an alloy_nb command leaves in every output folder: who wrote it and which files
@@ -158,6 +159,20 @@ def atomic_folder(path:str|Path, # the output folder
     finally:
         with _signals_deferred():
             if tmp is not None: shutil.rmtree(tmp, ignore_errors=True)
+
+# %% ../nbs/00d_files.ipynb #18f698b5
+def replace_rows(path:str|Path, # the CSV (created if it does not exist)
+                 rows:pd.DataFrame, # the new rows
+                 key:str, # the column whose values the new rows replace
+                 sort_by=None # columns to sort the result by (stable); `None`: the new rows at the end
+                ) -> pd.DataFrame:
+    "Write `rows` into the CSV at `path` atomically, replacing the earlier rows that share a `key` value; the result."
+    path = Path(path)
+    old = pd.read_csv(path) if path.is_file() else rows.iloc[:0]
+    out = pd.concat([old[~old[key].isin(rows[key])], rows], ignore_index=True)
+    if sort_by: out = out.sort_values(sort_by, kind='stable', ignore_index=True)
+    with atomic_path(path) as tmp: out.to_csv(tmp, index=False)
+    return out
 
 # %% ../nbs/00d_files.ipynb #9190623c
 ARTEFACT_SUFFIXES = ('.csv', '.csv.gz', '.npz', '.pt', '.json')

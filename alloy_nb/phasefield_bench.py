@@ -9,7 +9,7 @@ from pathlib import Path
 from importlib import import_module
 import numpy as np, pandas as pd, torch
 from .core import device_name, torch_threads, parallel, worker_pool, timed
-from .files import atomic_path, artefact, artefacts_dir
+from .files import artefact, artefacts_dir, replace_rows
 from .phasefield import wavenumbers2, cahn_hilliard, fan_chen, voronoi_grains, solver_chunk
 from .processing import CH_STEPS, GR_STEPS, sample_recipes, simulate
 
@@ -242,10 +242,7 @@ def record_benchmark(bench:pd.DataFrame, # a table from `benchmark`
     path, a = Path(path or artefacts_dir()/BENCH_TABLE), bench.attrs
     rows = bench.assign(cpu=a['cpu'], cpu_cores=a['cpu_cores'], torch=a['torch'], numpy=a['numpy'],
                         ch_chunk=a['chunks']['cahn_hilliard'], fc_chunk=a['chunks']['fan_chen'])
-    old = pd.read_csv(path) if path.is_file() else rows.iloc[:0]
-    out = pd.concat([old[old.cpu != a['cpu']], rows], ignore_index=True)
-    with atomic_path(path) as tmp: out.to_csv(tmp, index=False)
-    return out
+    return replace_rows(path, rows, 'cpu')
 
 def machine_speeds(table:pd.DataFrame|None=None # tables from `record_benchmark` (`None`: the bundled ones)
                   ) -> pd.DataFrame:
