@@ -461,7 +461,7 @@ def wait_for(pred, timeout):
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
 def test_interrupts_folder_write_leaves_nothing(tmp_path, sig):
     "A command stopped while it writes its output folder leaves neither the folder nor a hidden temporary one."
-    code = ("import time, sys; from alloy_nb.core import atomic_folder; from alloy_nb.console import command_errors\n"
+    code = ("import time, sys; from alloy_nb.files import atomic_folder; from alloy_nb.console import command_errors\n"
             "with command_errors('demo'):\n"
             "    with atomic_folder(sys.argv[1], overwrite=True) as tmp:\n"
             "        (tmp / 'a.png').write_text('x'); time.sleep(60)\n")
