@@ -10,6 +10,7 @@ from collections import namedtuple
 from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
 from importlib import import_module
 import numpy as np
+import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 __all__ = ['DEVICE_ENV', 'VALID_DEVICES', 'MEMORY_ENV', 'SEED_LIMIT', 'Timing', 'AlloyInputError', 'DeviceError',
            'CheckpointError', 'NumericalInstabilityError', 'shorten', 'get_device', 'device_name', 'memory_budget',
            'check_seed', 'seed_everything', 'numpy_seeded', 'check_count', 'check_number', 'check_unique', 'in_test',
-           'progress', 'torch_threads', 'worker_pool', 'parallel', 'timed', 'goal_table']
+           'progress', 'torch_threads', 'worker_pool', 'parallel', 'timed', 'goal_table', 'axes_grid']
 
 # %% ../nbs/00_core.ipynb #282d091d
 class AlloyInputError(ValueError):
@@ -284,3 +285,17 @@ def goal_table(measured:dict, # goal name → measured value
     bound = {k: '≤' if k in at_most else '≥' for k in goals}
     met = {k: measured[k] <= goals[k] if k in at_most else measured[k] >= goals[k] for k in goals}
     return pd.DataFrame({'measured': {k: measured[k] for k in goals}, 'goal': goals, 'bound': bound, 'met': met})
+
+# %% ../nbs/00_core.ipynb #4186eaaa
+def axes_grid(n:int, # number of panels
+              max_cols:int, # panels a row at most
+              panel_size:tuple, # width and height of one panel (inches)
+              share:bool=True # panels share their x and y axes
+             ) -> tuple:
+    "A figure of `n` panels, at most `max_cols` a row, empty cells removed: the figure and a list of its axes."
+    ncol = min(max_cols, n)
+    nrow = -(-n // ncol)
+    fig, axs = plt.subplots(nrow, ncol, figsize=(panel_size[0] * ncol, panel_size[1] * nrow), dpi=100,
+                            sharex=share, sharey=share, squeeze=False)
+    for ax in axs.ravel()[n:]: ax.remove()
+    return fig, list(axs.ravel()[:n])

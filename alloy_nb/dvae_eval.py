@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_score
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 import hea_bench.rules
-from .core import AlloyInputError, parallel, check_seed, check_count, check_unique, get_device
+from .core import AlloyInputError, parallel, check_seed, check_count, check_unique, get_device, axes_grid
 from .files import artefact, artefacts_dir, replace_rows
 from .composition import composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIPTORS
@@ -320,12 +320,7 @@ def plot_latent(model:DVAE, # a trained model with z_dim ≥ 2
     panels = [('phase', y), ('number of elements', (Xs > 0).sum(axis=1).to_numpy())] + \
              [(g, Xs[[e for e in els if e in Xs]].sum(axis=1).to_numpy()) for g, els in ELEMENT_GROUPS.items()]
     # at most three panels a row: fits a text column
-    ncol = min(3, len(panels))
-    nrow = -(-len(panels) // ncol)
-    fig, axs = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.6 * nrow), dpi=100, sharex=True, sharey=True,
-                            squeeze=False)
-    for ax in axs.ravel()[len(panels):]: ax.remove()
-    axs = axs.ravel()[:len(panels)]
+    fig, axs = axes_grid(len(panels), 3, (2.9, 2.6))
     for ax, (title, c) in zip(axs, panels):
         if title == 'phase':
             for k, name in enumerate(model.config.classes): ax.scatter(*z[y == k, :2].T, s=3, alpha=0.5, label=name)
@@ -335,7 +330,8 @@ def plot_latent(model:DVAE, # a trained model with z_dim ≥ 2
         ax.set_title(title, fontsize=9)
         ax.set_xlabel('z₁')
         ax.xaxis.set_tick_params(labelbottom=True)
-    for ax in axs[::ncol]: ax.set_ylabel('z₂')
+    for ax in axs:
+        if ax.get_subplotspec().is_first_col(): ax.set_ylabel('z₂')
     fig.tight_layout()
     return fig
 

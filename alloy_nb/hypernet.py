@@ -8,11 +8,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
-import matplotlib.pyplot as plt
 import pyro, pyro.distributions as dist, pyro.distributions.transforms as T
 from pyro.nn import DenseNN
 from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, torch_threads, check_count,
-                   check_number, shorten)
+                   check_number, shorten, axes_grid)
 from .files import artefact
 from .checkpoints import read_checkpoint, check_weights, write_checkpoint, read_config
 from .training import FitConfig, train_loop
@@ -269,13 +268,10 @@ def plot_parity(pred:Prediction, # `predict` output
                 max_points:int=150 # recipes shown per panel
                ):
     "Predicted vs simulated value per target, with 90% predictive intervals as error bars."
-    # at most three panels a row: fits a text column
-    ncol = min(3, len(targets))
-    nrow = -(-len(targets) // ncol)
-    fig, axs = plt.subplots(nrow, ncol, figsize=(2.8 * ncol, 2.7 * nrow), dpi=100, squeeze=False)
-    for ax in axs.ravel()[len(targets):]: ax.remove()
+    # at most three panels a row: fits a text column; each target keeps its own scale
+    fig, axs = axes_grid(len(targets), 3, (2.8, 2.7), share=False)
     idx = np.arange(len(truth))[:max_points]
-    for ax, t in zip(axs.ravel(), targets):
+    for ax, t in zip(axs, targets):
         y, m = truth.targets[t].to_numpy()[idx], pred.mean[t].to_numpy()[idx]
         err = np.abs(np.stack([pred.quantiles[0.05][t].to_numpy()[idx], pred.quantiles[0.95][t].to_numpy()[idx]]) - m)
         ax.errorbar(y, m, yerr=err, fmt='o', ms=2.5, lw=0.6, alpha=0.7, color='tab:blue', ecolor='0.6')
@@ -296,12 +292,7 @@ def plot_s2(pred:Prediction, # `predict` output (with S₂ columns)
     "Predicted S₂(r) (mean and 90% band) against the simulated curve, one panel per recipe."
     s2 = [c for c in pred.mean.columns if c.startswith('s2_')]
     r = np.arange(len(s2)) * cell_nm
-    ncol = min(2, len(rows))
-    nrow = -(-len(rows) // ncol)
-    fig, axs = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.4 * nrow), dpi=100, sharex=True, sharey=True,
-                            squeeze=False)
-    for ax in axs.ravel()[len(rows):]: ax.remove()
-    axs = axs.ravel()[:len(rows)]
+    fig, axs = axes_grid(len(rows), 2, (3.4, 2.4))
     for ax, i in zip(axs, rows):
         ax.fill_between(r, pred.quantiles[0.05][s2].iloc[i], pred.quantiles[0.95][s2].iloc[i],
                         color='tab:blue', alpha=0.25, label='90% band')
@@ -310,7 +301,8 @@ def plot_s2(pred:Prediction, # `predict` output (with S₂ columns)
         ax.set(xlabel='r (nm)', title=f'recipe {i}')
         ax.title.set_fontsize(9)
         ax.xaxis.set_tick_params(labelbottom=True)
-    for ax in axs[::ncol]: ax.set_ylabel('S₂(r)')
+    for ax in axs:
+        if ax.get_subplotspec().is_first_col(): ax.set_ylabel('S₂(r)')
     axs[0].legend(fontsize=7)
     fig.tight_layout()
     return fig

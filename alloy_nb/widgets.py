@@ -60,6 +60,26 @@ def plot_latent_state(state:dict, # `latent_state` output
     return ax.figure
 
 # %% ../nbs/08_widgets.ipynb #68a05d4b
+def _live_panel(controls:list, # the widgets whose values the state depends on
+                state, # called with no argument: the explorer's current state (a dict)
+                read_out, # state → HTML of the read-out
+                plot # state → figure
+               ) -> W.VBox:
+    "Controls beside an HTML read-out, a figure below; every change of a control recomputes `.state` and both."
+    out, info = W.Output(), W.HTML()
+    box = W.VBox([W.HBox([W.VBox(controls), info]), out])
+    def update(change=None):
+        box.state = state()
+        info.value = read_out(box.state)
+        with out:
+            out.clear_output(wait=True)
+            fig = plot(box.state)
+            display(fig)
+            plt.close(fig)
+    for c in controls: c.observe(update, names='value')
+    update()
+    return box
+
 def _state_html(s:dict) -> str:
     "The read-out of a latent state as a small HTML table."
     rows = ''.join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g} {html.escape(DESCRIPTOR_UNITS.get(k, ''))}</td></tr>"
@@ -82,18 +102,8 @@ def latent_explorer(
                              continuous_update=False)
                for i in range(model.config.z_dim)]
     phase = W.ToggleButtons(options=list(model.config.classes), value=model.config.classes[-1], description='target')
-    out, info = W.Output(), W.HTML()
-    box = W.VBox([W.HBox([W.VBox(sliders + [phase]), info]), out])
-    def update(change=None):
-        box.state = latent_state(ctx, [s.value for s in sliders], phase.value, clean)
-        info.value = _state_html(box.state)
-        with out:
-            out.clear_output(wait=True)
-            fig = plot_latent_state(box.state)
-            display(fig)
-            plt.close(fig)
-    for w in sliders + [phase]: w.observe(update, names='value')
-    update()
+    box = _live_panel(sliders + [phase], lambda: latent_state(ctx, [s.value for s in sliders], phase.value, clean),
+                      _state_html, plot_latent_state)
     box.sliders, box.phase = sliders, phase
     return box
 
@@ -201,17 +211,8 @@ def processing_explorer(model:BHN|None=None, # a trained hypernetwork (default: 
     sliders = {k: _recipe_slider(k, lo, hi) for k, (lo, hi) in RECIPE_BOUNDS.items()}
     for k, s in sliders.items():
         s.description, s.continuous_update, s.style = f'{k} ({RECIPE_UNITS[k]})', False, {'description_width': '150px'}
-    out, info = W.Output(), W.HTML()
-    box = W.VBox([W.HBox([W.VBox(list(sliders.values())), info]), out])
-    def update(change=None):
-        box.state = processing_state(model, {k: s.value for k, s in sliders.items()}, grid)
-        info.value = _recipe_html(box.state)
-        with out:
-            out.clear_output(wait=True)
-            fig = plot_processing_state(box.state)
-            display(fig)
-            plt.close(fig)
-    for s in sliders.values(): s.observe(update, names='value')
-    update()
+    box = _live_panel(list(sliders.values()),
+                      lambda: processing_state(model, {k: s.value for k, s in sliders.items()}, grid),
+                      _recipe_html, plot_processing_state)
     box.sliders = sliders
     return box
