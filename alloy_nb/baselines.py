@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as 
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, RBF, WhiteKernel
 from sklearn.exceptions import ConvergenceWarning
-from .core import AlloyInputError, seed_everything
+from .core import AlloyInputError, seed_everything, derived_seed
 from .training import train_loop
 from .hypernet import BHNConfig, BHNet, train_bhnet, mixture_moments
 
@@ -105,11 +105,11 @@ def _sequential_ensemble(X, Y, Xv, Yv, cfg, members=5, quiet=None) -> Fitted:
     "`members` variance-head MLPs trained in turn; history: cumulative seconds, NLL of the ensemble so far."
     nets, rows, clock = [], [], 0.
     for m in range(members):
-        torch.manual_seed(cfg.seed + m)
+        torch.manual_seed(derived_seed(cfg.seed, m))
         net = MLPNet(X.shape[1], Y.shape[1], cfg.hidden).to(X.device)
         h = train_loop(net, lambda b, step: _gaussian_loss(*net(X[b]), Y[b]),
                        lambda: _nll(*_ensemble_moments([net], Xv)[:2], Yv),
-                       len(X), replace(cfg, seed=cfg.seed + m), f'ensemble member {m + 1}', quiet)
+                       len(X), replace(cfg, seed=derived_seed(cfg.seed, m)), f'ensemble member {m + 1}', quiet)
         nets.append(net.eval())
         clock += h.seconds.iloc[-1]
         with torch.no_grad(): val_nll = _nll(*_ensemble_moments(nets, Xv)[:2], Yv)   # the ensemble so far

@@ -23,15 +23,16 @@ from causallearn.graph.Endpoint import Endpoint
 from causallearn.graph.AdjacencyConfusion import AdjacencyConfusion
 from causallearn.graph.ArrowConfusion import ArrowConfusion
 from causallearn.graph.SHD import SHD
-from .core import AlloyInputError
+from .core import AlloyInputError, check_count, check_number, check_seed, numpy_seeded
 from .processing import RECIPE_BOUNDS, FEATURES, LOG_SCALE, true_dag
 from .processing_data import TARGETS
 
 # %% auto #0
-__all__ = ['COLUMNS', 'TIERS', 'PRECIPITATE_STATISTICS', 'LOG_COLUMNS', 'TESTS', 'MIN_ROWS', 'NODE_SIZE', 'transform',
-           'TieredTest', 'check_tiers', 'check_settings', 'design_matrix', 'LearnedGraph', 'as_digraph', 'to_networkx',
-           'background', 'learn_graph', 'to_general_graph', 'cpdag', 'score_graph', 'edge_report', 'compare_tests',
-           'bootstrap_edges', 'graph_layout', 'plot_graph', 'compare_methods', 'sample_size_curve']
+__all__ = ['COLUMNS', 'TIERS', 'PRECIPITATE_STATISTICS', 'LOG_COLUMNS', 'TESTS', 'MIN_ROWS', 'DUPLICATE_SHARE', 'MAX_MAGNITUDE',
+           'NODE_SIZE', 'transform', 'TieredTest', 'check_tiers', 'check_settings', 'check_rows', 'design_matrix',
+           'LearnedGraph', 'as_digraph', 'to_networkx', 'background', 'learn_graph', 'to_general_graph', 'cpdag',
+           'score_graph', 'edge_report', 'compare_tests', 'bootstrap_edges', 'graph_layout', 'plot_graph',
+           'compare_methods', 'sample_size_curve']
 
 # %% ../nbs/05_causal.ipynb #6adbc1fb
 COLUMNS = list(RECIPE_BOUNDS) + TARGETS                                    # the ten variables, recipe first
@@ -90,12 +91,27 @@ def check_tiers(tiers, # tiers, earliest first (lists of column names), or `None
 
 def check_settings(alpha, test:str, n:int, p:int):
     "Raise unless α lies in (0, 1), the test is known and there are enough rows for it."
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise AlloyInputError(f"alpha must lie in (0, 1), got {alpha!r}.")
+    check_number(alpha, 'alpha', 0, 1, open_low=True, open_high=True)
     if test not in TESTS: raise AlloyInputError(f"unknown independence test {test!r}; choose from {', '.join(TESTS)}.")
     if n < max(MIN_ROWS, 3 * p):
         raise AlloyInputError(f"{n} rows are too few for the {test} test on {p} variables; "
                               f"give at least {max(MIN_ROWS, 3 * p)}.")
+
+DUPLICATE_SHARE = 0.05   # more exact duplicate rows than this share: the rows are not independent draws
+MAX_MAGNITUDE = 1e100    # a larger value is no measurement (its square overflows the tests' statistics)
+
+def check_rows(d:pd.DataFrame # the variables of the data, numeric
+              ):
+    "Raise unless the rows can support independence tests: no constant column, few duplicates, no absurd magnitudes."
+    if const := [c for c in d.columns if d[c].nunique(dropna=True) <= 1]:
+        raise AlloyInputError(f"column(s) {const} never vary (a constant has no causes and no effects): "
+                              "drop them from the variables, e.g. after an intervention that fixed them.")
+    if (dup := int(d.duplicated().sum())) > DUPLICATE_SHARE * len(d):
+        raise AlloyInputError(f"{dup} of {len(d)} rows repeat an earlier row exactly; independence tests need "
+                              "independent rows: drop the duplicates (DataFrame.drop_duplicates()).")
+    if (big := d.abs().max()).gt(MAX_MAGNITUDE).any():
+        c = big.idxmax()
+        raise AlloyInputError(f"column {c!r} reaches {big[c]:.3g}, beyond any measurement; check its unit.")
 
 def design_matrix(df:pd.DataFrame, columns:list, transformed:bool=True, rows:int|None=None, seed:int=0) -> np.ndarray:
     "The checked data as a standardised array (optionally transformed; optionally a random subsample of `rows`)."
@@ -103,7 +119,10 @@ def design_matrix(df:pd.DataFrame, columns:list, transformed:bool=True, rows:int
         raise AlloyInputError(f"data must be a pandas DataFrame, got {type(df).__name__}.")
     if missing := [c for c in columns if c not in df.columns]:
         raise AlloyInputError(f"the data lack column(s) {missing}; need {columns}.")
+    if twice := sorted({c for c in columns if columns.count(c) > 1}):
+        raise AlloyInputError(f"column(s) {twice} are listed more than once; list each variable once.")
     d = df[columns].apply(pd.to_numeric, errors='coerce')
+    check_rows(d)
     if transformed and (d[[c for c in columns if c in LOG_COLUMNS or c == 'temperature']] <= 0).any().any():
         raise AlloyInputError("log-scaled columns and temperature must be positive; "
                               "pass transformed=False for other data.")
@@ -171,12 +190,15 @@ def learn_graph(df:pd.DataFrame, # recipes and targets, one row each
     if bad := [v for pair in forbidden for v in pair if v not in cols]:
         raise AlloyInputError(f"unknown variable(s) {bad} in forbidden; the variables are {', '.join(cols)}.")
     check_settings(alpha, test, len(df), len(cols))
+    seed = check_seed(seed)
+    if test != 'fisherz': kernel_rows = check_count(kernel_rows, 'kernel_rows', low=max(MIN_ROWS, 3 * len(cols)))
     X = design_matrix(df, cols, transformed, None if test == 'fisherz' else kernel_rows, seed)
     name, kw = test, {}
     if tier and restrict: name, kw = 'alloy_nb_tiered', dict(base=test, tier=[tier.get(c, np.nan) for c in cols])
     t0 = time.perf_counter()
-    cg = pc(X, alpha, name, stable=True, background_knowledge=background(tier, forbidden), node_names=cols,
-            show_progress=False, **kw)
+    with numpy_seeded(seed):   # the kernel tests draw from NumPy's global random state
+        cg = pc(X, alpha, name, stable=True, background_knowledge=background(tier, forbidden), node_names=cols,
+                show_progress=False, **kw)
     return LearnedGraph(to_networkx(cg.G), test, alpha, len(X), time.perf_counter() - t0)
 
 # %% ../nbs/05_causal.ipynb #415d6572

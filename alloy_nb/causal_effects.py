@@ -11,16 +11,16 @@ import matplotlib.pyplot as plt
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer, PolynomialFeatures
 from threadpoolctl import threadpool_limits
-from .core import AlloyInputError, timed, goal_table
+from .core import AlloyInputError, timed, goal_table, check_count, check_number, check_seed, shorten
 from .files import artefact
 from .processing import RECIPE_BOUNDS, sample_recipes, knob_value
 from .processing_data import TARGETS, simulate_set
-from .causal import LearnedGraph, as_digraph, learn_graph, score_graph
+from .causal import MIN_ROWS, LearnedGraph, as_digraph, learn_graph, score_graph
 
 # %% auto #0
 __all__ = ['DO_LEVELS', 'DO_SEED', 'CRITICAL', 'GOALS', 'adjustment_sets', 'spline_basis', 'ridge', 'Effect', 'g_formula',
-           'effect', 'do_reference', 'shipped_do_reference', 'effect_table', 'coverage', 'naive_effects',
-           'plot_influence_map', 'critical_knobs', 'knobs_to_optimise', 'graph_goals']
+           'check_treatment_values', 'effect', 'do_reference', 'shipped_do_reference', 'effect_table', 'coverage',
+           'naive_effects', 'plot_influence_map', 'critical_knobs', 'knobs_to_optimise', 'graph_goals']
 
 # %% ../nbs/05a_causal_effects.ipynb #dcf358b6
 def adjustment_sets(graph:nx.DiGraph, # learned graph (arcs both ways = undirected)
@@ -81,6 +81,23 @@ def g_formula(X:np.ndarray, # treatment (first column) and adjustment set
         return np.stack([np.stack([f[i].mean(0) for f in Fv]) @ ridge(F[i], Y[i], alpha) for i in rows_list])
 
 # %% ../nbs/05a_causal_effects.ipynb #9fbeddc2
+def check_treatment_values(observed:pd.Series, # the treatment's observed values
+                           values, # the values asked for
+                           name:str # the treatment, for messages
+                          ) -> np.ndarray:
+    "`values` as floats if there are two or more, all finite and inside the observed range; else `AlloyInputError`."
+    v = np.atleast_1d(np.asarray(values, float)) if np.ndim(values) <= 1 else np.array([np.nan])
+    lo, hi = float(observed.min()), float(observed.max())
+    if lo == hi:
+        raise AlloyInputError(f"{name} never varies in the data (always {lo:g}): it has no effect to estimate.")
+    if len(v) < 2 or not np.isfinite(v).all():
+        raise AlloyInputError(f"values must be two or more finite numbers (the first is the reference), "
+                              f"got {shorten(values)}.")
+    if (out := v[(v < lo) | (v > hi)]).size:
+        raise AlloyInputError(f"{name} = {out[0]:g} lies outside the observed range [{lo:g}, {hi:g}]: "
+                              "an effect there would be an extrapolation, not an estimate.")
+    return v
+
 def effect(df:pd.DataFrame, # observational data
            graph:nx.DiGraph|LearnedGraph, # learned graph
            treatment:str, # the knob intervened on
@@ -92,10 +109,14 @@ def effect(df:pd.DataFrame, # observational data
            alpha:float=1e-3 # ridge penalty of the spline regression
           ) -> Effect:
     "E[outcome | do(treatment = v)], back-door adjusted per IDA possible parent set; bootstrap percentile intervals."
-    g, outs, values = (as_digraph(graph), [outcome] if isinstance(outcome, str) else list(outcome),
-                       np.asarray(values, float))
+    g, outs = as_digraph(graph), [outcome] if isinstance(outcome, str) else list(outcome)
     if bad := [c for c in [treatment, *outs] if c not in df.columns]:
         raise AlloyInputError(f"unknown variable(s) {bad}; the data have {', '.join(df.columns)}.")
+    n_boot, seed = check_count(n_boot, 'n_boot', low=2), check_seed(seed)
+    level = check_number(level, 'level', 0, 1, open_low=True, open_high=True)
+    values = check_treatment_values(df[treatment], values, treatment)
+    if len(df) < MIN_ROWS:
+        raise AlloyInputError(f"{len(df)} rows are too few to estimate an effect; give at least {MIN_ROWS}.")
     sets, rng, rows, aces = adjustment_sets(g, treatment), np.random.default_rng(seed), [], []
     Y, q = df[outs].to_numpy(float), [(1 - level) / 2, (1 + level) / 2]
     for S in sets:

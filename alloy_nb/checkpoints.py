@@ -6,13 +6,14 @@
 from __future__ import annotations
 from pathlib import Path
 from dataclasses import asdict, fields
+import pandas as pd
 import torch
 import alloy_nb
-from .core import AlloyInputError, CheckpointError, shorten
-from .files import atomic_path
+from .core import AlloyInputError, CheckpointError, NumericalInstabilityError, shorten
+from .files import atomic_path, check_output
 
 # %% auto #0
-__all__ = ['read_checkpoint', 'check_weights', 'write_checkpoint', 'read_config']
+__all__ = ['read_checkpoint', 'check_weights', 'write_checkpoint', 'read_config', 'read_history']
 
 # %% ../nbs/00b_checkpoints.ipynb #801ff265
 def read_checkpoint(path:str|Path, # a file written by `torch.save` of a plain dict
@@ -66,9 +67,18 @@ def write_checkpoint(path:str|Path, # destination file (`.pt`), written atomical
                      fmt:str, # the format name, e.g. 'alloy_nb.dvae'
                      version:int, # the format version
                      model:torch.nn.Module, # a model with a dataclass `config` and an optional `history` DataFrame
+                     overwrite:bool=False, # replace an existing file at `path`
                      **extra # further plain entries (e.g. `columns`)
                     ) -> Path:
-    "Save `model` as the plain dict `read_checkpoint` reads: format, versions, configuration, CPU weights, history."
+    """Save `model` as the plain dict `read_checkpoint` reads: format, versions, configuration, CPU weights, history.
+
+    A model with a non-finite weight (a diverged training) is refused before anything is written, so `path` keeps
+    what it held."""
+    path = check_output(path, overwrite, '.pt', flag='overwrite=True (--force)')
+    for k, v in model.state_dict().items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise NumericalInstabilityError(f"not writing {path}: weight {k} has {int((~torch.isfinite(v)).sum()):,} "
+                                            "non-finite value(s) (NaN or inf): the training diverged.")
     cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
     hist = getattr(model, 'history', None)
     ckpt = dict(format=fmt, format_version=version, alloy_nb_version=alloy_nb.__version__,
@@ -88,3 +98,14 @@ def read_config(ckpt:dict, # a checkpoint from `read_checkpoint`
         raise CheckpointError(f"{path}: unknown configuration keys {sorted(map(str, unknown))}.")
     try: return cls(**ckpt['config'])
     except AlloyInputError as e: raise CheckpointError(f"{path}: its configuration is invalid: {e}") from None
+
+def read_history(ckpt:dict, # a checkpoint from `read_checkpoint`
+                 path:str|Path # the checkpoint, for messages
+                ) -> pd.DataFrame:
+    "The checkpoint's training history (a dict of equal-length number lists) as a DataFrame; `CheckpointError` if not."
+    hist = ckpt.get('history', {})
+    if not isinstance(hist, dict) or not all(isinstance(v, list) for v in hist.values()):
+        raise CheckpointError(f"{path}: its training history must be a dict of lists, got {shorten(hist, 60)}.")
+    try: return pd.DataFrame(hist)
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None

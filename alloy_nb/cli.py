@@ -196,7 +196,7 @@ def train_dvae_cli(
     config, dev = DVAEConfig(target=target, z_dim=z_dim, prior=prior, seed=seed), get_device(device)
     t0 = time.time()
     m = train_dvae(config, label_fraction, epochs, None if holdout_fold == -1 else holdout_fold, dev)
-    save_dvae(m, out)
+    save_dvae(m, out, overwrite=force)
     h = m.history
     best = h.loc[h.val_log_loss.idxmin()]
     print(f"trained in {time.time() - t0:.0f} s ({h.step.max()} steps); kept step {best.step:.0f}: validation log-loss "
@@ -231,7 +231,7 @@ def bench_dvae_cli(
     from alloy_nb.dvae import DVAEConfig
     from alloy_nb.dvae_eval import benchmark_dvae, summarise_benchmark, paired_differences, benchmark_json
     if task not in TARGETS: raise AlloyInputError(f"Unknown task {task!r}; choose from {list(TARGETS)}.")
-    if json: check_output(json, overwrite, suffix='.json')
+    if json is not None: check_output(json, overwrite, suffix='.json')
     if csv: check_output(csv, overwrite, suffix='.csv')
     def seed_tuple(text, option):
         try: values = [int(s) for s in text.split(',')]
@@ -249,7 +249,7 @@ def bench_dvae_cli(
         print(summarise_benchmark(res).to_string())
         print()
         print(paired_differences(res).to_string(index=False))
-    if json:
+    if json is not None:
         with atomic_path(json) as tmp: tmp.write_text(jsonlib.dumps(benchmark_json(res), indent=2))
         print(f"wrote {json}")
     if csv:
@@ -282,7 +282,7 @@ def train_bhn_cli(
              else bundled_set(workers=2, quiet=quiet or None))
     t0 = time.time()
     model = fit_bhn(train, config=cfg, device=dev, quiet=quiet or None)
-    save_bhn(model, out)
+    save_bhn(model, out, overwrite=force)
     print(f"trained on {len(train)} recipes in {time.time() - t0:.0f} s on {device_name(dev)}; best validation NLL "
           f"{model.history.val_nll.min():.3f} at step {int(model.history.step[model.history.val_nll.idxmin()])}; "
           f"saved {out}")
@@ -309,7 +309,7 @@ def bench_bhn_cli(
     from alloy_nb.hypernet import BHNConfig
     from alloy_nb.hypernet_eval import benchmark_sets, benchmark_processing, goals, bench_json
     from alloy_nb.hypernet_borg import benchmark_borg, summarise_borg
-    if json: check_output(json, overwrite, suffix='.json')
+    if json is not None: check_output(json, overwrite, suffix='.json')
     dev = get_device(device)                                                      # checked before any work
     cfg = BHNConfig(seed=seed, **(dict(max_steps=200, eval_every=50) if quick else {}))
     t0 = time.time()
@@ -325,7 +325,7 @@ def bench_bhn_cli(
         print()
         print(goals(bench).round(3).to_string())
     print(f"{(time.time() - t0) / 60:.1f} min on {device_name(dev)}")
-    if json:
+    if json is not None:
         with atomic_path(json) as tmp: tmp.write_text(jsonlib.dumps(bench_json(bench, summarise_borg(borg)), indent=1))
         print(f"wrote {json}")
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_console.ipynb #55a36f76
 from __future__ import annotations
-import sys, copy, inspect, signal, threading, contextlib, argparse
+import sys, copy, inspect, signal, threading, contextlib, argparse, warnings
 from fastcore.docments import docments
 from fastcore.script import Param
 
@@ -67,17 +67,21 @@ def _interrupt(signum, frame): raise KeyboardInterrupt
 @contextlib.contextmanager
 def command_errors(prog:str # the command's name, which starts every message
                   ):
-    "Run a command's body: input and OS errors end in one line, status 1; Ctrl-C and SIGTERM stop cleanly, status 130."
-    from alloy_nb.core import AlloyInputError   # here, not at the top: parsing and `--help` import nothing heavy
+    "Run a command's body: input, numerical and OS errors end in one line, status 1; Ctrl-C and SIGTERM in status 130."
+    # here, not at the top: parsing and `--help` import nothing heavy
+    from alloy_nb.core import AlloyInputError, NumericalInstabilityError
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _interrupt) if main else None
+    show = warnings.showwarning
+    def one_line(message, category, *args, **kwargs): print(f"{prog}: warning: {message}", file=sys.stderr)
+    warnings.showwarning = one_line
     try: yield
-    except AlloyInputError as e: sys.exit(f"{prog}: error: {e}")
-    except OSError as e: sys.exit(f"{prog}: error: {e}")
+    except (AlloyInputError, NumericalInstabilityError, OSError) as e: sys.exit(f"{prog}: error: {e}")
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing half-written was left behind.", file=sys.stderr)
         sys.exit(130)
     finally:
+        warnings.showwarning = show
         if main: signal.signal(signal.SIGTERM, old)
 
 def console_script(func, # the command's function: its parameters are the options, their comments the help

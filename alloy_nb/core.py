@@ -18,8 +18,9 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'VALID_DEVICES', 'MEMORY_ENV', 'SEED_LIMIT', 'Timing', 'AlloyInputError', 'DeviceError',
            'CheckpointError', 'NumericalInstabilityError', 'shorten', 'get_device', 'device_name', 'memory_budget',
-           'check_seed', 'seed_everything', 'numpy_seeded', 'check_count', 'check_number', 'check_unique', 'in_test',
-           'progress', 'torch_threads', 'worker_pool', 'parallel', 'timed', 'goal_table', 'axes_grid']
+           'check_seed', 'derived_seed', 'seed_everything', 'numpy_seeded', 'check_count', 'check_number',
+           'check_unique', 'in_test', 'progress', 'torch_threads', 'worker_pool', 'parallel', 'timed', 'goal_table',
+           'axes_grid']
 
 # %% ../nbs/00_core.ipynb #282d091d
 class AlloyInputError(ValueError):
@@ -35,7 +36,7 @@ class CheckpointError(AlloyInputError):
 
 # %% ../nbs/00_core.ipynb #75dccb5a
 class NumericalInstabilityError(RuntimeError):
-    "A numerical solver diverged (NaN or out-of-bounds values); the message suggests a remedy."
+    "A solver or a training diverged (NaN or out-of-bounds values); the message says where and suggests a remedy."
 
 # %% ../nbs/00_core.ipynb #da8bae6a
 def shorten(value, # anything; its `repr` is quoted
@@ -113,6 +114,12 @@ def check_seed(seed, # the seed to check
         raise AlloyInputError(f"{name} must be a non-negative integer below 2**32 (0 to {SEED_LIMIT - 1}), "
                               f"got {shorten(seed)}.")
     return int(seed)
+
+def derived_seed(seed:int, # a checked seed
+                 offset:int # what the derived stream adds (a replicate, a round, a fixed offset)
+                ) -> int:
+    "`seed + offset`, wrapped into 0 … 2³² − 1: a seed derived from any valid seed is valid too."
+    return (int(seed) + int(offset)) % SEED_LIMIT
 
 def seed_everything(seed:int=0 # the seed for python, numpy and torch
                    ) -> np.random.Generator:

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 import torch
 from .core import AlloyInputError, CheckpointError, get_device, check_number
 from .files import artefact
-from .checkpoints import read_checkpoint, check_weights, write_checkpoint, read_config
+from .checkpoints import read_checkpoint, check_weights, write_checkpoint, read_config, read_history
 from .data import unlabelled_pool
 from .splits import BenchmarkData, benchmark_data, stratified_split
 from .dvae import CHECKPOINT_FORMAT, DVAEConfig, DVAE, fit_dvae
@@ -20,10 +20,11 @@ __all__ = ['save_dvae', 'load_dvae', 'fit_fold', 'train_dvae', 'shipped_dvae']
 
 # %% ../nbs/06a_dvae_training.ipynb #51b800d5
 def save_dvae(model:DVAE, # a trained model
-              path:str|Path # destination file (`.pt`)
+              path:str|Path, # destination file (`.pt`)
+              overwrite:bool=False # replace an existing file
              ) -> Path:
-    "Save `model` as a plain-dict checkpoint (atomic write); returns the path."
-    return write_checkpoint(path, 'alloy_nb.dvae', CHECKPOINT_FORMAT, model)
+    "Save `model` as a plain-dict checkpoint (atomic write; a diverged model is refused); returns the path."
+    return write_checkpoint(path, 'alloy_nb.dvae', CHECKPOINT_FORMAT, model, overwrite)
 
 # %% ../nbs/06a_dvae_training.ipynb #65f89d6b
 def load_dvae(path:str|Path, # a checkpoint written by `save_dvae`
@@ -40,9 +41,7 @@ def load_dvae(path:str|Path, # a checkpoint written by `save_dvae`
         raise CheckpointError(f"{path}: {bad[0]} must be positive (it divides the descriptors).")
     model = DVAE(config)
     model.load_state_dict(state)
-    try: model.history = pd.DataFrame(ckpt.get('history') or {})
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None
+    model.history = read_history(ckpt, path)
     return model.to(dev).eval()
 
 # %% ../nbs/06a_dvae_training.ipynb #3bd5ce02

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from .core import AlloyInputError, check_count, check_number, check_seed
+from .core import AlloyInputError, check_count, check_number, check_seed, derived_seed
 from .composition import HEA_ELEMENTS, composition_matrix, check_element_names
 from .splits import as_labels, benchmark_data
 from .dvae import DVAE, predict_proba, encode, decode, clean_compositions, eval_mode
@@ -168,7 +168,7 @@ def sample_region(ctx:DesignContext, # the proposing model, the judge and the re
     region = region or latent_region(ctx, space.elements, target)
     Z = (region['center'] + width * region['half_width']
          * np.random.default_rng(check_seed(seed)).standard_normal((n, model.config.z_dim)))
-    X = sample_compositions(model, Z, k, space, allow, seed + 1 if seed + 1 < 2**32 else 0)
+    X = sample_compositions(model, Z, k, space, allow, derived_seed(seed, 1))
     p = predict_proba(model, X)[:, k]
     A = composition_matrix(X, palette=HEA_ELEMENTS).to_numpy()
     distinct = distinct_rows(A)

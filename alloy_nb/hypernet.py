@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 import pyro, pyro.distributions as dist, pyro.distributions.transforms as T
 from pyro.nn import DenseNN
-from .core import (AlloyInputError, CheckpointError, get_device, seed_everything, torch_threads, check_count,
-                   check_number, shorten, axes_grid)
+from .core import (AlloyInputError, CheckpointError, NumericalInstabilityError, get_device, seed_everything,
+                   torch_threads, check_count, check_number, check_seed, shorten, axes_grid)
 from .files import artefact
-from .checkpoints import read_checkpoint, check_weights, write_checkpoint, read_config
+from .checkpoints import read_checkpoint, check_weights, write_checkpoint, read_config, read_history
 from .training import FitConfig, train_loop
 from .processing import RECIPE_BOUNDS, FEATURE_UNITS
-from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs)
+from .processing_data import (TARGETS, LOG_TARGETS, S2_COLUMNS, ProcessingSet, TargetScaler, recipe_inputs)
 
 # %% auto #0
 __all__ = ['LOG_2PI', 'CHECKPOINT_FORMAT', 'WNLinear', 'ScaleFlow', 'mixture_moments', 'BHNet', 'BHNConfig', 'BHN', 'train_bhnet',
@@ -247,8 +247,9 @@ def predict(model:BHN, # a trained hypernetwork
             quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), # predictive quantiles to report
             seed:int=0 # seed of the draws
            ) -> Prediction:
-    "The predictive distribution of every target for every recipe."
-    if n_samples < 2: raise AlloyInputError(f"n_samples must be at least 2, got {n_samples}.")
+    "The predictive distribution of every target for every recipe; a model that predicts a non-finite value raises."
+    n_samples, seed = check_count(n_samples, 'n_samples', low=2), check_seed(seed)
+    quantiles = [check_number(q, 'each of quantiles', 0, 1) for q in np.atleast_1d(quantiles).tolist()]
     x, dev = torch.tensor(recipe_inputs(recipes), dtype=torch.float32, device=model.device), model.device
     gen = torch.Generator(device=dev).manual_seed(seed)
     with torch.no_grad():
@@ -256,6 +257,10 @@ def predict(model:BHN, # a trained hypernetwork
         mu, lv = model.net(x, g)
         S = model.scaler.inverse(mu + (0.5 * lv).exp() * torch.randn(mu.shape, generator=gen, device=dev)).cpu().numpy()
         epi, alea = mu.std(0).cpu().numpy(), lv.exp().mean(0).sqrt().cpu().numpy()
+    if not (np.isfinite(S).all() and np.isfinite(epi).all() and np.isfinite(alea).all()):
+        cols = [c for c, ok in zip(model.columns, np.isfinite(S).all((0, 1))) if not ok] or list(model.columns)
+        raise NumericalInstabilityError(f"the model predicts non-finite values for {shorten(cols)}: its weights or "
+                                        "target scaler are out of range (a diverged or corrupt model); retrain it.")
     def per_target(a): return pd.DataFrame(a, columns=model.columns)
     return Prediction(per_target(S.mean(0)), per_target(S.std(0)),
                       {q: per_target(np.quantile(S, q, axis=0)) for q in quantiles},
@@ -334,10 +339,11 @@ def sample_networks(model:BHN, # a trained hypernetwork
 CHECKPOINT_FORMAT = 1                                  # bump when the checkpoint layout changes
 
 def save_bhn(model:BHN, # a trained hypernetwork
-             path:str|Path # destination (`.pt`)
+             path:str|Path, # destination (`.pt`)
+             overwrite:bool=False # replace an existing file
             ) -> Path:
-    "Save `model` as a plain-dict checkpoint (atomic write); returns the path."
-    return write_checkpoint(path, 'alloy_nb.bhn', CHECKPOINT_FORMAT, model, columns=list(model.columns))
+    "Save `model` as a plain-dict checkpoint (atomic write; a diverged model is refused); returns the path."
+    return write_checkpoint(path, 'alloy_nb.bhn', CHECKPOINT_FORMAT, model, overwrite, columns=list(model.columns))
 
 def load_bhn(path:str|Path, # a checkpoint written by `save_bhn`
              device=None # device to load onto (default: `get_device()`)
@@ -348,9 +354,9 @@ def load_bhn(path:str|Path, # a checkpoint written by `save_bhn`
     ckpt = read_checkpoint(path, 'alloy_nb.bhn', CHECKPOINT_FORMAT, 'alloy_nb BHN',
                            'Retrain with `alloy_nb_train_bhn`.')
     cols = ckpt.get('columns')
-    if (not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols)
-            or len(set(cols)) < len(cols)):
-        raise CheckpointError(f"{path}: its 'columns' must be a list of distinct target names, got {shorten(cols)}.")
+    if not isinstance(cols, list) or cols != TARGETS + S2_COLUMNS[:len(cols) - len(TARGETS)]:
+        raise CheckpointError(f"{path}: its 'columns' must be the targets {TARGETS} followed by S₂ columns "
+                              f"('s2_0', 's2_1', …), got {shorten(cols)}.")
     config = read_config(ckpt, BHNConfig, path)
     model = BHN(config, cols)
     state = check_weights(ckpt['state_dict'], model.state_dict(), path)
@@ -360,9 +366,12 @@ def load_bhn(path:str|Path, # a checkpoint written by `save_bhn`
         if not torch.equal(state[k].sort().values, torch.arange(len(state[k]))):
             raise CheckpointError(f"{path}: {k} is not a permutation.")
     model.load_state_dict(state)
-    try: model.history = pd.DataFrame(ckpt.get('history') or {})
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: its training history is malformed ({e}).") from None
+    with torch.no_grad(): extremes = model.scaler.inverse(torch.tensor([[-10.], [10.]]).expand(2, len(cols)))
+    if not torch.isfinite(extremes).all():
+        bad = [c for c, ok in zip(cols, torch.isfinite(extremes).all(0)) if not ok]
+        raise CheckpointError(f"{path}: its target scaler overflows for {shorten(bad)} (10 standard deviations from "
+                              "the mean are not a finite value); the checkpoint is corrupt.")
+    model.history = read_history(ckpt, path)
     return model.to(dev).eval()
 
 def shipped_bhn(device=None # compute device

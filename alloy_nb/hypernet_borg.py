@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np, pandas as pd, torch
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit
-from .core import AlloyInputError, progress, torch_threads
+from .core import AlloyInputError, progress, torch_threads, derived_seed
 from .descriptors import descriptors, DVAE_FEATURES
 from .data import load_borg, compositions_of
 from .processing_data import TargetScaler
@@ -65,7 +65,7 @@ def benchmark_borg(targets=tuple(BORG_TARGETS), # properties
         X, y, fam = borg_regression(target)
         for k, (tr, te) in enumerate(progress(GroupKFold(folds).split(X, y, fam), desc=target, total=folds,
                                               disable=quiet)):
-            fit, va = (tr[j] for j in next(GroupShuffleSplit(1, test_size=0.1, random_state=c.seed + k)
+            fit, va = (tr[j] for j in next(GroupShuffleSplit(1, test_size=0.1, random_state=derived_seed(c.seed, k))
                                            .split(tr, groups=fam[tr])))  # validation: other families too
             mu, sd = X.iloc[fit].mean(), X.iloc[fit].std().replace(0, 1)
             Xs = {n: torch.tensor(((X.iloc[i] - mu) / sd).to_numpy(), dtype=torch.float32)

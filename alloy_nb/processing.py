@@ -19,8 +19,8 @@ __all__ = ['RECIPE_BOUNDS', 'RECIPE_UNITS', 'FEATURES', 'FEATURE_UNITS', 'ALLOY'
            'CH_STEPS', 'GR_STEPS', 'RELAX_STEPS', 'Q_GRAINS', 'CH_WINDOW', 'GR_WINDOW', 'NOISE', 'FIELD_COPIES',
            'WORK_COPIES', 'WORKER_BYTES', 'TABLE_BYTES', 'recipe_bounds', 'check_recipes', 'solvus',
            'equilibrium_fraction', 'model_concentration', 'effective_time', 'model_time', 'nuclei_count',
-           'orowan_stress', 'shearing_stress', 'yield_strength', 'knob_value', 'knob_quantile', 'check_do',
-           'sample_recipes', 'true_dag', 'initial_fields', 'zener_intercept', 'SimSettings', 'sim_settings',
+           'orowan_stress', 'shearing_stress', 'yield_strength', 'knob_range', 'knob_value', 'knob_quantile',
+           'check_do', 'sample_recipes', 'true_dag', 'initial_fields', 'zener_intercept', 'SimSettings', 'sim_settings',
            'simulation_memory', 'plan_batch', 'simulate', 'sweep']
 
 # %% ../nbs/03a_processing.ipynb #14520b05
@@ -43,16 +43,21 @@ def recipe_bounds() -> dict:
     return dict(RECIPE_BOUNDS)
 
 # %% ../nbs/03a_processing.ipynb #43c1c527
-def check_recipes(recipes) -> pd.DataFrame:
-    "Validate recipes (a DataFrame or dict of columns): every recipe column present, finite and within bounds."
+def check_recipes(recipes, # a DataFrame or dict of columns
+                  first_row:int=0 # the number messages give the first recipe (2 for a CSV's first data line)
+                 ) -> pd.DataFrame:
+    "Validate recipes: every recipe column present, finite and within bounds; a bad value is named with its row."
+    if isinstance(recipes, dict) and all(np.ndim(v) == 0 for v in recipes.values()): recipes = [recipes]   # one recipe
     df = pd.DataFrame(recipes).reset_index(drop=True)
     missing = [k for k in RECIPE_BOUNDS if k not in df.columns]
     if missing: raise AlloyInputError(f"recipes lack column(s) {missing}; required: {list(RECIPE_BOUNDS)}.")
     for k, (lo, hi) in RECIPE_BOUNDS.items():
         v = pd.to_numeric(df[k], errors='coerce').to_numpy(float)
-        bad = ~np.isfinite(v) | (v < lo) | (v > hi)
-        if bad.any():
-            raise AlloyInputError(f"{k}={v[bad][0]:g} is outside the valid range [{lo}, {hi}] {RECIPE_UNITS[k]}.")
+        bad = np.flatnonzero(~np.isfinite(v) | (v < lo) | (v > hi))
+        if len(bad):
+            more = f" ({len(bad) - 1} more row(s) too)" if len(bad) > 1 else ''
+            raise AlloyInputError(f"row {bad[0] + first_row}: {k}={v[bad[0]]:g} is outside the valid range "
+                                  f"[{lo}, {hi}] {RECIPE_UNITS[k]}{more}.")
         df[k] = v
     return df
 
@@ -132,11 +137,18 @@ PRIOR_PARENTS = {'solute': {}, 'temperature': {'solute': 0.6}, 'hold_time': {'te
                  'deformation': {}, 'cooling_rate': {'deformation': 0.6}}
 LOG_SCALE = ('hold_time', 'cooling_rate')
 
+def knob_range(name:str # a recipe parameter
+              ) -> tuple:
+    "The admissible range (low, high) of recipe parameter `name`; `AlloyInputError` for an unknown name."
+    if name not in RECIPE_BOUNDS:
+        raise AlloyInputError(f"unknown recipe parameter {name!r}; valid: {', '.join(RECIPE_BOUNDS)}.")
+    return RECIPE_BOUNDS[name]
+
 def knob_value(name:str, # a recipe parameter
                q # quantile(s) of its prior marginal, in [0, 1]
               ):
     "The value of recipe parameter `name` at quantile `q` of its prior marginal (uniform; log-uniform for `LOG_SCALE`)."
-    lo, hi = RECIPE_BOUNDS[name]
+    lo, hi = knob_range(name)
     q = np.asarray(q, float)
     return np.exp(np.log(lo) + q*np.log(hi/lo)) if name in LOG_SCALE else lo + q*(hi - lo)
 
@@ -144,7 +156,7 @@ def knob_quantile(name:str, # a recipe parameter
                   value # its value(s), in the units of `RECIPE_UNITS`
                  ):
     "Inverse of `knob_value`: the quantile of `value` in the prior marginal of `name`."
-    lo, hi = RECIPE_BOUNDS[name]
+    lo, hi = knob_range(name)
     v = np.asarray(value, float)
     return np.log(v/lo)/np.log(hi/lo) if name in LOG_SCALE else (v - lo)/(hi - lo)
 
@@ -371,8 +383,6 @@ def sweep(name:str, # recipe parameter to vary
           **kwargs # passed to `simulate`
          ) -> pd.DataFrame:
     "Simulate a one-parameter sweep over the full range of `name` around `base`, with a common random start."
-    if name not in RECIPE_BOUNDS:
-        raise AlloyInputError(f"unknown recipe parameter {name!r}; valid: {', '.join(RECIPE_BOUNDS)}.")
-    lo, hi = RECIPE_BOUNDS[name]
+    lo, hi = knob_range(name)
     vals = np.geomspace(lo, hi, n) if name in LOG_SCALE else np.linspace(lo, hi, n)
     return simulate(pd.DataFrame([{**base, name: v} for v in vals]), same_start=True, **kwargs)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03c_processing_data.ipynb #54780a7d
 from __future__ import annotations
-import dataclasses, hashlib, os
+import dataclasses, hashlib, os, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
@@ -12,13 +12,14 @@ import alloy_nb
 from .core import AlloyInputError, check_count
 from .files import artefact, atomic_path, check_output
 from .phasefield import two_point
-from .processing import (RECIPE_BOUNDS, FEATURES, SimSettings, check_recipes, check_do, sample_recipes, sim_settings,
-                         plan_batch, simulate, knob_quantile)
+from .processing import (RECIPE_BOUNDS, FEATURES, FEATURE_UNITS, SimSettings, check_recipes, check_do, sample_recipes,
+                         sim_settings, plan_batch, simulate, knob_quantile)
 
 # %% auto #0
-__all__ = ['S2_BINS', 'S2_COLUMNS', 'TARGETS', 'LOG_TARGETS', 'MIN_ROWS', 'CORNER', 'write_dataset', 'recipe_inputs',
-           's2_profiles', 'TargetScaler', 'ProcessingSet', 'cache_dir', 'simulate_set', 'bundled_set',
-           'read_processing_csv', 'in_corner', 'corner_recipes']
+__all__ = ['S2_BINS', 'S2_COLUMNS', 'TARGETS', 'LOG_TARGETS', 'TARGET_RANGES', 'MIN_ROWS', 'UNIT_FACTOR', 'CORNER',
+           'write_dataset', 'recipe_inputs', 's2_profiles', 'check_targets', 'TargetScaler', 'ProcessingSet',
+           'cache_dir', 'simulate_set', 'bundled_set', 'scale_warnings', 'read_processing_csv', 'in_corner',
+           'corner_recipes']
 
 # %% ../nbs/03c_processing_data.ipynb #747bfa57
 def write_dataset(out:str|Path, # output CSV file
@@ -80,6 +81,28 @@ def s2_profiles(masks:np.ndarray, # boolean phase masks (B, N, N) of periodic fi
 # %% ../nbs/03c_processing_data.ipynb #f64a9def
 TARGETS = FEATURES + ['yield_strength']               # the scalar targets, in the simulator's units
 LOG_TARGETS = tuple(FEATURES)                          # modelled as logarithms (relative noise, skewed)
+# what a measured value may be at all (`FEATURE_UNITS`): a value outside is a typo or another unit
+TARGET_RANGES = {'grain_size': (1e-3, 1e4),            # µm: 1 nm to 10 mm
+                 'precipitate_fraction': (1e-6, 1.),    # volume fraction
+                 'precipitate_radius': (0.1, 1e5),      # nm: an atom to 100 µm
+                 'precipitate_density': (1e-6, 1e7),    # per µm² of section
+                 'yield_strength': (5., 5000.)}         # MPa: annealed pure aluminium to the strongest steels
+
+def check_targets(y:pd.DataFrame, # measured targets (`TARGETS` columns)
+                  first_row:int=0 # the number messages give the first row (2 for a CSV's first data line)
+                 ) -> pd.DataFrame:
+    "The targets as floats if every one is a number inside `TARGET_RANGES`; else `AlloyInputError` naming the row."
+    y = y[TARGETS].apply(pd.to_numeric, errors='coerce').astype(float).reset_index(drop=True)
+    for k, (lo, hi) in TARGET_RANGES.items():
+        v = y[k].to_numpy()
+        bad = np.flatnonzero(~((v >= lo) & (v <= hi)))          # NaN fails both comparisons
+        if len(bad):
+            more = f" ({len(bad) - 1} more row(s) too)" if len(bad) > 1 else ''
+            unit = FEATURE_UNITS[k].split(' (')[0]
+            what = ('is not a number' if np.isnan(v[bad[0]])
+                    else f"= {v[bad[0]]:g} is outside the plausible range {lo:g}–{hi:g} {unit}")
+            raise AlloyInputError(f"row {bad[0] + first_row}: {k} {what}{more}.")
+    return y
 
 class TargetScaler(nn.Module):
     "Targets → modelling units (log where asked, then standardised with training statistics) and back."
@@ -103,8 +126,13 @@ class TargetScaler(nn.Module):
         self.log.copy_(torch.as_tensor(list(log)))
         if (Y[:, self.log] <= 0).any(): raise AlloyInputError("a log-modelled target has a value ≤ 0.")
         T = self._t(Y)
-        self.mean.copy_(T.mean(0))
-        self.std.copy_(T.std(0).clamp_min(1e-8))
+        mean, std = T.mean(0), T.std(0)
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+            j = int((~(torch.isfinite(mean) & torch.isfinite(std))).nonzero()[0])
+            raise AlloyInputError(f"target column {j} cannot be standardised in float32 (its values reach "
+                                  f"{float(Y[:, j].abs().max()):.3g}); check its unit.")
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp_min(1e-8))
         return self
 
     def forward(self, Y):
@@ -179,6 +207,20 @@ def bundled_set(n:int|None=None, # the first `n` recipes of the committed datase
 # %% ../nbs/03c_processing_data.ipynb #7d2f3667
 MIN_ROWS = 20                                          # fewer recipes than this cannot train and validate a model
 
+UNIT_FACTOR = 30   # a column whose median is this many times off the bundled data's is probably in another unit
+
+def scale_warnings(y:pd.DataFrame # measured targets (`check_targets` output)
+                  ) -> list[str]:
+    "A warning per target whose median is over `UNIT_FACTOR`× off the bundled dataset's (another unit?)."
+    ref, out = pd.read_csv(artefact('phasefield_recipes.csv'))[TARGETS].median(), []
+    for k in TARGETS:
+        ratio = y[k].median() / ref[k]
+        if not 1 / UNIT_FACTOR <= ratio <= UNIT_FACTOR:
+            unit = FEATURE_UNITS[k].split(' (')[0]
+            out.append(f"{k}: median {y[k].median():.3g} {unit} is {ratio:.3g}× the bundled data's {ref[k]:.3g} "
+                       f"{unit}; check the unit (a model trained on it extrapolates the simulator's range).")
+    return out
+
 def read_processing_csv(path:str|Path, # CSV with the `RECIPE_BOUNDS` and `TARGETS` columns
                         workers:int=1, # CPU worker processes for simulating the fields
                         quiet:bool|None=None # hide the progress bar
@@ -193,12 +235,10 @@ def read_processing_csv(path:str|Path, # CSV with the `RECIPE_BOUNDS` and `TARGE
     if missing := [c for c in need if c not in df.columns]:
         raise AlloyInputError(f"{str(p)!r} lacks column(s) {missing}; it needs {need}.")
     if len(df) < MIN_ROWS: raise AlloyInputError(f"{str(p)!r} has {len(df)} rows; training needs at least {MIN_ROWS}.")
-    recipes, y = check_recipes(df[list(RECIPE_BOUNDS)]), df[TARGETS].apply(pd.to_numeric, errors='coerce')
-    bad = ~np.isfinite(y.to_numpy(float)).all(1) | (y[list(LOG_TARGETS)] <= 0).any(axis=1).to_numpy()
-    if bad.any():
-        raise AlloyInputError(f"{str(p)!r} row {np.flatnonzero(bad)[0] + 2}: "
-                              "targets must be numbers, and the features positive.")
-    return ProcessingSet(recipes, y.reset_index(drop=True),
+    try: recipes, y = check_recipes(df[list(RECIPE_BOUNDS)], 2), check_targets(df, 2)
+    except AlloyInputError as e: raise AlloyInputError(f"{str(p)!r} {e}") from None
+    for msg in scale_warnings(y): warnings.warn(f"{str(p)!r}: {msg}", stacklevel=2)
+    return ProcessingSet(recipes, y,
                          simulate_set(recipes, seed=0, workers=workers, cache=True, quiet=quiet).s2)
 
 # %% ../nbs/03c_processing_data.ipynb #7d7748a1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 import numpy as np, pandas as pd
-from .core import AlloyInputError, get_device, check_seed, check_count, goal_table
+from .core import AlloyInputError, get_device, check_seed, check_count, check_number, goal_table, derived_seed
 from .files import artefact
 from .processing import RECIPE_BOUNDS, simulate, knob_value, knob_quantile
 from .processing_data import ProcessingSet, simulate_set
@@ -18,7 +18,7 @@ from .causal_effects import (GOALS, effect_table, coverage, critical_knobs, knob
 
 # %% auto #0
 __all__ = ['N_SEEDS', 'VERIFY_SEED', 'KAPPA', 'BF_CALLS', 'BF_SEED', 'LOOP_SEED', 'OPT_GOALS', 'current_practice', 'resimulate',
-           'uniform_recipes', 'strength_scores', 'Proposal', 'optimise_recipe', 'critical_for_strength',
+           'check_knobs', 'uniform_recipes', 'strength_scores', 'Proposal', 'optimise_recipe', 'critical_for_strength',
            'candidate_table', 'compare_proposals', 'brute_force', 'shipped_brute_force', 'pick_batch', 'join_sets',
            'closed_loop', 'cim_run', 'parse_tiers', 'optimisation_goals', 'cim_goals']
 
@@ -40,14 +40,29 @@ def resimulate(recipe:dict, # one recipe
     return simulate(pd.DataFrame([recipe] * n_seeds), seed=seed, device=device, quiet=True).yield_strength.to_numpy()
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #5ad47cda
-def uniform_recipes(n:int, seed:int=0, knobs=None, base:dict|None=None, centre:dict|None=None,
-                    width:float=1.) -> pd.DataFrame:
+def check_knobs(knobs # recipe knobs to move, or `None` for all of them
+               ) -> tuple:
+    "The knobs as a tuple (all of `RECIPE_BOUNDS` for `None`), refusing unknown names."
+    knobs = tuple(RECIPE_BOUNDS) if knobs is None else tuple(knobs)
+    if not knobs or any(k not in RECIPE_BOUNDS for k in knobs):
+        raise AlloyInputError(f"unknown or no knob(s) {list(knobs)}; valid: {', '.join(RECIPE_BOUNDS)}.")
+    return knobs
+
+def uniform_recipes(n:int, # recipes
+                    seed:int=0, # seed of the draws
+                    knobs=None, # knobs drawn (default: all); the others stay at `base`
+                    base:dict|None=None, # the fixed knobs' values (default: `current_practice()`)
+                    centre:dict|None=None, # draw within ± `width` quantiles of this recipe (default: the whole box)
+                    width:float=1. # half-width of that window, in quantiles (0, 1]
+                   ) -> pd.DataFrame:
     "`n` recipes uniform over the box (or ± `width` quantiles around `centre`); knobs not in `knobs` stay at `base`."
+    n, seed, knobs = check_count(n, 'n'), check_seed(seed), check_knobs(knobs)
+    width = check_number(width, 'width', 0, 1, open_low=True)
     u = np.random.default_rng(seed).uniform(size=(n, len(RECIPE_BOUNDS)))
     if centre is not None:
         u = np.clip(np.array([knob_quantile(k, centre[k]) for k in RECIPE_BOUNDS]) + width * (2 * u - 1), 0, 1)
     df = pd.DataFrame({k: knob_value(k, u[:, j]) for j, k in enumerate(RECIPE_BOUNDS)})
-    for k in set(RECIPE_BOUNDS) - set(knobs or RECIPE_BOUNDS): df[k] = (base or current_practice())[k]
+    for k in set(RECIPE_BOUNDS) - set(knobs): df[k] = (base or current_practice())[k]
     return df
 
 def strength_scores(model:BHN, recipes:pd.DataFrame, networks:int=32, seed:int=0) -> tuple:
@@ -76,13 +91,12 @@ def optimise_recipe(model:BHN, # a trained hypernetwork
                    ) -> Proposal:
     "The recipe in `RECIPE_BOUNDS` that maximises the BHN's predicted strength (or its lower confidence bound)."
     if objective not in ('mean', 'lcb'): raise AlloyInputError(f"objective must be 'mean' or 'lcb', got {objective!r}.")
-    knobs = tuple(knobs or RECIPE_BOUNDS)
-    if bad := [k for k in knobs if k not in RECIPE_BOUNDS]:
-        raise AlloyInputError(f"unknown knob(s) {bad}; valid: {', '.join(RECIPE_BOUNDS)}.")
+    knobs, n, seed = check_knobs(knobs), check_count(n, 'n', low=4), check_seed(seed)
+    rounds = check_count(rounds, 'rounds', low=0)
     cand, best = uniform_recipes(n, seed, knobs), None
     for r in range(rounds + 1):
         if best is not None:
-            cand = pd.concat([best, uniform_recipes(n // 4, seed + r, knobs, centre=best.iloc[0],
+            cand = pd.concat([best, uniform_recipes(n // 4, derived_seed(seed, r), knobs, centre=best.iloc[0],
                                                     width=0.2 / 2 ** (r - 1))], ignore_index=True)
         mu, sd = strength_scores(model, cand)
         i = int(np.argmax(mu - KAPPA * sd if objective == 'lcb' else mu))
@@ -104,7 +118,7 @@ def candidate_table(model:BHN, # a trained hypernetwork
     rows = {}
     for name, r in recipes.items():
         mu, sd = strength_scores(model, pd.DataFrame([r]))
-        s = resimulate(r, n_seeds, VERIFY_SEED + seed, device)
+        s = resimulate(r, n_seeds, derived_seed(seed, VERIFY_SEED), device)
         rows[name] = dict(**r, predicted=float(mu[0]), epistemic=float(sd[0]), resimulated=s.mean(),
                           spread=s.std(ddof=1), n_seeds=n_seeds)
     return pd.DataFrame(rows).T.rename_axis('recipe')
@@ -144,8 +158,14 @@ def shipped_brute_force() -> dict:
 # %% ../nbs/05b_recipe_optimiser.ipynb #adee4364
 LOOP_SEED = 404         # seed of the closed loop's simulations (round r uses LOOP_SEED + r)
 
-def pick_batch(model:BHN, batch:int, seed:int=0, n:int=20000, spacing:float=0.1) -> pd.DataFrame:
+def pick_batch(model:BHN, # a trained hypernetwork
+               batch:int, # recipes to pick
+               seed:int=0, # seed of the candidates
+               n:int=20000, # candidates drawn
+               spacing:float=0.1 # least distance between picks (largest quantile difference over the knobs)
+              ) -> pd.DataFrame:
     "The `batch` recipes of highest UCB, each at least `spacing` (max quantile difference) from those picked before."
+    batch, spacing = check_count(batch, 'batch'), check_number(spacing, 'spacing', 0, 1)
     cand = uniform_recipes(n, seed)
     mu, sd = strength_scores(model, cand)
     U, chosen = np.stack([knob_quantile(k, cand[k]) for k in RECIPE_BOUNDS], 1), []
@@ -170,14 +190,14 @@ def closed_loop(model:BHN, # the starting hypernetwork
     "Propose by UCB, simulate, retrain, repeat; re-simulate the final LCB proposal; strength per simulator call."
     rows, calls = [], 0
     for r in range(rounds):
-        new = simulate_set(pick_batch(model, batch, seed + r), seed=LOOP_SEED + r, cache=True, quiet=quiet)
+        new = simulate_set(pick_batch(model, batch, derived_seed(seed, r)), seed=LOOP_SEED + r, cache=True, quiet=quiet)
         for strength in new.targets.yield_strength:
             calls += 1                                      # one simulator call per recipe of the batch
             rows.append(dict(round=r + 1, calls=calls, strength=strength))
         train = join_sets(train, new)
         model = fit_bhn(train, config=config or model.config, device=device, quiet=quiet)
     final = optimise_recipe(model, 'lcb', seed=seed)
-    again = resimulate(final.recipe, N_SEEDS, VERIFY_SEED + seed, device)
+    again = resimulate(final.recipe, N_SEEDS, derived_seed(seed, VERIFY_SEED), device)
     return dict(model=model, history=pd.DataFrame(rows), proposal=final, resimulated=again, calls=calls + N_SEEDS)
 
 # %% ../nbs/05b_recipe_optimiser.ipynb #9b1a5949
@@ -198,8 +218,8 @@ def cim_run(n:int=2000, # bundled observational recipes to learn from (the first
     s = score_graph(g).loc['true DAG']
     t = coverage(effect_table(df.head(n), g, n_boot=n_boot, seed=seed), shipped_do_reference())
     p, bf, base = optimise_recipe(shipped_bhn(dev), 'lcb', seed=seed), shipped_brute_force(), current_practice()
-    opt, ref = (resimulate(p.recipe, N_SEEDS, VERIFY_SEED + seed, dev),
-                resimulate(base, N_SEEDS, VERIFY_SEED + seed, dev))
+    opt, ref = (resimulate(p.recipe, N_SEEDS, derived_seed(seed, VERIFY_SEED), dev),
+                resimulate(base, N_SEEDS, derived_seed(seed, VERIFY_SEED), dev))
     pairs = (t[['knob', 'outcome', 'ace', 'lo', 'hi', 'true_ace', 'covered', 'identified']]
              .astype({'covered': bool, 'identified': bool}))
     return {'graph': {**{k: float(s[k]) for k in ('adjacency_precision', 'adjacency_recall',
@@ -223,10 +243,14 @@ OPT_GOALS = dict(gain_over_practice=0.12, share_of_brute_force_gain=0.90, share_
 
 def optimisation_goals(o:dict # the 'optimisation' part of `cim_run`
                       ) -> pd.DataFrame:
-    "Gain over current practice, share of the brute-force gain and share of its simulator calls, against the goals."
+    """Gain over current practice, share of the brute-force gain and share of its simulator calls, against the goals.
+
+    A share of a gain that brute force did not make (its strength at or below current practice) is undefined: NaN,
+    and the goal is not met."""
+    bf_gain = o['brute_force_strength'] - o['baseline_strength']
     vals = dict(gain_over_practice=o['optimised_strength'] / o['baseline_strength'] - 1,
-                share_of_brute_force_gain=(o['optimised_strength'] - o['baseline_strength'])
-                                          / (o['brute_force_strength'] - o['baseline_strength']),
+                share_of_brute_force_gain=(o['optimised_strength'] - o['baseline_strength']) / bf_gain
+                                          if bf_gain > 0 else np.nan,
                 share_of_brute_force_calls=o['simulator_calls'] / o['brute_force_calls'])
     return goal_table(vals, OPT_GOALS, at_most=('share_of_brute_force_calls',))
 

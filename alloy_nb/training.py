@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, time
 from dataclasses import dataclass
 import pandas as pd, torch, torch.nn as nn
-from .core import progress, check_count, check_number, check_seed
+from .core import NumericalInstabilityError, progress, check_count, check_number, check_seed
 
 # %% auto #0
 __all__ = ['FitConfig', 'train_loop', 'time_to_target']
@@ -61,6 +61,11 @@ def train_loop(module:nn.Module, # the network (its parameters are trained)
             module.eval()
             with torch.no_grad(): v = val_nll()
             module.train()
+            if not (math.isfinite(v) and math.isfinite(loss.item())):
+                raise NumericalInstabilityError(
+                    f"{desc} diverged by step {step}: the {'loss' if math.isfinite(v) else 'validation NLL'} is "
+                    f"{loss.item() if math.isfinite(v) else v}; extreme target values or too high a learning rate "
+                    "are the usual causes.")
             hist.append(dict(step=step, seconds=clock, loss=loss.item(), val_nll=v))
             if v < best[0]: best, stale = (v, {k: t.detach().clone() for k, t in module.state_dict().items()}), 0
             else: stale += 1

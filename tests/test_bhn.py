@@ -39,7 +39,7 @@ def _csv(tmp_path, change):
 @pytest.mark.parametrize('change,args,message', [
     (lambda df: df.drop(columns=['deformation'], inplace=True), [], "lacks column(s) ['deformation']"),
     (lambda df: df.loc.__setitem__((3, 'temperature'), 900.), [], 'temperature=900 is outside the valid range'),
-    (lambda df: df.loc.__setitem__((5, 'yield_strength'), float('nan')), [], 'row 7: targets must be numbers'),
+    (lambda df: df.loc.__setitem__((5, 'yield_strength'), float('nan')), [], 'row 7: yield_strength is not a number'),
     (lambda df: df.drop(index=range(30), inplace=True), [], 'training needs at least 20'),
     (None, ['--device', 'tpu'], "'cpu', 'cuda' or 'cuda:N'"),
     (None, ['--max_steps', '0'], 'max_steps must be a positive integer'),
