@@ -23,12 +23,12 @@ from causallearn.graph.Endpoint import Endpoint
 from causallearn.graph.AdjacencyConfusion import AdjacencyConfusion
 from causallearn.graph.ArrowConfusion import ArrowConfusion
 from causallearn.graph.SHD import SHD
-from .core import AlloyInputError, check_count, check_number, check_seed, numpy_seeded
+from .core import AlloyInputError, check_count, check_seed, numpy_seeded
 from .processing import RECIPE_BOUNDS, FEATURES, LOG_SCALE, true_dag
 from .processing_data import TARGETS
 
 # %% auto #0
-__all__ = ['COLUMNS', 'TIERS', 'PRECIPITATE_STATISTICS', 'LOG_COLUMNS', 'TESTS', 'MIN_ROWS', 'DUPLICATE_SHARE', 'MAX_MAGNITUDE',
+__all__ = ['COLUMNS', 'TIERS', 'PRECIPITATE_STATISTICS', 'LOG_COLUMNS', 'TESTS', 'MIN_ROWS', 'DOMINANT_COPIES', 'MAX_MAGNITUDE',
            'NODE_SIZE', 'transform', 'TieredTest', 'check_tiers', 'check_settings', 'check_rows', 'design_matrix',
            'LearnedGraph', 'as_digraph', 'to_networkx', 'background', 'learn_graph', 'to_general_graph', 'cpdag',
            'score_graph', 'edge_report', 'compare_tests', 'bootstrap_edges', 'graph_layout', 'plot_graph',
@@ -91,24 +91,27 @@ def check_tiers(tiers, # tiers, earliest first (lists of column names), or `None
 
 def check_settings(alpha, test:str, n:int, p:int):
     "Raise unless α lies in (0, 1), the test is known and there are enough rows for it."
-    check_number(alpha, 'alpha', 0, 1, open_low=True, open_high=True)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not 0 < alpha < 1:
+        raise AlloyInputError(f"alpha must lie in (0, 1), got {alpha!r}.")
     if test not in TESTS: raise AlloyInputError(f"unknown independence test {test!r}; choose from {', '.join(TESTS)}.")
     if n < max(MIN_ROWS, 3 * p):
         raise AlloyInputError(f"{n} rows are too few for the {test} test on {p} variables; "
                               f"give at least {max(MIN_ROWS, 3 * p)}.")
 
-DUPLICATE_SHARE = 0.05   # more exact duplicate rows than this share: the rows are not independent draws
+DOMINANT_COPIES = 0.02   # one row repeated in more than this share of the rows (and over 10 times) dominates the tests
 MAX_MAGNITUDE = 1e100    # a larger value is no measurement (its square overflows the tests' statistics)
 
 def check_rows(d:pd.DataFrame # the variables of the data, numeric
               ):
-    "Raise unless the rows can support independence tests: no constant column, few duplicates, no absurd magnitudes."
+    "Raise unless the rows can support independence tests: no constant column, no dominant row, no absurd magnitudes."
     if const := [c for c in d.columns if d[c].nunique(dropna=True) <= 1]:
         raise AlloyInputError(f"column(s) {const} never vary (a constant has no causes and no effects): "
                               "drop them from the variables, e.g. after an intervention that fixed them.")
-    if (dup := int(d.duplicated().sum())) > DUPLICATE_SHARE * len(d):
-        raise AlloyInputError(f"{dup} of {len(d)} rows repeat an earlier row exactly; independence tests need "
-                              "independent rows: drop the duplicates (DataFrame.drop_duplicates()).")
+    # a bootstrap resample repeats rows a few times; one row copied many times is another matter
+    copies = int(d.value_counts(dropna=False).iloc[0]) if len(d) else 0
+    if copies > max(10, DOMINANT_COPIES * len(d)):
+        raise AlloyInputError(f"one row appears {copies} times in {len(d)} rows and dominates every test; independence "
+                              "tests need independent rows: drop the copies (DataFrame.drop_duplicates()).")
     if (big := d.abs().max()).gt(MAX_MAGNITUDE).any():
         c = big.idxmax()
         raise AlloyInputError(f"column {c!r} reaches {big[c]:.3g}, beyond any measurement; check its unit.")
@@ -122,7 +125,6 @@ def design_matrix(df:pd.DataFrame, columns:list, transformed:bool=True, rows:int
     if twice := sorted({c for c in columns if columns.count(c) > 1}):
         raise AlloyInputError(f"column(s) {twice} are listed more than once; list each variable once.")
     d = df[columns].apply(pd.to_numeric, errors='coerce')
-    check_rows(d)
     if transformed and (d[[c for c in columns if c in LOG_COLUMNS or c == 'temperature']] <= 0).any().any():
         raise AlloyInputError("log-scaled columns and temperature must be positive; "
                               "pass transformed=False for other data.")
@@ -130,6 +132,7 @@ def design_matrix(df:pd.DataFrame, columns:list, transformed:bool=True, rows:int
     if not np.isfinite(X).all():
         bad = d.columns[~np.isfinite(X).all(0)].tolist()
         raise AlloyInputError(f"the data contain missing or non-numeric values in {bad}.")
+    check_rows(d)
     if rows and rows < len(X): X = X[np.random.default_rng(seed).choice(len(X), rows, replace=False)]
     return (X - X.mean(0)) / X.std(0).clip(1e-12)
 

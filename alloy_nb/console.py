@@ -69,11 +69,13 @@ def command_errors(prog:str # the command's name, which starts every message
                   ):
     "Run a command's body: input, numerical and OS errors end in one line, status 1; Ctrl-C and SIGTERM in status 130."
     # here, not at the top: parsing and `--help` import nothing heavy
-    from alloy_nb.core import AlloyInputError, NumericalInstabilityError
+    from alloy_nb.core import AlloyInputError, AlloyWarning, NumericalInstabilityError
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _interrupt) if main else None
     show = warnings.showwarning
-    def one_line(message, category, *args, **kwargs): print(f"{prog}: warning: {message}", file=sys.stderr)
+    def one_line(message, category, *args, **kwargs):   # the package's own warnings; others as before
+        if issubclass(category, AlloyWarning): print(f"{prog}: warning: {message}", file=sys.stderr)
+        else: show(message, category, *args, **kwargs)
     warnings.showwarning = one_line
     try: yield
     except (AlloyInputError, NumericalInstabilityError, OSError) as e: sys.exit(f"{prog}: error: {e}")

@@ -17,10 +17,10 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'VALID_DEVICES', 'MEMORY_ENV', 'SEED_LIMIT', 'Timing', 'AlloyInputError', 'DeviceError',
-           'CheckpointError', 'NumericalInstabilityError', 'shorten', 'get_device', 'device_name', 'memory_budget',
-           'check_seed', 'derived_seed', 'seed_everything', 'numpy_seeded', 'check_count', 'check_number',
-           'check_unique', 'in_test', 'progress', 'torch_threads', 'worker_pool', 'parallel', 'timed', 'goal_table',
-           'axes_grid']
+           'CheckpointError', 'AlloyWarning', 'NumericalInstabilityError', 'shorten', 'get_device', 'device_name',
+           'memory_budget', 'check_seed', 'derived_seed', 'seed_everything', 'numpy_seeded', 'check_count',
+           'check_number', 'check_unique', 'in_test', 'progress', 'torch_threads', 'worker_pool', 'parallel', 'timed',
+           'goal_table', 'axes_grid']
 
 # %% ../nbs/00_core.ipynb #282d091d
 class AlloyInputError(ValueError):
@@ -35,6 +35,9 @@ class CheckpointError(AlloyInputError):
     "A checkpoint is missing, corrupt, or was written by an incompatible version."
 
 # %% ../nbs/00_core.ipynb #75dccb5a
+class AlloyWarning(UserWarning):
+    "Data or a result that deserves a look but not a refusal (a column in an unexpected unit, a rebuilt cache)."
+
 class NumericalInstabilityError(RuntimeError):
     "A solver or a training diverged (NaN or out-of-bounds values); the message says where and suggests a remedy."
 

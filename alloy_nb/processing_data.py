@@ -4,12 +4,12 @@
 
 # %% ../nbs/03c_processing_data.ipynb #54780a7d
 from __future__ import annotations
-import dataclasses, hashlib, os, warnings
+import dataclasses, hashlib, os, warnings, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
 import alloy_nb
-from .core import AlloyInputError, check_count
+from .core import AlloyInputError, AlloyWarning, check_count, get_device
 from .files import artefact, atomic_path, check_output
 from .phasefield import two_point
 from .processing import (RECIPE_BOUNDS, FEATURES, FEATURE_UNITS, SimSettings, check_recipes, check_do, sample_recipes,
@@ -173,6 +173,21 @@ def cache_dir() -> Path:
     "The package's cache folder: `$XDG_CACHE_HOME/alloy_nb`, else `~/.cache/alloy_nb`."
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'alloy_nb'
 
+def _read_cached(path:Path, df:pd.DataFrame) -> ProcessingSet|None:
+    "The cached set at `path` if it is whole and fits `df`'s recipes; else `None` (with a warning) after removing it."
+    problem = None
+    try:
+        with np.load(path) as z: targets, s2 = z['targets'], z['s2']
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e: problem = f'it is unreadable ({e})'
+    else:
+        if targets.shape != (len(df), len(TARGETS)) or s2.ndim != 2 or len(s2) != len(df):
+            problem = 'its arrays do not fit the recipes'
+        elif not (np.isfinite(targets).all() and np.isfinite(s2).all()): problem = 'it holds non-finite values'
+    if problem is None: return ProcessingSet(df, pd.DataFrame(targets, columns=TARGETS), s2)
+    warnings.warn(f"the cached simulation {path} is damaged: {problem}; simulating again.", AlloyWarning, stacklevel=3)
+    path.unlink(missing_ok=True)
+    return None
+
 def simulate_set(recipes, # recipes (see `sample_recipes`)
                  seed:int=0, # simulator seed
                  grid:int=64, # grid points per side
@@ -182,13 +197,13 @@ def simulate_set(recipes, # recipes (see `sample_recipes`)
                  quiet:bool|None=None # hide the progress bar
                 ) -> ProcessingSet:
     "Simulate recipes into a `ProcessingSet` (features, strength and S₂ profiles of the precipitate masks)."
-    df = check_recipes(recipes)[list(RECIPE_BOUNDS)]
-    key = hashlib.sha256(f'{df.to_csv(index=False)}|{seed}|{grid}|{alloy_nb.__version__}'.encode()).hexdigest()[:16]
-    path = cache_dir()/f'processing_set_{key}.npz'
-    if cache and path.is_file():
-        with np.load(path) as z: return ProcessingSet(df, pd.DataFrame(z['targets'], columns=TARGETS), z['s2'])
+    df, dev = check_recipes(recipes)[list(RECIPE_BOUNDS)], get_device()
+    key = f'{df.to_csv(index=False)}|{seed}|{grid}|{dev.type}|{alloy_nb.__version__}'
+    path = cache_dir()/f'processing_set_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz'
+    if cache and path.is_file() and (hit := _read_cached(path, df)) is not None: return hit
     out, f = simulate(df, grid=grid, seed=seed, workers=workers, return_fields=True, quiet=quiet)
-    s = ProcessingSet(df, out[TARGETS], s2_profiles(f['concentration'].astype(np.float32) > 0.5))
+    s2 = s2_profiles(f['concentration'].astype(np.float32) > 0.5, bins=min(S2_BINS, grid // 2))   # up to half the grid
+    s = ProcessingSet(df, out[TARGETS], s2)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp: np.savez(tmp, targets=s.targets.to_numpy(), s2=s.s2)
@@ -237,7 +252,7 @@ def read_processing_csv(path:str|Path, # CSV with the `RECIPE_BOUNDS` and `TARGE
     if len(df) < MIN_ROWS: raise AlloyInputError(f"{str(p)!r} has {len(df)} rows; training needs at least {MIN_ROWS}.")
     try: recipes, y = check_recipes(df[list(RECIPE_BOUNDS)], 2), check_targets(df, 2)
     except AlloyInputError as e: raise AlloyInputError(f"{str(p)!r} {e}") from None
-    for msg in scale_warnings(y): warnings.warn(f"{str(p)!r}: {msg}", stacklevel=2)
+    for msg in scale_warnings(y): warnings.warn(f"{str(p)!r}: {msg}", AlloyWarning, stacklevel=2)
     return ProcessingSet(recipes, y,
                          simulate_set(recipes, seed=0, workers=workers, cache=True, quiet=quiet).s2)
 

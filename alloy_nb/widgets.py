@@ -161,10 +161,11 @@ def processing_state(model:BHN, # a trained hypernetwork (e.g. `shipped_bhn()`)
     table['inside'] = (table.simulated >= table['5%']) & (table.simulated <= table['95%'])
     s2 = [c for c in S2_COLUMNS if c in pred.mean]
     conc = fields['concentration'][0].astype(np.float32)
+    measured = s2_profiles((conc > 0.5)[None], bins=min(len(s2), grid // 2))[0]   # a small grid: the first bins only
     return dict(recipe=df.iloc[0].to_dict(), table=table, s2=pred.mean[s2].iloc[0].to_numpy(),
                 s2_low=pred.quantiles[0.05][s2].iloc[0].to_numpy(),
                 s2_high=pred.quantiles[0.95][s2].iloc[0].to_numpy(),
-                s2_simulated=s2_profiles((conc > 0.5)[None])[0][:len(s2)],
+                s2_simulated=np.r_[measured, np.full(len(s2) - len(measured), np.nan)],
                 concentration=conc, grains=fields['grains'][0])
 
 def plot_processing_state(state:dict, # `processing_state` output
