@@ -320,3 +320,11 @@ def test_processing_state_on_a_small_grid(small_bhn):
     s = processing_state(small_bhn, DATA.iloc[0, :5].to_dict(), grid=32, n_samples=10)
     assert len(s['s2_simulated']) == len(s['s2']) and np.isfinite(s['s2_simulated'][:16]).all()
     assert np.isnan(s['s2_simulated'][16:]).all()                 # beyond half the grid there is no measurement
+
+
+def test_the_largest_seed_runs_end_to_end(tmp_path, env):
+    "Before: `alloy_nb_cim --seed 4294967295` failed after 12 s naming 'seed 4294967598', one the user never gave."
+    res = run(['alloy_nb_cim', '--json', 'c.json', '--n', '300', '--seed', str(SEED_LIMIT - 1), '--device', 'cpu'], env,
+              tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path/'c.json').is_file()
