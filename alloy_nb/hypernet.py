@@ -21,7 +21,7 @@ from .processing_data import (TARGETS, LOG_TARGETS, S2_COLUMNS, ProcessingSet, T
 # %% auto #0
 __all__ = ['LOG_2PI', 'CHECKPOINT_FORMAT', 'WNLinear', 'ScaleFlow', 'mixture_moments', 'BHNet', 'BHNConfig', 'BHN', 'train_bhnet',
            'fit_bhn', 'Prediction', 'predict', 'plot_parity', 'plot_s2', 'SampledNetworks', 'sample_networks',
-           'save_bhn', 'load_bhn', 'shipped_bhn']
+           'save_bhn', 'overflowing_targets', 'load_bhn', 'shipped_bhn']
 
 # %% ../nbs/04_hypernet.ipynb #403beadc
 class WNLinear(nn.Module):
@@ -343,7 +343,17 @@ def save_bhn(model:BHN, # a trained hypernetwork
              overwrite:bool=False # replace an existing file
             ) -> Path:
     "Save `model` as a plain-dict checkpoint (atomic write; a diverged model is refused); returns the path."
+    if bad := overflowing_targets(model):
+        raise NumericalInstabilityError(f"not writing {path}: the target scaler overflows for {shorten(bad)}; "
+                                        "the model would predict non-finite values.")
     return write_checkpoint(path, 'alloy_nb.bhn', CHECKPOINT_FORMAT, model, overwrite, columns=list(model.columns))
+
+def overflowing_targets(model:BHN # a hypernetwork
+                       ) -> list:
+    "The targets whose scaler gives a non-finite value 10 standard deviations from the mean (none in a sound model)."
+    z = torch.tensor([[-10.], [10.]], device=model.device).expand(2, len(model.columns))   # in standard deviations
+    with torch.no_grad(): extremes = model.scaler.inverse(z)
+    return [c for c, ok in zip(model.columns, torch.isfinite(extremes).all(0).tolist()) if not ok]
 
 def load_bhn(path:str|Path, # a checkpoint written by `save_bhn`
              device=None # device to load onto (default: `get_device()`)
@@ -366,9 +376,7 @@ def load_bhn(path:str|Path, # a checkpoint written by `save_bhn`
         if not torch.equal(state[k].sort().values, torch.arange(len(state[k]))):
             raise CheckpointError(f"{path}: {k} is not a permutation.")
     model.load_state_dict(state)
-    with torch.no_grad(): extremes = model.scaler.inverse(torch.tensor([[-10.], [10.]]).expand(2, len(cols)))
-    if not torch.isfinite(extremes).all():
-        bad = [c for c, ok in zip(cols, torch.isfinite(extremes).all(0)) if not ok]
+    if bad := overflowing_targets(model):
         raise CheckpointError(f"{path}: its target scaler overflows for {shorten(bad)} (10 standard deviations from "
                               "the mean are not a finite value); the checkpoint is corrupt.")
     model.history = read_history(ckpt, path)

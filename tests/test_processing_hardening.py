@@ -328,3 +328,12 @@ def test_the_largest_seed_runs_end_to_end(tmp_path, env):
               tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert (tmp_path/'c.json').is_file()
+
+
+def test_a_model_that_would_predict_inf_is_never_written(tmp_path, small_bhn):
+    "Before: a model whose target scaler overflows (it predicts inf) was saved like any other."
+    broken = BHN(small_bhn.config, small_bhn.columns)
+    broken.load_state_dict(small_bhn.state_dict())
+    with torch.no_grad(): broken.scaler.mean.add_(1e4)
+    with pytest.raises(NumericalInstabilityError, match='target scaler overflows'): save_bhn(broken, tmp_path/'m.pt')
+    assert not (tmp_path/'m.pt').exists()
