@@ -4,7 +4,9 @@
 
 # %% ../nbs/08_widgets.ipynb #1dbf0a15
 from __future__ import annotations
+import base64
 import html
+import io
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
@@ -21,8 +23,9 @@ from .hypernet import BHN, predict, shipped_bhn
 from .phasefield import add_scale_bar
 
 # %% auto #0
-__all__ = ['SHOWN_DESCRIPTORS', 'SCREEN_COLUMNS', 'latent_state', 'plot_latent_state', 'latent_explorer', 'screening_state',
-           'screening_explorer', 'processing_state', 'plot_processing_state', 'processing_explorer']
+__all__ = ['SHOWN_DESCRIPTORS', 'SCREEN_COLUMNS', 'SCREEN_PENDING', 'SCREEN_DONE', 'latent_state', 'plot_latent_state',
+           'Explorer', 'latent_explorer', 'screening_state', 'screening_explorer', 'processing_state',
+           'plot_processing_state', 'processing_explorer']
 
 # %% ../nbs/08_widgets.ipynb #3d06a54b
 SHOWN_DESCRIPTORS = ('smix', 'mixing_enthalpy', 'delta', 'vec', 'omega', 'delta_chi', 'melting_temperature')
@@ -60,14 +63,56 @@ def plot_latent_state(state:dict, # `latent_state` output
     return ax.figure
 
 # %% ../nbs/08_widgets.ipynb #68a05d4b
+def _control_text(control:W.ValueWidget) -> str:
+    "A control's value as a reader would write it: `0.25`, `3 – 5`, `Nb, Mo, Ta`."
+    v = control.value
+    if isinstance(v, tuple) and all(isinstance(x, str) for x in v): return ', '.join(v)
+    if isinstance(v, tuple): return ' – '.join(f'{x:.3g}' for x in v)
+    return f'{v:.3g}' if isinstance(v, float) else str(v)
+
+def _figure_png(fig) -> str:
+    "A figure as base64 PNG (no timestamp in its metadata, so reruns give the same bytes); closes the figure."
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=100, metadata={'Software': None})
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+class Explorer(W.VBox):
+    "An explorer: live widgets in Jupyter; a static snapshot of its state wherever widgets cannot run (the docs)."
+    def __init__(self, children:list, # the widgets laid out top to bottom
+                 controls:list, # the widgets a reader sets
+                 read_out, # state → HTML of the read-out
+                 plot=None, # state → figure (None: the explorer has no figure)
+                 alt:str='' # alt text of the snapshot's figure
+                ):
+        super().__init__(children)
+        self.controls, self.read_out, self.plot, self.alt, self.state = controls, read_out, plot, alt, None
+        self.layout.max_width = '1200px'
+
+    def snapshot_html(self) -> str:
+        "The current state as static HTML: every control's value, the read-out and the figure (with alt text)."
+        values = ' · '.join(f'{html.escape(c.description)} = {html.escape(_control_text(c))}' for c in self.controls)
+        img = ('' if self.plot is None else
+               f'<img src="data:image/png;base64,{_figure_png(self.plot(self.state))}" alt="{html.escape(self.alt)}" '
+               'style="max-width: 100%">')
+        return (f'<div class="alloy-nb-snapshot"><p><em>A snapshot of the explorer; run the notebook in Jupyter to '
+                f'move it.</em><br>{values}</p>{self.read_out(self.state)}{img}</div>')
+
+    def _repr_mimebundle_(self, **kwargs):
+        "The widget view for Jupyter, with the snapshot as HTML for renderers without widgets."
+        return {**super()._repr_mimebundle_(**kwargs), 'text/html': self.snapshot_html()}
+
 def _live_panel(controls:list, # the widgets whose values the state depends on
                 state, # called with no argument: the explorer's current state (a dict)
                 read_out, # state → HTML of the read-out
-                plot # state → figure
-               ) -> W.VBox:
+                plot, # state → figure
+                alt:str # alt text of the snapshot's figure
+               ) -> Explorer:
     "Controls beside an HTML read-out, a figure below; every change of a control recomputes `.state` and both."
-    out, info = W.Output(), W.HTML()
-    box = W.VBox([W.HBox([W.VBox(controls), info]), out])
+    out, info = W.Output(), W.HTML(layout=W.Layout(flex='1 1 420px', margin='0 0 8px 24px'))
+    panel = W.VBox(controls, layout=W.Layout(flex='0 0 auto'))
+    row = W.HBox([panel, info], layout=W.Layout(flex_flow='row wrap'))   # a narrow notebook: read-out below
+    box = Explorer([row, out], controls, read_out, plot, alt)
     def update(change=None):
         box.state = state()
         info.value = read_out(box.state)
@@ -99,12 +144,14 @@ def latent_explorer(
     ctx = ctx or DesignContext.default()
     model = ctx.model
     sliders = [W.FloatSlider(value=0., min=-z_range, max=z_range, step=0.05, description=f'z{i + 1}',
-                             continuous_update=False)
+                             continuous_update=False, layout=W.Layout(width='360px'))
                for i in range(model.config.z_dim)]
     phase = W.ToggleButtons(options=list(model.config.classes), value=model.config.classes[-1], description='target')
     box = _live_panel(sliders + [phase], lambda: latent_state(ctx, [s.value for s in sliders], phase.value, clean),
-                      _state_html, plot_latent_state)
+                      _state_html, plot_latent_state, 'Bar chart of the decoded composition in atomic percent, titled '
+                      "with the latent point, P(single) and the judge's verdict.")
     box.sliders, box.phase = sliders, phase
+    box.add_class('alloy-nb-latent-explorer')
     return box
 
 # %% ../nbs/08_widgets.ipynb #08bd8c84
@@ -122,26 +169,36 @@ def screening_state(ctx:DesignContext, # the DVAE, the independent judge and the
     return dict(table=t[SCREEN_COLUMNS].round(3), error=None, scored=t.attrs['scored'],
                 per_minute=t.attrs['per_minute'])
 
+SCREEN_PENDING = '<b>Settings changed: press <i>screen</i> to rank with them.</b>'
+SCREEN_DONE = 'The table ranks the settings shown. Change them, then press <i>screen</i>.'
+
+def _screening_html(s:dict) -> str:
+    "The read-out of a screening state: the ranked table, or the reason the request cannot be met."
+    if s['error']: return f"<pre>{html.escape(s['error'])}</pre>"
+    return f"{s['scored']:,} compositions scored ({s['per_minute']:,.0f}/min)" + s['table'].to_html(index=False)
+
 def screening_explorer(
     ctx:DesignContext|None=None, # model, judge and reference alloys (default: `DesignContext.default()`)
     n:int=20_000 # compositions scored per request
 ) -> W.VBox:
     "Element picker, bounds, *screen* button and the ranked candidates; `.state` holds the latest `screening_state`."
     ctx, d = ctx or DesignContext.default(), DEFAULT_SPACE
+    wide = dict(layout=W.Layout(width='420px'), style={'description_width': '90px'})
     els = W.SelectMultiple(options=list(HEA_ELEMENTS), value=list(d.elements), rows=8, description='elements')
-    k = W.IntRangeSlider(value=d.n_elements, min=2, max=8, description='n elements')
-    b = W.FloatRangeSlider(value=d.bounds, min=0., max=1., step=0.01, description='fractions')
-    go, out = W.Button(description='screen', button_style='primary'), W.HTML()
-    box = W.VBox([W.HBox([els, W.VBox([k, b, go])]), out])
+    k = W.IntRangeSlider(value=d.n_elements, min=2, max=8, description='n elements', **wide)
+    b = W.FloatRangeSlider(value=d.bounds, min=0., max=1., step=0.01, description='fractions', **wide)
+    go, note, out = W.Button(description='screen', button_style='primary'), W.HTML(), W.HTML()
+    box = Explorer([W.HBox([els, W.VBox([k, b, W.HBox([go, note])])]), out], [els, k, b], _screening_html)
     def update(_=None):
         box.state = screening_state(ctx, dict(elements=els.value, n_elements=k.value, bounds=b.value, step=d.step), n)
-        s = box.state
-        out.value = (f"<pre>{html.escape(s['error'])}</pre>" if s['error'] else
-                     f"{s['scored']:,} compositions scored ({s['per_minute']:,.0f}/min)"
-                     + s['table'].to_html(index=False))
+        out.value = _screening_html(box.state)
+        note.value = SCREEN_DONE
+    def stale(_=None): note.value = SCREEN_PENDING
     go.on_click(update)
+    for c in (els, k, b): c.observe(stale, names='value')
     update()
-    box.elements, box.n_elements, box.bounds, box.button = els, k, b, go
+    box.elements, box.n_elements, box.bounds, box.button, box.note = els, k, b, go, note
+    box.add_class('alloy-nb-screening-explorer')
     return box
 
 # %% ../nbs/08_widgets.ipynb #d622b188
@@ -211,9 +268,12 @@ def processing_explorer(model:BHN|None=None, # a trained hypernetwork (default: 
     model = model or shipped_bhn()
     sliders = {k: _recipe_slider(k, lo, hi) for k, (lo, hi) in RECIPE_BOUNDS.items()}
     for k, s in sliders.items():
-        s.description, s.continuous_update, s.style = f'{k} ({RECIPE_UNITS[k]})', False, {'description_width': '150px'}
+        s.description, s.continuous_update = f'{k} ({RECIPE_UNITS[k]})', False
+        s.style, s.layout = {'description_width': '190px'}, W.Layout(width='480px')
     box = _live_panel(list(sliders.values()),
                       lambda: processing_state(model, {k: s.value for k, s in sliders.items()}, grid),
-                      _recipe_html, plot_processing_state)
+                      _recipe_html, plot_processing_state, 'Predicted two-point curve S2(r) with its 90% band against '
+                      'the simulated one, beside the simulated precipitate and grain maps with scale bars.')
     box.sliders = sliders
+    box.add_class('alloy-nb-processing-explorer')
     return box

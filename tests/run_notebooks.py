@@ -32,6 +32,7 @@ def run_notebook(path:Path, flags=(), timeout:int=3600) -> float:
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != 'code' or (cell_flags(cell.source, known) - set(flags)): continue
             client.execute_cell(cell, i)
+        client.set_widgets_metadata()   # JupyterLab shows the saved explorers before a reader runs anything
     nbformat.write(nb, path)
     return time.time() - t0
 
