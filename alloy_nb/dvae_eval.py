@@ -25,9 +25,10 @@ from .dvae_training import fit_fold
 
 # %% auto #0
 __all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'EFFICIENCY_TABLE', 'ELEMENT_GROUPS', 'precision_at_k',
-           'benchmark_dvae', 'summarise_benchmark', 'paired_differences', 'benchmark_json', 'shipped_benchmark',
-           'nested_selection', 'selection_summary', 'data_efficiency', 'record_efficiency', 'plot_data_efficiency',
-           'reconstruction_report', 'plot_latent', 'disentanglement_score', 'latent_kl', 'screening_throughput']
+           'tree_baseline_proba', 'benchmark_dvae', 'summarise_benchmark', 'paired_differences', 'benchmark_json',
+           'shipped_benchmark', 'nested_selection', 'selection_summary', 'data_efficiency', 'record_efficiency',
+           'plot_data_efficiency', 'reconstruction_report', 'plot_latent', 'disentanglement_score', 'latent_kl',
+           'screening_throughput']
 
 # %% ../nbs/06b_dvae_eval.ipynb #755c9d01
 TREE_MODELS = ('random_forest', 'random_forest_comp', 'hist_gradient_boosting_comp')
@@ -55,7 +56,12 @@ def _metrics(y, P) -> dict:
     return dict(balanced_accuracy=balanced_accuracy_score(y, P.argmax(1)), mcc=matthews_corrcoef(y, P.argmax(1)),
                 auc=auc, **retro)
 
-def _tree_proba(name, Xtr, ytr, Xte, seed=0):
+def tree_baseline_proba(name:str, # one of `TREE_MODELS`
+                        Xtr:pd.DataFrame, # training compositions over `HEA_ELEMENTS`
+                        ytr:np.ndarray, # their class indices
+                        Xte:pd.DataFrame, # test compositions over `HEA_ELEMENTS`
+                        seed:int=0 # random state of the estimator
+                       ) -> np.ndarray:
     "Fit one tree baseline on hea-bench's 14 descriptors (+ the composition vector for `*_comp`); test probabilities."
     def feats(X):   # the 14 descriptors (a guarded +inf Ω: 3 alloys), then the composition for `*_comp`
         D = finite_descriptors(descriptor_array(X.to_numpy(), HEA_ELEMENTS, HEA_BENCH_DESCRIPTORS))
@@ -92,7 +98,7 @@ def _bench_fold(run:_Run, split:str, f:int, models, seeds, config:DVAEConfig) ->
     def add(model, P, seed=0, secs=np.nan):
         recs.append(dict(split=split, fold=f, model=model, seed=seed, seconds=secs, **_metrics(y[te], P)))
     for name in models:
-        if name in TREE_MODELS: add(name, _tree_proba(name, X.iloc[tr], y[tr], X.iloc[te]))
+        if name in TREE_MODELS: add(name, tree_baseline_proba(name, X.iloc[tr], y[tr], X.iloc[te]))
         if name in RULE_MODELS: add(name, _rule_proba(name, X.iloc[te]))
     for seed in seeds:
         for name in ('dvae', 'mlp'):

@@ -93,8 +93,8 @@ def cluster_folds(families:np.ndarray, # element-set family of every row
     "Fold (0..k-1) of every row, whole family clusters per fold: a test fold's neighbours stay out of training."
     from sklearn.model_selection import StratifiedGroupKFold
     out = np.full(len(y), -1)
-    split = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), np.asarray(y),
-                                                                           family_clusters(families, max_share or 1 / k))
+    clusters = family_clusters(families, max_share or 1 / k)
+    split = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), np.asarray(y), clusters)
     for f, (_, test) in enumerate(split): out[test] = f
     return out
 
