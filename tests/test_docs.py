@@ -56,6 +56,14 @@ def page(browser):
     pg.close()
 
 
+def test_building_the_site_leaves_shipped_data_alone(site):
+    "The docs build executes no `slow` cell: nothing under data/ differs from the commit."
+    res = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=all', '--', 'data'], cwd=ROOT,
+                         capture_output=True, text=True)
+    if res.returncode != 0: pytest.skip('not a git checkout')
+    assert res.stdout == '', f'the docs build changed shipped data:\n{res.stdout}'
+
+
 def test_one_page_per_notebook(site):
     docs, _ = site
     for nb in NOTEBOOKS: assert (docs/page_name(nb)).is_file(), f'no page for {nb.name}'

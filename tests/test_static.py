@@ -50,3 +50,13 @@ def test_threads_are_set_in_core_only():
 def test_no_module_over_400_lines():
     long = {p.name: n for p in MODULES if (n := len(p.read_text(encoding='utf-8').splitlines())) > 400}
     assert not long, long
+
+
+def test_no_slow_or_gpu_cell_imports():
+    "nbdev's docs processing runs every cell that holds an import, flags or not: a `slow` cell with one would run."
+    flagged = re.compile(r'^#\|\s*(slow|gpu)\s*$', re.M)
+    importing = re.compile(r'^\s*(import|from)\s+\S', re.M)
+    found = [f"{nb.name}: {c['id']}" for nb in sorted((ROOT/'nbs').glob('*.ipynb'))
+             for c in json.loads(nb.read_text(encoding='utf-8'))['cells']
+             if c['cell_type'] == 'code' and flagged.search(''.join(c['source'])) and importing.search(''.join(c['source']))]
+    assert found == [], f'move these imports to the hide cell: {found}'
