@@ -261,7 +261,9 @@ def load_alloy_csv(path:str|Path, # a UTF-8 CSV file
         raise AlloyInputError(f"{str(path)!r} is empty: expected a CSV header and at least one row.") from None
     for c in [formula_col] + ([label_col] if label_col else []):
         if c not in df.columns:
-            raise AlloyInputError(f"{str(path)!r} has no column {c!r}; its columns are {list(df.columns)}.")
+            hint = (" Name the column that holds the formulas (`--formula-col` on the command line, `formula_col` in "
+                    "Python)." if c == formula_col else "")
+            raise AlloyInputError(f"{str(path)!r} has no column {c!r}; its columns are {list(df.columns)}.{hint}")
     df = df[(df != '').any(axis=1)]        # blank lines are ignored; the index keeps the file's row numbers
     if df.empty: raise AlloyInputError(f"{str(path)!r} has a header but no rows.")
     formulas = [f if f.strip() and f.strip().lower() not in ('nan', 'na', 'none') else float('nan')

@@ -120,7 +120,7 @@ def test_missing_column(tmp_path):
     src, out = write(tmp_path / 'in.csv', 'alloy,y\nCoCrFeMnNi,1\n'), tmp_path / 'out.csv'
     r = run(src, out)
     assert r.returncode != 0
-    assert "has no column 'formula'" in r.stderr and "['alloy', 'y']" in r.stderr
+    assert "has no column 'formula'" in r.stderr and "['alloy', 'y']" in r.stderr and '--formula-col' in r.stderr
     assert not out.exists()
 
 
