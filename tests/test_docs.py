@@ -110,7 +110,13 @@ SURVEY_JS = """() => {
           h1: (document.querySelector('h1') || {innerText: ''}).innerText.trim(),
           sidebar: [...document.querySelectorAll('#quarto-sidebar a[href]')].map(e => e.getAttribute('href')),
           imgs: [...document.querySelectorAll('img')].map(e => [(e.getAttribute('src') || '').slice(0, 40), (e.getAttribute('alt') || '').trim(), e.naturalWidth]),
-          hrefs: [...document.querySelectorAll('a[href]')].map(e => e.getAttribute('href'))};
+          hrefs: [...document.querySelectorAll('a[href]')].map(e => e.getAttribute('href')),
+          // data-frame columns whose header and cells are aligned differently (numbers under the wrong header)
+          misaligned: [...main.querySelectorAll('table.dataframe')].flatMap(t => {
+            const head = [...t.querySelectorAll('thead tr:last-child th')].map(e => getComputedStyle(e).textAlign);
+            const row = [...(t.querySelector('tbody tr') || {children: []}).children].map(e => getComputedStyle(e).textAlign);
+            return head.flatMap((h, i) => i < row.length && h !== row[i] ? [[(t.querySelector('thead th:nth-child(' + (i + 1) + ')')
+                                                                               || {innerText: ''}).innerText, h, row[i]]] : []); })};
 }"""
 
 
@@ -192,6 +198,12 @@ def test_maths_rendered(pages):
 def test_nothing_scrolls_sideways(pages):
     wide = {n: p['wide'][:5] for n, p in pages.items() if p['wide']}
     assert not wide, f'wider than the text column at 1280 px: {wide}'
+
+
+def test_table_headers_sit_over_their_numbers(pages):
+    "A data frame's header and its cells share one alignment (right, as numbers are read)."
+    bad = {name: seen['misaligned'][:3] for name, seen in pages.items() if seen['misaligned']}
+    assert not bad, bad
 
 
 def test_every_image_has_alt_text(pages):
