@@ -6,16 +6,19 @@
 from __future__ import annotations
 import json, shutil, time
 from importlib import import_module
+from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd
 import alloy_nb
-from .core import AlloyInputError, check_count, check_seed, stream, progress
+from .core import AlloyInputError, check_count, check_seed, stream, progress, parallel, timed
 from .files import MARKER, atomic_path, check_output
-from .processing import PRIOR_PARENTS, sim_settings, check_do, prior_recipes, simulate, plan_batch
-from .cluster import worker_count
+from .processing import (PRIOR_PARENTS, sim_settings, check_do, prior_recipes, simulate, plan_batch,
+                                 sample_recipes)
+from .cluster import worker_count, local_cluster
 
 # %% auto #0
-__all__ = ['PARTITION', 'MANIFEST', 'recipe_partitions', 'partition_name', 'simulate_partition', 'write_sweep', 'read_sweep']
+__all__ = ['PARTITION', 'MANIFEST', 'recipe_partitions', 'partition_name', 'simulate_partition', 'write_sweep', 'read_sweep',
+           'sweep_seconds', 'task_overhead', 'projection']
 
 # %% ../nbs/03d_scale.ipynb #5a4b9c95
 PARTITION = 1000   # recipes per Parquet partition (one task)
@@ -115,3 +118,39 @@ def read_sweep(path:str|Path, # a folder `write_sweep` wrote
     if len(files) < k:
         raise AlloyInputError(f"{path} holds {len(files)} of the sweep's {k} partitions; complete it with --resume.")
     return pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
+
+# %% ../nbs/03d_scale.ipynb #a7f0c63c
+def sweep_seconds(n:int, # recipes
+                  workers:int, # worker processes
+                  cluster:bool=False, # on a `LocalCluster` of `workers` (else the process pool; 1: this process)
+                  grid:int=32, # grid of the simulations
+                  batch:int=64 # recipes per task
+                 ) -> float:
+    "Wall seconds of simulating `n` prior recipes on the process pool or a local Dask cluster (its start excluded)."
+    recipes = sample_recipes(n, seed=0)
+    def run(ex=None): return simulate(recipes, grid=grid, batch=batch, workers=workers, executor=ex, quiet=True)
+    if not cluster: return timed(run).best
+    with local_cluster(workers) as lc, cluster_client(lc.scheduler_address, quiet=True) as client:
+        return timed(partial(run, client)).best
+
+def task_overhead(executor, # a warm process pool or a Dask `Client`
+                  k:int=400 # no-op tasks
+                 ) -> float:
+    "Seconds per task of `k` no-op tasks on `executor`: what a task costs beyond its own compute."
+    return timed(partial(parallel, abs, [(0,)] * k, executor=executor, quiet=True)).best / k
+
+# %% ../nbs/03d_scale.ipynb #74ef10be
+def projection(per_item:float, # seconds of compute per item on one core (recipe or composition)
+               per_task:float, # seconds of overhead per task, serial at the scheduler (the no-op task cost)
+               items:float, # items to process
+               per_task_items:int, # items per task
+               machines=(1, 4, 16, 64), # machine counts to project for
+               cores:int=16, # worker processes per machine (one per core)
+               efficiency:float=1. # measured parallel efficiency (speed-up / workers) assumed to hold at scale
+              ) -> pd.DataFrame:
+    "Projected wall hours: compute spread over every core, but never faster than the scheduler can hand out tasks."
+    tasks = -(-items // per_task_items)
+    rows = [dict(machines=m, workers=m * cores, compute_h=items * per_item / (m * cores * efficiency) / 3600,
+                 scheduler_h=tasks * per_task / 3600) for m in machines]
+    df = pd.DataFrame(rows)
+    return df.assign(wall_h=df[['compute_h', 'scheduler_h']].max(axis=1)).set_index('machines')
