@@ -4,16 +4,17 @@
 
 # %% ../nbs/03d_scale.ipynb #30bfa9d5
 from __future__ import annotations
-import json, shutil, time
+import json, shutil, time, contextlib
 from importlib import import_module
 from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd
 import alloy_nb
-from .core import AlloyInputError, check_count, check_seed, stream, progress, parallel, timed
+from .core import (AlloyInputError, check_count, check_seed, stream, progress, parallel, timed,
+                      worker_pool)
 from .files import MARKER, atomic_path, check_output
 from .processing import (PRIOR_PARENTS, sim_settings, check_do, prior_recipes, simulate, plan_batch,
-                                 sample_recipes)
+                                sample_recipes)
 from .cluster import worker_count, local_cluster
 
 # %% auto #0
@@ -126,12 +127,15 @@ def sweep_seconds(n:int, # recipes
                   grid:int=32, # grid of the simulations
                   batch:int=64 # recipes per task
                  ) -> float:
-    "Wall seconds of simulating `n` prior recipes on the process pool or a local Dask cluster (its start excluded)."
-    recipes = sample_recipes(n, seed=0)
-    def run(ex=None): return simulate(recipes, grid=grid, batch=batch, workers=workers, executor=ex, quiet=True)
-    if not cluster: return timed(run).best
-    with local_cluster(workers) as lc, cluster_client(lc.scheduler_address, quiet=True) as client:
-        return timed(partial(run, client)).best
+    "Wall seconds of simulating `n` prior recipes on warm workers: a process pool or a local Dask cluster."
+    recipes, warm = sample_recipes(n, seed=0), sample_recipes(2 * workers, seed=1)
+    def run(ex, r, b=batch): return simulate(r, grid=grid, batch=b, executor=ex, quiet=True)
+    if workers == 1 and not cluster: return timed(partial(run, None, recipes)).best
+    with contextlib.ExitStack() as stack:
+        ex = (stack.enter_context(cluster_client(stack.enter_context(local_cluster(workers)).scheduler_address,
+                                                 quiet=True)) if cluster else stack.enter_context(worker_pool(workers)))
+        run(ex, warm, 1)   # every worker imports the package and starts torch before the clock starts
+        return timed(partial(run, ex, recipes)).best
 
 def task_overhead(executor, # a warm process pool or a Dask `Client`
                   k:int=400 # no-op tasks
