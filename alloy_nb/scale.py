@@ -15,7 +15,7 @@ from .core import (AlloyInputError, check_count, check_seed, stream, progress, p
 from .files import MARKER, atomic_path, check_output
 from .processing import (PRIOR_PARENTS, sim_settings, check_do, prior_recipes, simulate, plan_batch,
                                 sample_recipes)
-from .cluster import worker_count, local_cluster
+from .cluster import worker_count, local_cluster, cluster_client
 
 # %% auto #0
 __all__ = ['PARTITION', 'MANIFEST', 'recipe_partitions', 'partition_name', 'simulate_partition', 'write_sweep', 'read_sweep',
