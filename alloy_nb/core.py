@@ -254,7 +254,7 @@ def parallel(fn, # the function; a module-level one when `n_jobs > 1` (workers i
     tasks, n_jobs = [tuple(t) for t in tasks], check_count(n_jobs, 'n_jobs')
     weights = [1]*len(tasks) if weights is None else list(weights)
     with progress(total=sum(weights), desc=desc, disable=quiet) as bar:
-        if executor is not None: return _results(_submit(executor, fn, tasks, threads), bar, weights)
+        if executor is not None: return _results(_submit(_as_executor(executor), fn, tasks, threads), bar, weights)
         if n_jobs == 1 or len(tasks) <= 1:
             return [_tick(bar, w, _run_task(fn, t, threads)) for t, w in zip(tasks, weights)]
         with worker_pool(min(n_jobs, len(tasks))) as ex:
