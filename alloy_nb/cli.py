@@ -75,7 +75,9 @@ def report_cli(
     # that they may contain, comma-separated, or all
     allow:str=None,
     seed:int=0, # random seed: the same seed gives the same tables and figures
-    force:bool=False # replace an earlier report in the output folder
+    force:bool=False, # replace an earlier report in the output folder
+    # Dask scheduler that scores the screened compositions, e.g. tcp://HOST:8786 (default: $ALLOY_NB_SCHEDULER)
+    scheduler:str=None
 ):
     "Propose single-phase HEAs three ways, check them independently, explain the classifier; write an HTML report."
     from alloy_nb.core import get_device, device_name, check_seed
@@ -85,6 +87,7 @@ def report_cli(
     from alloy_nb.design_run import DesignPlan, run_design
     from alloy_nb.processing_report import processing_report
     from alloy_nb.report import write_report, report_counts
+    from alloy_nb.cluster import cluster_client
     t0 = time.time()
     check_output(out, overwrite=force, folder=True, flag='--force')
     space = (ScreeningSpace(tuple(e.strip() for e in elements.split(',') if e.strip())) if elements is not None
@@ -95,7 +98,7 @@ def report_cli(
     plan = (DesignPlan.quick if quick else DesignPlan)(space=space, seed=seed, nudging=nudging,
                                                        tau=tau, allow=allowed)   # fail fast
     model = train_dvae(holdout_fold=0, device=dev, quiet=None) if retrain else shipped_dvae(dev)
-    run = run_design(plan=plan, model=model)
+    with cluster_client(scheduler) as client: run = run_design(plan=plan, model=model, executor=client)
     settings = dict(model='retrained' if retrain else 'shipped checkpoint', space=space.describe(),
                     quick=quick, seed=seed, device=device_name(dev))
     write_report(run, out, time.time() - t0, settings, force, lambda d: processing_report(d, quick, dev, seed))
@@ -141,7 +144,9 @@ _DO = Param(type=str, action='append')   # --do may be given several times
 
 def simulate_cli(
     *,
-    out:str, # CSV file to write, one row per recipe: processing parameters, microstructure features, yield strength
+    # file to write, one row per recipe (processing parameters, microstructure features, yield strength):
+    # a CSV file, or a name ending in .parquet for a folder of Parquet partitions written as they finish (large sweeps)
+    out:str,
     n:int=2000, # number of processing recipes to simulate
     grid:int=64, # grid points per side of the simulated microstructure (even, 16 to 1024)
     seed:int=0, # random seed: the same seed and device give identical numbers
@@ -155,12 +160,24 @@ def simulate_cli(
     fields:str=None, # also write the simulated fields (concentration, grains) of the first recipes to this .npz file
     n_fields:int=24, # number of recipes whose fields go into --fields
     overwrite:bool=False, # replace existing output files
+    # Dask scheduler to run on, e.g. tcp://HOST:8786 (default: $ALLOY_NB_SCHEDULER; unset: local worker processes)
+    scheduler:str=None,
+    resume:bool=False, # .parquet only: keep the complete partitions of an interrupted run and simulate the rest
+    partition:int=1000, # .parquet only: recipes per partition (file and task)
     quiet:bool=False # no progress bar
 ):
-    "Phase-field simulation of Al–Sc-like alloy processing recipes: microstructure features and yield strength, to CSV."
+    "Phase-field simulation of Al–Sc-like alloy processing recipes: microstructure features and yield strength."
+    from alloy_nb.core import AlloyInputError
+    from alloy_nb.cluster import cluster_client
     from alloy_nb.processing_data import write_dataset
-    write_dataset(out, n=n, do=do, fields=fields, n_fields=n_fields, overwrite=overwrite,
-                  grid=grid, seed=seed, device=device, workers=workers, quiet=quiet or None)
+    from alloy_nb.scale import write_sweep
+    parquet, kw = out.endswith('.parquet'), dict(n=n, do=do, overwrite=overwrite, grid=grid, seed=seed,
+                                                device=device, workers=workers, quiet=quiet or None)
+    if not parquet and resume: raise AlloyInputError("--resume needs a .parquet output (a CSV is written at the end).")
+    if parquet and fields: raise AlloyInputError("--fields goes with a CSV output, not a .parquet sweep.")
+    with cluster_client(scheduler) as client:
+        if parquet: write_sweep(out, partition=partition, resume=resume, executor=client, **kw)
+        else: write_dataset(out, fields=fields, n_fields=n_fields, executor=client, **kw)
 
 simulate_main = console_script(simulate_cli, 'alloy_nb_simulate', repeatable=('do',))
 

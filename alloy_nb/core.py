@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, re, math, random, signal, contextlib, time, statistics
 import multiprocessing as mp
 from collections import namedtuple
-from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout, wait, FIRST_COMPLETED
 from importlib import import_module
 import numpy as np
 import matplotlib.pyplot as plt
@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 __all__ = ['DEVICE_ENV', 'VALID_DEVICES', 'MEMORY_ENV', 'SEED_LIMIT', 'Timing', 'AlloyInputError', 'DeviceError',
            'CheckpointError', 'AlloyWarning', 'NumericalInstabilityError', 'shorten', 'get_device', 'device_name',
            'memory_budget', 'check_seed', 'derived_seed', 'seed_everything', 'numpy_seeded', 'check_count',
-           'check_number', 'check_unique', 'in_test', 'progress', 'torch_threads', 'worker_pool', 'parallel', 'timed',
-           'goal_table', 'axes_grid']
+           'check_number', 'check_unique', 'in_test', 'progress', 'torch_threads', 'worker_pool', 'parallel', 'stream',
+           'timed', 'goal_table', 'axes_grid']
 
 # %% ../nbs/00_core.ipynb #282d091d
 class AlloyInputError(ValueError):
@@ -254,7 +254,7 @@ def parallel(fn, # the function; a module-level one when `n_jobs > 1` (workers i
     tasks, n_jobs = [tuple(t) for t in tasks], check_count(n_jobs, 'n_jobs')
     weights = [1]*len(tasks) if weights is None else list(weights)
     with progress(total=sum(weights), desc=desc, disable=quiet) as bar:
-        if executor is not None: return _results(_submit(executor, fn, tasks, threads), bar, weights)
+        if executor is not None: return _results(_submit(_as_executor(executor), fn, tasks, threads), bar, weights)
         if n_jobs == 1 or len(tasks) <= 1:
             return [_tick(bar, w, _run_task(fn, t, threads)) for t, w in zip(tasks, weights)]
         with worker_pool(min(n_jobs, len(tasks))) as ex:
@@ -263,6 +263,41 @@ def parallel(fn, # the function; a module-level one when `n_jobs > 1` (workers i
             except BaseException:
                 _stop_workers(ex)
                 raise
+
+def _as_executor(executor):
+    "`executor`, or the `concurrent.futures` view of a Dask `Client` (its futures then work with `wait`)."
+    return executor.get_executor(pure=False) if hasattr(executor, 'get_executor') else executor
+
+def _finished(live:dict):
+    "Yield `(index, result)` of the futures in `live` that finish within a short wait, removing them."
+    done, _ = wait(list(live), timeout=0.2, return_when=FIRST_COMPLETED)
+    for f in done: yield live.pop(f), f.result()
+
+def stream(fn, # the function; a module-level one when tasks leave this process (workers import it)
+           tasks, # argument tuples, possibly a lazy iterator: only `in_flight` of them are held at once
+           n_jobs:int=1, # worker processes (1: run here, in order)
+           executor=None, # a `concurrent.futures`-style executor or a `dask.distributed.Client` to use instead
+           in_flight:int|None=None, # tasks submitted but not yet finished, at most (default: twice `n_jobs`)
+           threads:int|None=1 # torch CPU threads per task (`None`: unchanged)
+          ):
+    "Yield `(index, fn(*task))` as tasks finish (any order), never holding more than `in_flight` tasks at once."
+    n_jobs, tasks = check_count(n_jobs, 'n_jobs'), enumerate(tuple(t) for t in tasks)
+    if executor is None and n_jobs == 1:
+        for i, t in tasks: yield i, _run_task(fn, t, threads)
+        return
+    ex, live = _as_executor(executor) if executor is not None else worker_pool(n_jobs), {}
+    limit = check_count(in_flight or 2 * n_jobs, 'in_flight')
+    try:
+        for i, t in tasks:
+            live[_submit(ex, fn, [t], threads)[0]] = i
+            while len(live) >= limit: yield from _finished(live)
+        while live: yield from _finished(live)
+    except BaseException:
+        for f in live: f.cancel()
+        if executor is None: _stop_workers(ex)
+        raise
+    finally:
+        if executor is None: ex.shutdown(wait=False)
 
 # %% ../nbs/00_core.ipynb #bae35a6e
 Timing = namedtuple('Timing', 'best median')

@@ -4,7 +4,8 @@
 
 # %% ../nbs/07_design.ipynb #229f30ad
 from __future__ import annotations
-import json, time
+import json
+from functools import partial
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
@@ -18,13 +19,14 @@ from .descriptors import HEA_BENCH_DESCRIPTORS, descriptor_array, finite_descrip
 from .splits import as_labels, benchmark_data
 from .dvae import DVAE, predict_proba
 from .dvae_training import shipped_dvae
+from .cluster import top_scored
 
 # %% auto #0
 __all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DESIGN_CLEAN', 'DEFAULT_SPACE', 'format_formula', 'formulas',
            'forest_benchmark_accuracy', 'safe_descriptors', 'PhaseChecker', 'fit_checker', 'NoveltyIndex',
            'training_alloys', 'held_out_alloys', 'excluded_elements', 'restrict_elements', 'distinct_rows',
            'near_duplicates', 'DesignContext', 'tabulate', 'element_null', 'space_null', 'random_edits', 'edit_null',
-           'ScreeningSpace', 'screen']
+           'ScreeningSpace', 'screen', 'class_scores']
 
 # %% ../nbs/07_design.ipynb #ab4a8141
 def format_formula(x:pd.Series|dict, # fractions (or amounts) by element
@@ -375,16 +377,20 @@ def screen(ctx:DesignContext, # the proposing model, the judge and the reference
            n:int=100_000, # compositions to sample and score
            top:int=20, # candidates to keep (distinct: no two within `DUPLICATE_DISTANCE`)
            target:str|int='single-phase', # phase to rank for
-           seed:int=0 # random seed
+           seed:int=0, # random seed
+           executor=None # a `dask.distributed.Client` (or any `concurrent.futures` executor) that scores the chunks
           ) -> pd.DataFrame:
-    "Sample, score and rank compositions; the best `top` as a candidate table (`.attrs` holds the throughput)."
-    model = ctx.model
-    k = as_labels([target], model.config.classes)[0]
-    X = space.sample(n, seed)
-    t0 = time.perf_counter()
-    p = predict_proba(model, composition_matrix(X, palette=model.config.palette))[:, k]
-    secs = time.perf_counter() - t0
-    best = distinct_rows(X.to_numpy(), np.argsort(-p, kind='stable'), top)   # the best `top` distinct compositions
-    out = tabulate(ctx, X.iloc[best], 'screening', pd.DataFrame({'rank': np.arange(1, len(best) + 1)}))
-    out.attrs.update(scored=len(X), seconds=secs, per_minute=60 * len(X) / secs, pool_mean_p_single=float(p.mean()))
+    "Sample, score and rank compositions in chunks; the best `top` as a candidate table (`.attrs`: throughput)."
+    k = as_labels([target], ctx.model.config.classes)[0]
+    X, _, st = top_scored(space.sample, partial(class_scores, ctx.model, k), _distinct, n, top, seed, executor)
+    out = tabulate(ctx, X, 'screening', pd.DataFrame({'rank': np.arange(1, len(X) + 1)}))
+    out.attrs.update(scored=st['scored'], seconds=st['seconds'], per_minute=60 * st['scored'] / st['seconds'],
+                     pool_mean_p_single=st['mean'])
     return out
+
+def class_scores(model:DVAE, k:int, X:pd.DataFrame) -> np.ndarray:
+    "Probability of class `k` for each composition of `X` (what screening ranks by; a task on a worker)."
+    return predict_proba(model, composition_matrix(X, palette=model.config.palette))[:, k]
+
+def _distinct(X:pd.DataFrame, top:int) -> list:   # the best `top` distinct compositions of X, best first
+    return distinct_rows(X.to_numpy(), None, top)

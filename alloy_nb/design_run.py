@@ -240,7 +240,8 @@ def run_design(
     ctx:DesignContext|None=None,
     plan:DesignPlan=DesignPlan(), # what to run
     model:DVAE|None=None, # the DVAE when the context is built here (default: the shipped one)
-    quiet:bool|None=None # hide the progress bar
+    quiet:bool|None=None, # hide the progress bar
+    executor=None # a `dask.distributed.Client` (or any `concurrent.futures` executor) that scores the screen's chunks
 ) -> DesignRun:
     """Run screening, latent generation, nudging, the summary, the retrospective test and SHAP; all in a `DesignRun`.
 
@@ -257,7 +258,8 @@ def run_design(
     model, seed, fold = ctx.model, plan.seed, ctx.holdout_fold
     Xt, yt = held_out_alloys(fold)
     rng = np.random.default_rng(seed)
-    scr = step('screening', lambda: screen(ctx, plan.space, n=plan.n_screen, top=plan.top, seed=seed))
+    scr = step('screening', lambda: screen(ctx, plan.space, n=plan.n_screen, top=plan.top, seed=seed,
+                                             executor=executor))
     # where the space's known single-phase alloys encode; both targets are drawn there
     region = latent_region(ctx, plan.space.elements)
     tabs = step('latent', lambda: {t: sample_region(ctx, plan.space, plan.n_latent, plan.top, t, region,

@@ -145,7 +145,8 @@ def summarise_benchmark(results:pd.DataFrame # `benchmark_dvae` output
     per_fold = results.groupby(['split', 'model', 'fold'])[list(METRICS)].mean()
     g = per_fold.groupby(['split', 'model'])
     mean, se = g.mean(), g.sem().fillna(0)
-    cells = mean.round(3).astype(str).radd('') + ' ± ' + se.round(3).astype(str)
+    three = '{:.3f}'.format   # every cell with three decimals; no-break spaces keep 'mean ± s.e.' on one line
+    cells = mean.apply(lambda c: c.map(three)) + '\u00a0±\u00a0' + se.apply(lambda c: c.map(three))
     table = cells.unstack('split').swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
     order = [m for m in BENCH_MODELS if m in table.index]
     return table.loc[order, [(s, m) for s in ('grouped', 'random') if s in results.split.unique() for m in METRICS]]

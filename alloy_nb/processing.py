@@ -20,8 +20,8 @@ __all__ = ['RECIPE_BOUNDS', 'RECIPE_UNITS', 'FEATURES', 'FEATURE_UNITS', 'ALLOY'
            'WORK_COPIES', 'WORKER_BYTES', 'TABLE_BYTES', 'recipe_bounds', 'check_recipes', 'solvus',
            'equilibrium_fraction', 'model_concentration', 'effective_time', 'model_time', 'nuclei_count',
            'orowan_stress', 'shearing_stress', 'yield_strength', 'knob_range', 'knob_value', 'knob_quantile',
-           'check_do', 'sample_recipes', 'true_dag', 'initial_fields', 'zener_intercept', 'SimSettings', 'sim_settings',
-           'simulation_memory', 'plan_batch', 'simulate', 'sweep']
+           'check_do', 'sample_recipes', 'prior_recipes', 'true_dag', 'initial_fields', 'zener_intercept',
+           'SimSettings', 'sim_settings', 'simulation_memory', 'plan_batch', 'simulate', 'sweep']
 
 # %% ../nbs/03a_processing.ipynb #14520b05
 RECIPE_BOUNDS = {'solute': (0.1, 0.5), 'temperature': (573., 648.), 'hold_time': (0.5, 8.),
@@ -187,7 +187,13 @@ def sample_recipes(n:int, # number of recipes
                   ) -> pd.DataFrame:
     "Draw `n` correlated recipes from the plant-like prior, optionally under interventions do(name=value)."
     n, seed = check_count(n, 'n'), check_seed(seed)
-    do, e, z = check_do(do), np.random.default_rng(seed).standard_normal((n, len(PRIOR_PARENTS))), {}
+    return prior_recipes(np.random.default_rng(seed).standard_normal((n, len(PRIOR_PARENTS))), do)
+
+def prior_recipes(e:np.ndarray, # standard normal draws, one row per recipe, one column per `PRIOR_PARENTS` entry
+                  do:dict|list|None=None # interventions, as for `sample_recipes`
+                 ) -> pd.DataFrame:
+    "Recipes of the prior made from normal draws `e` (rows drawn in chunks give the same recipes as drawn at once)."
+    do, n, z = check_do(do), len(e), {}
     for j, (k, parents) in enumerate(PRIOR_PARENTS.items()):
         if k in do: z[k] = np.full(n, stats.norm.ppf(np.clip(knob_quantile(k, do[k]), 1e-9, 1 - 1e-9)))
         else: z[k] = sum(b*z[p] for p, b in parents.items()) + math.sqrt(1 - sum(b*b for b in parents.values()))*e[:, j]
@@ -358,19 +364,21 @@ def simulate(recipes, # recipes: DataFrame/dict with the `RECIPE_BOUNDS` columns
              batch:int=64, # recipes per batch
              return_fields:bool|int=False, # also return the final fields: `True` of every recipe, k of the first k
              quiet:bool|None=None, # hide the progress bar (`None`: quiet under tests)
+             executor=None, # a `dask.distributed.Client` (or any `concurrent.futures` executor) to run the batches on
+             start:int=0, # row number of the first recipe in a larger set: recipe `start + i` gets its random streams
              **options # `SimSettings` fields that replace those of `settings`, e.g. `grid=32, seed=1`
             ):
     "Simulate recipes → microstructure features and yield strength (DataFrame; `return_fields` adds a dict of arrays)."
     df, s = check_recipes(recipes), sim_settings(settings, options)
-    workers = check_count(workers, 'workers')
+    workers, start = check_count(workers, 'workers'), check_count(start, 'start', 0)
     keep = ((len(df) if return_fields else 0) if isinstance(return_fields, bool)
             else check_count(return_fields, 'return_fields', 0))
     cpu = torch.device(s.device).type == 'cpu'
     batch = plan_batch(s, len(df), check_count(batch, 'batch'), workers if cpu else 1, keep)
-    fn, s = _for_workers(s) if workers > 1 and cpu else (_simulate_batch, s)
-    tasks = [(s, df.iloc[i:i+batch], i, keep) for i in range(0, len(df), batch)]
-    res = parallel(fn, tasks, n_jobs=int(workers) if cpu else 1, threads=1 if cpu else None, desc='simulating',
-                   weights=[len(t[1]) for t in tasks], quiet=quiet)
+    fn, s = _for_workers(s) if (workers > 1 and cpu) or executor is not None else (_simulate_batch, s)
+    tasks = [(s, df.iloc[i:i+batch], start + i, start + keep) for i in range(0, len(df), batch)]
+    res = parallel(fn, tasks, n_jobs=int(workers) if cpu else 1, executor=executor, threads=1 if cpu else None,
+                   desc='simulating', weights=[len(t[1]) for t in tasks], quiet=quiet)
     out = pd.concat([r[0] for r in res], ignore_index=True)
     if not keep: return out
     kept = [r[1] for r in res if r[1] is not None]
