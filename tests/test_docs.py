@@ -91,7 +91,8 @@ def test_signature_and_docstring_rendered(site, page):
 
 # external sites a page may link to: cited sources and the tools' own sites; never the (unpublished) hosted docs or repository
 EXTERNAL_HOSTS = ('doi.org', 'arxiv.org', 'pypi.org', 'quarto.org', 'nbdev.fast.ai', 'fastcore.fast.ai', 'pytorch.org', 'pyro.ai',
-                  'scikit-learn.org', 'causal-learn.readthedocs.io', 'shap.readthedocs.io', 'creativecommons.org', 'materialsproject.org')
+                  'scikit-learn.org', 'causal-learn.readthedocs.io', 'shap.readthedocs.io', 'creativecommons.org', 'materialsproject.org',
+                  'dask.org')
 TEX = re.compile(r'\\\(|\\\[|\$\$')   # raw TeX delimiters a reader should never see
 
 SURVEY_JS = """() => {
