@@ -256,8 +256,8 @@ def design_verdict(results:pd.DataFrame, # `benchmark_rankers` output
     t, p = ranker_summary(results), paired_with(results, proposer)
     best, mean, se = t.index[0], t.precision_at_25, t.precision_at_25_se
     beaten = [r for r in ('vec_rule', 'gradient_boosting_comp') if p.loc[r, 'diff'] > 2 * p.loc[r, 'se']]
-    behind = '' if best == proposer else (f" and trails {best} by {-p.loc[best, 'diff']:.2f} ± {p.loc[best, 'se']:.2f} "
-                                          "(paired)")
+    gap = f"{-p.loc[best, 'diff']:.2f} ± {p.loc[best, 'se']:.2f}" if best != proposer else ''
+    behind = f" and trails {best} by {gap} (paired)" if gap else ''
     auc = sources.pivot_table(index='ranker', columns='source', values='auc')
     kept_up = sum(auc.loc[proposer, s] >= auc.loc['random_forest_comp', s] for s in auc.columns)
     called = calls_single(textbook).sum()
