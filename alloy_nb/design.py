@@ -14,19 +14,20 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 from .core import AlloyInputError
 from .files import artefact
-from .composition import HEA_ELEMENTS, composition_matrix, check_element_names, composition_columns
-from .descriptors import HEA_BENCH_DESCRIPTORS, descriptor_array, finite_descriptors
+from .composition import HEA_ELEMENTS, composition_matrix, check_element_names
+from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
+from .phase_forest import PhaseForest, fit_phase_forest, safe_descriptors
 from .splits import as_labels, benchmark_data
 from .dvae import DVAE, predict_proba
 from .dvae_training import shipped_dvae
 from .cluster import top_scored
 
 # %% auto #0
-__all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DESIGN_CLEAN', 'DEFAULT_SPACE', 'format_formula', 'formulas',
-           'forest_benchmark_accuracy', 'safe_descriptors', 'PhaseChecker', 'fit_checker', 'NoveltyIndex',
-           'training_alloys', 'held_out_alloys', 'excluded_elements', 'restrict_elements', 'distinct_rows',
-           'near_duplicates', 'DesignContext', 'tabulate', 'element_null', 'space_null', 'random_edits', 'edit_null',
-           'ScreeningSpace', 'screen', 'class_scores']
+__all__ = ['ELEMENT_POLICY', 'DUPLICATE_DISTANCE', 'DESIGN_CLEAN', 'MIN_NUDGE', 'KNOWN_NOVELTY', 'SOUND_N_ELEMENTS',
+           'SOUND_BOUNDS', 'DEFAULT_SPACE', 'format_formula', 'formulas', 'forest_benchmark_accuracy', 'PhaseChecker',
+           'fit_checker', 'NoveltyIndex', 'training_alloys', 'held_out_alloys', 'excluded_elements', 'sound_chemistry',
+           'restrict_elements', 'distinct_rows', 'near_duplicates', 'DesignContext', 'tabulate', 'ScreeningSpace',
+           'screen', 'class_scores']
 
 # %% ../nbs/07_design.ipynb #ab4a8141
 def format_formula(x:pd.Series|dict, # fractions (or amounts) by element
@@ -52,18 +53,8 @@ def forest_benchmark_accuracy(split:str='grouped' # 'grouped' (unseen element sy
             [split]['random_forest']['balanced_accuracy'])
 
 # %% ../nbs/07_design.ipynb #bbba52be
-def safe_descriptors(X:pd.DataFrame, # composition matrix over `HEA_ELEMENTS`
-                     names=HEA_BENCH_DESCRIPTORS # descriptors to compute
-                    ) -> pd.DataFrame:
-    "Descriptors of every row; rows where they are undefined (a Th–U pair) are NaN instead of an error."
-    A = composition_matrix(X, palette=HEA_ELEMENTS).to_numpy()
-    ok = ~((A[:, HEA_ELEMENTS.index('Th')] > 0) & (A[:, HEA_ELEMENTS.index('U')] > 0))
-    D = np.full((len(A), len(names)), np.nan)
-    if ok.any(): D[ok] = descriptor_array(A[ok], HEA_ELEMENTS, tuple(names))
-    return pd.DataFrame(D, index=X.index, columns=list(names))
-
 class PhaseChecker:
-    "The independent judge: random forest and gradient boosting on hea-bench's 14 descriptors, probabilities averaged."
+    "The judge, a second view: random forest and gradient boosting on hea-bench's 14 descriptors, averaged."
     def __init__(self, n_estimators:int=300, # trees of the forest, and boosting iterations
                  seed:int=0, # random seed
                  n_jobs:int=1 # worker threads of the forest
@@ -150,6 +141,10 @@ ELEMENT_POLICY = {'radioactive': ('Th', 'U'), 'toxic': ('Be', 'Cd', 'Hg', 'Pb', 
                   'platinum-group or noble': ('Os', 'Ir', 'Rh', 'Ru', 'Pt', 'Pd', 'Au', 'Re')}
 DUPLICATE_DISTANCE = 0.05   # proposals closer than this (half-L1: 5% of atoms) count once
 DESIGN_CLEAN = 0.03   # decoded fractions below 3 at.% are dropped before scoring
+MIN_NUDGE = 0.01   # a nudge that moves less than 1% of the atoms is not a proposal
+KNOWN_NOVELTY = 0.02   # a proposal within 2% of the atoms of a training alloy is that alloy: known, not new
+SOUND_N_ELEMENTS = (4, 7)   # a proposal has 4 to 7 elements ...
+SOUND_BOUNDS = (0.05, 0.35)   # ... each between 5 and 35 at.%
 
 def excluded_elements(allow:str|tuple=() # elements the user does want ('all': no policy)
                      ) -> tuple:
@@ -158,6 +153,17 @@ def excluded_elements(allow:str|tuple=() # elements the user does want ('all': n
     allow = check_element_names((allow,) if isinstance(allow, str) else allow, 'the allowed elements')
     banned = {x for els in ELEMENT_POLICY.values() for x in els} - set(allow)
     return tuple(x for x in HEA_ELEMENTS if x in banned)
+
+def sound_chemistry(X:pd.DataFrame|np.ndarray, # compositions (a table, or an array of fractions over `HEA_ELEMENTS`)
+                    allow:str|tuple=() # elements of `ELEMENT_POLICY` the user's space names ('all': any)
+                   ) -> np.ndarray:
+    "True where an alloy has `SOUND_N_ELEMENTS` elements, each within `SOUND_BOUNDS`, none kept out by the policy."
+    A = X if isinstance(X, np.ndarray) else composition_matrix(X, palette=HEA_ELEMENTS).to_numpy()
+    (kmin, kmax), (lo, hi) = SOUND_N_ELEMENTS, SOUND_BOUNDS
+    n = (A > 0).sum(1)
+    in_bounds = ((A == 0) | ((A >= lo - 1e-6) & (A <= hi + 1e-6))).all(1)
+    banned = [HEA_ELEMENTS.index(e) for e in excluded_elements(allow)]
+    return (n >= kmin) & (n <= kmax) & in_bounds & ~(A[:, banned] > 0).any(1)
 
 def restrict_elements(X:pd.DataFrame, # compositions (fractions over a palette)
                       excluded:tuple, # elements to remove
@@ -195,11 +201,15 @@ def near_duplicates(X:pd.DataFrame, # compositions, in order of preference
 # %% ../nbs/07_design.ipynb #b4f6f0be
 @dataclass
 class DesignContext:
-    "The DVAE that proposes, the independent judge, and the training alloys novelty is measured against."
-    model:DVAE # the proposing model
-    checker:PhaseChecker # the independent judge
-    novelty:NoveltyIndex # the alloys the model learned from
-    holdout_fold:int|None=0 # the grouped fold the model never saw (its test alloys)
+    "The proposer (the phase forest), the DVAE that decodes latent points, a judge, and the training alloys."
+    model:DVAE # the DVAE: its decoder generates latent proposals (and its classifier is shown beside the proposer)
+    checker:PhaseChecker # the judge, a second view of every proposal
+    novelty:NoveltyIndex # the alloys the models learned from
+    holdout_fold:int|None=0 # the grouped fold no model saw (its test alloys)
+    ranker:PhaseForest|None=None # the proposer every strategy ranks by (default: trained here without `holdout_fold`)
+
+    def __post_init__(self):
+        if self.ranker is None: self.ranker = fit_phase_forest(self.holdout_fold, 'grouped', n_jobs=2)
 
     @classmethod
     def default(cls, model:DVAE|None=None, # the DVAE (default: the shipped one)
@@ -207,21 +217,23 @@ class DesignContext:
                 device=None, # device of the shipped model
                 seed:int=0 # seed of the judge
                ) -> DesignContext:
-        "The DVAE, a judge trained now without `holdout_fold`, and the training alloys outside that fold."
+        "The DVAE; the proposer and the judge trained now without `holdout_fold`; the training alloys outside it."
         return cls(model or shipped_dvae(device), fit_checker(holdout_fold, seed=seed, n_jobs=2),
                    NoveltyIndex(training_alloys(holdout_fold)), holdout_fold)
 
     def __repr__(self):
-        return (f"DesignContext(DVAE z_dim={self.model.config.z_dim}, judge, {len(self.novelty.X)} reference alloys, "
+        return (f"DesignContext(proposer {self.ranker.name}, DVAE z_dim={self.model.config.z_dim}, judge, "
+                f"{len(self.novelty.X)} reference alloys, "
                 f"holdout fold {self.holdout_fold})")
 
 # %% ../nbs/07_design.ipynb #8eef8ff7
 def tabulate(ctx:DesignContext, # the proposing model, the judge and the reference alloys
              X:pd.DataFrame, # candidate compositions over the model's palette
              strategy:str, # 'screening', 'latent' or 'nudging'
-             extra:pd.DataFrame|None=None # strategy-specific columns (same row order)
+             extra:pd.DataFrame|None=None, # strategy-specific columns (same row order)
+             allow:str|tuple=() # elements of `ELEMENT_POLICY` the user's space names (`sound` allows them)
             ) -> pd.DataFrame:
-    "Candidate table: formula, strategy, composition, descriptors, p_single, confirmed, novelty, flags, `duplicate`."
+    "Candidate table: formula, strategy, composition, descriptors, p_single, p_dvae, confirmed, novelty, flags."
     X = composition_matrix(X, palette=HEA_ELEMENTS).reset_index(drop=True)
     used = [e for e in HEA_ELEMENTS if (X[e] > 0).any()]
     # every descriptor any model reads, computed once
@@ -231,81 +243,17 @@ def tabulate(ctx:DesignContext, # the proposing model, the judge and the referen
     out = pd.DataFrame({'formula': formulas(X), 'strategy': strategy, 'n_elements': (X > 0).sum(axis=1)})
     if extra is not None: out = out.join(extra.reset_index(drop=True))
     out = out.join(X[used]).join(D)
-    out['p_single'] = predict_proba(ctx.model, X, descriptors=A[list(ctx.model.names)].to_numpy())[:, 1]
+    out['p_single'] = ctx.ranker.predict_proba(X, D)
+    out['p_dvae'] = predict_proba(ctx.model, X, descriptors=A[list(ctx.model.names)].to_numpy())[:, 1]
     out['p_checker'] = ctx.checker.predict_descriptors(D)
     out['confirmed'] = out.p_checker > 0.5
     out = out.join(ctx.novelty.query(X))
     out['valid'] = ((np.abs(X.sum(axis=1) - 1) < 1e-6) & (X >= 0).all(axis=1)
                     & (out.n_elements >= 2) & D.notna().all(axis=1))
-    out['known'] = out.novelty < 0.01
+    out['known'] = out.novelty < KNOWN_NOVELTY
+    out['sound'] = sound_chemistry(X, allow)
     out['duplicate'] = near_duplicates(X)
     return out
-
-# %% ../nbs/07_design.ipynb #7c5850cf
-def _judged_single(checker:PhaseChecker, A:np.ndarray) -> np.ndarray:
-    "1/0 per row of a composition array over `HEA_ELEMENTS` (the judge's verdict), NaN where descriptors are undefined."
-    p = checker.predict_proba(pd.DataFrame(A, columns=HEA_ELEMENTS))
-    return np.where(np.isnan(p), np.nan, p > 0.5)
-
-def _row_means(v:np.ndarray) -> np.ndarray:   # NaN verdicts skipped; a row with every verdict undefined → NaN
-    n = (~np.isnan(v)).sum(1)
-    return np.where(n > 0, np.nansum(v, 1) / np.maximum(n, 1), np.nan)
-
-def element_null(candidates:pd.DataFrame, # a candidate table (composition columns are element symbols)
-                 checker:PhaseChecker, # the independent judge
-                 n_random:int=20, # random alloys per candidate
-                 low:float=0., # lower bound of every fraction (generation: `DESIGN_CLEAN`)
-                 seed:int=0 # random seed
-                ) -> np.ndarray:
-    "Per candidate: share of random alloys over its elements (each fraction ≥ `low`) that the judge calls single-phase."
-    rng = np.random.default_rng(seed)
-    A = composition_columns(candidates, 'candidates').to_numpy()
-    R = np.zeros((len(A) * n_random, len(HEA_ELEMENTS)))
-    for i, row in enumerate(A > 0):
-        cols = np.flatnonzero(row)
-        lo = min(low, 1 / len(cols))
-        R[i * n_random:(i + 1) * n_random, cols] = (
-            lo + (1 - len(cols) * lo) * rng.dirichlet(np.ones(len(cols)), n_random))
-    return _row_means(_judged_single(checker, R).reshape(len(A), n_random))
-
-def space_null(space, # the `ScreeningSpace` that was screened
-               checker:PhaseChecker, # the independent judge
-               n:int=2_000, # random alloys drawn from the space
-               seed:int=0 # random seed
-              ) -> float:
-    "The share of random alloys of the screening space that the judge calls single-phase."
-    X = space.sample(n, seed)
-    return float(np.nanmean(_judged_single(checker, composition_matrix(X, palette=HEA_ELEMENTS).to_numpy())))
-
-def random_edits(S:np.ndarray, # start compositions (rows)
-                 B:np.ndarray, # endpoints of the edits being matched, same shape
-                 moved, # size of each edit: half the L1 distance start → endpoint
-                 n_random:int=20, # random edits per start
-                 seed:int=0 # random seed
-                ) -> np.ndarray:
-    "Random edits of size `moved` from each start over its and its endpoint's elements; shape (len(S)·n_random, cols)."
-    rng, R = np.random.default_rng(seed), np.zeros((len(S) * n_random, S.shape[1]))
-    for i, (s, b, m) in enumerate(zip(S, B, np.asarray(moved, dtype=float))):
-        cols = np.flatnonzero((s > 0) | (b > 0))
-        # random targets
-        T = np.zeros((n_random, S.shape[1]))
-        T[:, cols] = rng.dirichlet(np.ones(len(cols)), n_random)
-        d = 0.5 * np.abs(T - s).sum(1)
-        # moved m towards each
-        R[i * n_random:(i + 1) * n_random] = s + np.minimum(1, m / np.maximum(d, 1e-12))[:, None] * (T - s)
-    return R
-
-def edit_null(
-    candidates:pd.DataFrame, # nudged candidates: `start` (formula), `moved` and the endpoint's composition columns
-    checker:PhaseChecker, # the independent judge
-    n_random:int=20, # random edits per candidate
-    seed:int=0 # random seed
-) -> np.ndarray:
-    "Per nudged candidate: share of same-size random edits (`moved`) from its start that the judge calls single-phase."
-    S = composition_matrix(list(candidates.start), palette=HEA_ELEMENTS).to_numpy()
-    B = composition_columns(candidates, 'candidates').to_numpy()
-    R = random_edits(S, B, candidates.moved.to_numpy(), n_random, seed)
-    return _row_means(_judged_single(checker, R).reshape(len(S), n_random))
 
 # %% ../nbs/07_design.ipynb #ea477a62
 @dataclass(frozen=True)
@@ -382,15 +330,16 @@ def screen(ctx:DesignContext, # the proposing model, the judge and the reference
           ) -> pd.DataFrame:
     "Sample, score and rank compositions in chunks; the best `top` as a candidate table (`.attrs`: throughput)."
     k = as_labels([target], ctx.model.config.classes)[0]
-    X, _, st = top_scored(space.sample, partial(class_scores, ctx.model, k), _distinct, n, top, seed, executor)
-    out = tabulate(ctx, X, 'screening', pd.DataFrame({'rank': np.arange(1, len(X) + 1)}))
+    X, _, st = top_scored(space.sample, partial(class_scores, ctx.ranker, k), _distinct, n, top, seed, executor)
+    out = tabulate(ctx, X, 'screening', pd.DataFrame({'rank': np.arange(1, len(X) + 1)}), space.elements)
     out.attrs.update(scored=st['scored'], seconds=st['seconds'], per_minute=60 * st['scored'] / st['seconds'],
                      pool_mean_p_single=st['mean'])
     return out
 
-def class_scores(model:DVAE, k:int, X:pd.DataFrame) -> np.ndarray:
-    "Probability of class `k` for each composition of `X` (what screening ranks by; a task on a worker)."
-    return predict_proba(model, composition_matrix(X, palette=model.config.palette))[:, k]
+def class_scores(ranker:PhaseForest, k:int, X:pd.DataFrame) -> np.ndarray:
+    "The proposer's probability of class `k` (1 = single-phase) per composition (what screening ranks by; a task)."
+    p = ranker.predict_proba(composition_matrix(X, palette=HEA_ELEMENTS))
+    return np.nan_to_num(p if k == 1 else 1 - p, nan=-1.)
 
 def _distinct(X:pd.DataFrame, top:int) -> list:   # the best `top` distinct compositions of X, best first
     return distinct_rows(X.to_numpy(), None, top)

@@ -17,8 +17,9 @@ from .composition import composition_matrix
 from .dvae import DVAE, predict_proba, eval_mode
 from .dvae_eval import precision_at_k
 from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
-from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, element_null, space_null,
-                     edit_null, training_alloys, held_out_alloys, safe_descriptors, screen, excluded_elements)
+from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, training_alloys,
+                             held_out_alloys, safe_descriptors, screen, excluded_elements)
+from .design_nulls import element_null, space_null, edit_null
 from .generation import latent_region, sample_region
 from .nudging import nudge, nudge_candidates, gradient_nudge, check_tau, NUDGE_TRUST
 
