@@ -17,11 +17,11 @@ from .composition import composition_matrix
 from .dvae import DVAE, predict_proba, eval_mode
 from .dvae_eval import precision_at_k
 from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
-from .design import (DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, training_alloys,
-                             held_out_alloys, safe_descriptors, screen, excluded_elements)
+from .design import (MIN_NUDGE, DesignContext, PhaseChecker, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN,
+                     training_alloys, held_out_alloys, safe_descriptors, screen, excluded_elements)
 from .design_nulls import element_null, space_null, edit_null
 from .generation import latent_region, sample_region
-from .nudging import nudge, nudge_candidates, gradient_nudge, check_tau, NUDGE_TRUST
+from .nudging import nudge, nudge_candidates, gradient_nudge, search_nudge, nudge_starts, check_tau, NUDGE_TRUST
 
 # %% auto #0
 __all__ = ['NULLS', 'PAPER_SHAP_RANKING', 'PAPER_SHAP_DIRECTION', 'COMPOSITION_FEATURE', 'in_summary', 'null_confirmed',
@@ -35,11 +35,14 @@ NULLS = {'screening': 'random alloys of the requested screening space',
 
 def in_summary(candidates:pd.DataFrame # candidate tables of all strategies, concatenated
               ) -> pd.Series:
-    "Which candidates `design_summary` counts: aimed at single phase, past the threshold if nudged, not `duplicate`."
-    target = candidates.get('target', pd.Series('single-phase', index=candidates.index)).fillna('single-phase')
-    reached = candidates.get('reached', pd.Series(True, index=candidates.index)).fillna(True).astype(bool)
-    dup = candidates.get('duplicate', pd.Series(False, index=candidates.index)).fillna(False).astype(bool)
-    return (target == 'single-phase') & reached & ~dup
+    """Which candidates `design_summary` counts: the proposals.
+
+    Aimed at single phase, past the threshold and moved at least `MIN_NUDGE` if nudged, `sound`, not `duplicate`."""
+    def column(name, default):
+        return candidates.get(name, pd.Series(default, index=candidates.index)).fillna(default)
+    moved = column('moved', 1.).astype(float) >= MIN_NUDGE - 1e-9
+    return ((column('target', 'single-phase') == 'single-phase') & column('reached', True).astype(bool) & moved
+            & column('sound', True).astype(bool) & ~column('duplicate', False).astype(bool))
 
 def null_confirmed(candidates:pd.DataFrame, # the proposals of one strategy (`in_summary` rows)
                    strategy:str, # 'screening', 'latent' or 'nudging'
@@ -180,7 +183,8 @@ def retrospective(ctx:DesignContext, # the DVAE and the judge (both trained with
     X, y = held_out_alloys(ctx.holdout_fold)
     D = safe_descriptors(X)
     p_dvae, p_judge = predict_proba(ctx.model, X)[:, 1], ctx.checker.predict_descriptors(D)
-    scores = {'forest': ctx.checker.forest.predict_proba(finite_descriptors(D[list(HEA_BENCH_DESCRIPTORS)]))[:, 1],
+    judge_forest = ctx.checker.forest.predict_proba(finite_descriptors(D[list(HEA_BENCH_DESCRIPTORS)]))[:, 1]
+    scores = {'proposer (phase forest)': ctx.ranker.predict_proba(X, D), "judge's forest": judge_forest,
               'judge': p_judge, 'DVAE': p_dvae, 'consensus (DVAE + judge)': (p_dvae + p_judge) / 2}
     t = pd.DataFrame({f'precision@{k}': {n: precision_at_k(np.nan_to_num(s, nan=-1.), y, k) for n, s in scores.items()}
                       for k in ks})
@@ -198,17 +202,18 @@ class DesignPlan:
     top:int=25 # screening candidates and latent proposals kept (each)
     n_nudge:int|None=None # multi-phase held-out alloys nudged, a positive number (`None`: all of them)
     n_shap:int=300 # held-out alloys explained
-    # 'gradient' (`gradient_nudge`: gradient ascent on the classifier within the trust region, no VAE)
+    # 'search' (`search_nudge`: the best of random edits the proposer scores, within the trust region and 5–35 at.%),
+    # 'gradient' (`gradient_nudge`: gradient ascent on the DVAE's classifier within the trust region)
     # or 'loop' (the paper's encode–decode loop through the VAE, `nudge`)
-    nudging:str='gradient'
+    nudging:str='search'
     tau:float=NUDGE_TRUST # trust region of the gradient nudge (half-L1 from the start)
     # elements of `ELEMENT_POLICY` the latent proposals and the loop's nudges may contain ('all': any)
     allow:str|tuple=()
     seed:int=0 # random seed
 
     def __post_init__(self):
-        if self.nudging not in ('gradient', 'loop'):
-            raise AlloyInputError(f"nudging must be 'gradient' or 'loop', got {self.nudging!r}.")
+        if self.nudging not in ('search', 'gradient', 'loop'):
+            raise AlloyInputError(f"nudging must be 'search', 'gradient' or 'loop', got {self.nudging!r}.")
         check_tau(self.tau)
         if self.n_nudge is not None: check_count(self.n_nudge, 'n_nudge (None: all of them)')
         excluded_elements(self.allow)   # unknown elements fail here
@@ -267,10 +272,13 @@ def run_design(
                                                     allow=plan.allow, seed=seed)
                                    for t in model.config.classes})
     lat, drawn = pd.concat(tabs.values(), ignore_index=True), tabs['single-phase'].attrs
-    multi = Xt[yt == 0]
+    # the sound multi-phase test alloys (4–7 elements, 5–35 at.%, none kept out by the policy)
+    multi = nudge_starts(Xt[yt == 0], plan.allow)
     if plan.n_nudge is not None: multi = multi.iloc[np.sort(rng.permutation(len(multi))[:plan.n_nudge])]
-    paths = step('nudging', lambda: gradient_nudge(model, multi, tau=plan.tau) if plan.nudging == 'gradient'
-                                    else nudge(model, multi, allow=plan.allow))
+    nudgers = {'search': lambda: search_nudge(ctx.ranker, multi, tau=plan.tau, seed=seed),
+               'gradient': lambda: gradient_nudge(model, multi, tau=plan.tau),
+               'loop': lambda: nudge(model, multi, allow=plan.allow)}
+    paths = step('nudging', nudgers[plan.nudging])
     nud = nudge_candidates(ctx, paths)
     cands = pd.concat([scr, lat, nud], ignore_index=True)
     summary = step('summary', lambda: design_summary(cands, ctx.checker, plan.space, seed=seed))
@@ -279,7 +287,7 @@ def run_design(
                                         training_alloys(fold), seed=seed))
     steps.close()
     info = dict(screened=scr.attrs['scored'], screening_per_minute=scr.attrs['per_minute'],
-                multi_phase_test_alloys=len(multi), nudged=len(nud),
+                multi_phase_test_alloys=int((yt == 0).sum()), nudge_starts=len(multi), nudged=len(nud),
                 nudging_reached=float(nud.reached.mean()),
                 nudging_reached_confirmed=float(nud[nud.reached].confirmed.mean()),
                 judge_held_out=ctx.checker.held_out, nudging=plan.nudging, tau=plan.tau,
@@ -288,5 +296,6 @@ def run_design(
                                    half_width=round(region['half_width'], 3), alloys=region['alloys']),
                 latent_draws=drawn['draws'], latent_distinct_draws=drawn['distinct_draws'],
                 latent_draws_confirmed=drawn['draws_confirmed'],
-                elements=list(plan.space.elements), holdout_fold=fold, device=str(next(model.parameters()).device))
+                elements=list(plan.space.elements), holdout_fold=fold, device=str(next(model.parameters()).device),
+                proposer=ctx.ranker.name, proposer_held_out=ctx.ranker.held_out)
     return DesignRun(ctx, plan, cands, paths, summary, expl, shap_ranking(expl), T, info, retro)

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from .core import AlloyInputError, check_count, check_number, check_seed, derived_seed
 from .composition import HEA_ELEMENTS, composition_matrix, check_element_names
 from .splits import as_labels, benchmark_data
-from .dvae import DVAE, predict_proba, encode, decode, clean_compositions, eval_mode
+from .dvae import DVAE, encode, decode, clean_compositions, eval_mode
 from .design import (DesignContext, ScreeningSpace, DEFAULT_SPACE, DESIGN_CLEAN, excluded_elements, restrict_elements,
-                             distinct_rows, tabulate)
+                             distinct_rows, tabulate, class_scores)
 
 # %% auto #0
 __all__ = ['latent_grid', 'check_latent_points', 'latent_region', 'generate', 'latent_table', 'project_bounds',
@@ -77,16 +77,17 @@ def generate(ctx:DesignContext, # the proposing model, the judge and the referen
                           excluded_elements(allow) + tuple(e for e in model.config.palette
                                                            if elements is not None and e not in set(elements)))
     if max_elements: X = X.where(X.to_numpy() >= -np.sort(-X.to_numpy(), 1)[:, [max_elements - 1]], 0.)
-    return latent_table(ctx, clean_compositions(X, clean), z, k)
+    return latent_table(ctx, clean_compositions(X, clean), z, k, allow)
 
 def latent_table(ctx:DesignContext, # the proposing model, the judge and the reference alloys
                  X:pd.DataFrame, # decoded compositions, one per latent point
                  z:np.ndarray, # (n, z_dim) latent points they were decoded from
-                 k:int # index of the phase they were decoded with
+                 k:int, # index of the phase they were decoded with
+                 allow:str|tuple=() # elements of `ELEMENT_POLICY` the proposals may contain ('all': any)
                 ) -> pd.DataFrame:
     "Candidate table of latent proposals: `tabulate`'s columns plus the latent coordinates, `target` and `p_target`."
     extra = pd.DataFrame(z, columns=[f'z{i + 1}' for i in range(z.shape[1])]).assign(target=ctx.model.config.classes[k])
-    out = tabulate(ctx, X, 'latent', extra)
+    out = tabulate(ctx, X, 'latent', extra, allow)
     out['p_target'] = out.p_single if k == 1 else 1 - out.p_single
     return out
 
@@ -161,7 +162,7 @@ def sample_region(ctx:DesignContext, # the proposing model, the judge and the re
                  ) -> pd.DataFrame:
     """Sample alloys of `space` from the decoder around a latent region; a candidate table.
 
-    Keeps the `top` distinct draws the classifier ranks highest; `.attrs` summarises every draw and the region."""
+    Keeps the `top` distinct draws the proposer (`ctx.ranker`) ranks highest; `.attrs` summarises every draw."""
     n, top, width = check_count(n, 'n'), check_count(top, 'top'), check_number(width, 'width', 0, np.inf, open_low=True)
     model = ctx.model
     k = as_labels([target], model.config.classes)[0]
@@ -169,11 +170,11 @@ def sample_region(ctx:DesignContext, # the proposing model, the judge and the re
     Z = (region['center'] + width * region['half_width']
          * np.random.default_rng(check_seed(seed)).standard_normal((n, model.config.z_dim)))
     X = sample_compositions(model, Z, k, space, allow, derived_seed(seed, 1))
-    p = predict_proba(model, X)[:, k]
+    p = class_scores(ctx.ranker, k, X)
     A = composition_matrix(X, palette=HEA_ELEMENTS).to_numpy()
     distinct = distinct_rows(A)
     best = distinct_rows(A, np.argsort(-p, kind='stable'), top)
-    out = latent_table(ctx, X.iloc[best], Z[best], k)
+    out = latent_table(ctx, X.iloc[best], Z[best], k, allow)
     # the judge on every distinct draw, before ranking
     pj = ctx.checker.predict_proba(pd.DataFrame(A[distinct], columns=HEA_ELEMENTS))
     out.attrs.update(draws=n, distinct_draws=len(distinct), draws_p_target=float(p.mean()),
