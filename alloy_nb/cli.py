@@ -67,10 +67,11 @@ def report_cli(
     # train a fresh model (about a minute on a CPU) instead of loading the one shipped with the package
     retrain:bool=False,
     elements:str=None, # elements of the screened compositions, comma-separated (default: Al,Co,Cr,Cu,Fe,Mn,Ni,Ti,V)
-    # how to nudge multi-phase alloys: gradient (gradient ascent on the classifier over their own elements,
-    # at most --tau of the atoms; no VAE involved) or loop (the paper's encode–decode loop through the VAE)
-    nudging:str='gradient',
-    tau:float=0.2, # largest share of atoms a gradient nudge may change (half the L1 composition distance)
+    # how to nudge multi-phase alloys: search (the best of random edits of their own fractions, scored by the proposer,
+    # at most --tau of the atoms, 5–35 at.% each), gradient (gradient ascent on the DVAE's classifier, at most --tau)
+    # or loop (the paper's encode–decode loop through the VAE)
+    nudging:str='search',
+    tau:float=0.2, # largest share of atoms a search or gradient nudge may change (half the L1 composition distance)
     # elements kept out of proposals by default (Th, U, Be, Pb and the platinum-group and noble metals)
     # that they may contain, comma-separated, or all
     allow:str=None,
@@ -79,7 +80,7 @@ def report_cli(
     # Dask scheduler that scores the screened compositions, e.g. tcp://HOST:8786 (default: $ALLOY_NB_SCHEDULER)
     scheduler:str=None
 ):
-    "Propose single-phase HEAs three ways, check them independently, explain the classifier; write an HTML report."
+    "Propose single-phase HEAs three ways, rank them by the phase forest, check them on real labels; write a report."
     from alloy_nb.core import get_device, device_name, check_seed
     from alloy_nb.files import check_output
     from alloy_nb.dvae_training import shipped_dvae, train_dvae
@@ -106,7 +107,7 @@ def report_cli(
     print(f"alloy_nb_report: {len(run.candidates)} candidates in {time.time() - t0:.0f} s on {device_name(dev)}")
     print(s[['candidates', 'proposals', 'classifier: single', 'confirmed', 'null_confirmed']].round(2).to_string())
     k = report_counts(run)
-    how = (f"by edits of at most {tau:g} of the atoms" if nudging == 'gradient'
+    how = (f"by edits of at most {tau:g} of the atoms" if nudging in ('search', 'gradient')
            else "within 10 steps of the paper's loop")
     print(f"nudging: {k['reached']} of {k['nudged']} nudged multi-phase test alloys pass P(single) > 0.6 {how}; "
           f"{k['reached_distinct']} distinct")

@@ -24,7 +24,7 @@ def _row_means(v:np.ndarray) -> np.ndarray:   # NaN verdicts skipped; a row with
     return np.where(n > 0, np.nansum(v, 1) / np.maximum(n, 1), np.nan)
 
 def element_null(candidates:pd.DataFrame, # a candidate table (composition columns are element symbols)
-                 checker:PhaseChecker, # the independent judge
+                 checker:PhaseChecker, # the judge
                  n_random:int=20, # random alloys per candidate
                  low:float=0., # lower bound of every fraction (generation: `DESIGN_CLEAN`)
                  seed:int=0 # random seed
@@ -41,7 +41,7 @@ def element_null(candidates:pd.DataFrame, # a candidate table (composition colum
     return _row_means(_judged_single(checker, R).reshape(len(A), n_random))
 
 def space_null(space, # the `ScreeningSpace` that was screened
-               checker:PhaseChecker, # the independent judge
+               checker:PhaseChecker, # the judge
                n:int=2_000, # random alloys drawn from the space
                seed:int=0 # random seed
               ) -> float:
@@ -93,7 +93,7 @@ def random_edits(S:np.ndarray, # start compositions (rows)
 
 def edit_null(
     candidates:pd.DataFrame, # nudged candidates: `start` (formula), `moved` and the endpoint's composition columns
-    checker:PhaseChecker, # the independent judge
+    checker:PhaseChecker, # the judge
     n_random:int=20, # random edits per candidate
     seed:int=0 # random seed
 ) -> np.ndarray:

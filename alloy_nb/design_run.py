@@ -46,7 +46,7 @@ def in_summary(candidates:pd.DataFrame # candidate tables of all strategies, con
 
 def null_confirmed(candidates:pd.DataFrame, # the proposals of one strategy (`in_summary` rows)
                    strategy:str, # 'screening', 'latent' or 'nudging'
-                   checker:PhaseChecker, # the independent judge
+                   checker:PhaseChecker, # the judge
                    # the requested space (screening and latent; without it, each proposal's own elements)
                    space:ScreeningSpace|None=None,
                    n_random:int=20, # random alloys per proposal
@@ -59,7 +59,7 @@ def null_confirmed(candidates:pd.DataFrame, # the proposals of one strategy (`in
     return element_null(candidates, checker, n_random, DESIGN_CLEAN if strategy == 'latent' else 0., seed)
 
 def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies, concatenated
-                   checker:PhaseChecker, # the independent judge
+                   checker:PhaseChecker, # the judge
                    space:ScreeningSpace|None=None, # the requested space (the screening and latent nulls draw from it)
                    n_random:int=20, # random alloys per proposal for the nulls
                    seed:int=0 # seed of the random alloys

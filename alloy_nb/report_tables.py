@@ -24,36 +24,42 @@ GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
              "shap_ranking.csv: position by mean |SHAP|, 1 = most important", 'position'),
     'formula': ('composition: each element followed by its atomic percent (Al20Co30… = 20 at.% Al, 30 at.% Co, …)',
                 'at.%'),
-    'strategy': ('how the alloy was proposed: screening (random compositions ranked by the classifier), latent '
-                 '(sampled from the decoder around where the screening space\'s known single-phase alloys encode, '
-                 'ranked by the classifier) or nudging (a held-out multi-phase alloy moved towards single phase)', '–'),
+    'strategy': ('how the alloy was proposed: screening (random compositions ranked by the proposer), latent '
+                 '(sampled from the DVAE\'s decoder around where the screening space\'s known single-phase alloys '
+                 'encode, ranked by the proposer) or nudging (a held-out multi-phase alloy moved towards single phase)',
+                 '–'),
     'target': ('latent: the phase the decoder was asked for (single-phase or multi-phase)', '–'),
     'start': ('nudging: formula of the held-out multi-phase alloy the path starts from', 'at.%'),
     'z1': ('latent: first coordinate of the decoded latent point', 'dimensionless'),
     'z2': ('latent: second coordinate of the decoded latent point', 'dimensionless'),
-    'steps': ("nudging: steps taken (gradient nudging: ascent steps on the classifier, at most 40; "
-              "the paper's encode–decode loop, at most 10)", 'count'),
-    'reached': ("nudging: the classifier's P(single) passed 0.6 (nudging_paths.csv: at this step)", _YES_NO),
+    'steps': ("nudging: steps taken (search nudging: 1, the chosen edit; gradient nudging: ascent steps on the "
+              "DVAE's classifier, at most 40; the paper's encode–decode loop, at most 10)", 'count'),
+    'reached': ("nudging: the nudging model's P(single) passed 0.6 (nudging_paths.csv: at this step)", _YES_NO),
     'moved': ('nudging: composition change from start to end, half the L1 distance: 0 = unchanged, '
               '1 = no element in common', 'fraction of atoms, 0–1'),
     'elements_kept': ("nudging: share of the start alloy's elements still present at the end", _FRACTION),
-    'p_single': ("the DVAE classifier's probability that the alloy is single-phase (the model that proposes)", _PROB),
-    'p_target': ("the classifier's probability of the target phase (latent: the decoded target; nudging: single phase)",
+    'p_single': ("the proposer's probability that the alloy is single-phase: a random forest reading the composition "
+                 "(the 55 mole fractions) and hea-bench's 14 descriptors, trained without the held-out fold; every "
+                 "strategy ranks by it", _PROB),
+    'p_dvae': ("the DVAE classifier's probability that the alloy is single-phase, shown beside the proposer's", _PROB),
+    'p_target': ("the proposer's probability of the target phase (latent: the decoded target; nudging: single phase)",
                  _PROB),
-    'p_checker': ("the independent judge's probability of single phase: the average of a random forest and "
-                  "gradient boosting on hea-bench's 14 descriptors, trained without the held-out fold; "
-                  "it proposes nothing", _PROB),
+    'p_checker': ("the judge's probability of single phase: the average of a random forest and gradient boosting on "
+                  "hea-bench's 14 descriptors, trained without the held-out fold; it proposes nothing, but it learns "
+                  "from the same alloys as the proposer, so it is a second opinion, not an independent test", _PROB),
     'confirmed': ('candidates.csv: the judge calls the alloy single-phase (p_checker > 0.5); '
                   'summary.csv: share of the proposals it confirms', 'true/false; fraction, 0–1'),
-    'in_summary': ('counted as a proposal in summary.csv: aimed at single phase, when nudged past P(single) = 0.6, '
-                   'and not a duplicate', _YES_NO),
+    'in_summary': ('counted as a proposal in summary.csv: aimed at single phase, when nudged past P(single) = 0.6 '
+                   'by a move of at least 1% of the atoms, sound, and not a duplicate', _YES_NO),
+    'sound': ('4 to 7 elements, each 5–35 at.%, none kept out by the element policy (radioactive, toxic, '
+              'platinum-group and noble metals unless the screening space names them)', _YES_NO),
     'duplicate': ('within 5% of atoms (half the L1 distance ≤ 0.05) of an earlier candidate of the same strategy: '
                   'the same experiment, counted once', _YES_NO),
     'valid': ('fractions non-negative and summing to 1, at least two elements, every descriptor defined', _YES_NO),
     'novelty': ("distance to the nearest alloy the model was trained on: half the L1 distance of the compositions, "
                 "the share of atoms that would have to change (0 = a training alloy)", 'fraction of atoms, 0–1'),
     'nearest_alloy': ('formula of that nearest training alloy', 'at.%'),
-    'known': ('a known alloy: novelty below 0.01, within 1 at.% of a training alloy', _YES_NO),
+    'known': ('a known alloy, not a new one: novelty below 0.02, within 2% of the atoms of a training alloy', _YES_NO),
     **{d: (DESCRIPTOR_MEANINGS[d], DESCRIPTOR_UNITS[d]) for d in DESCRIPTOR_UNITS},
     'alloy': ('nudging_paths.csv: number of the held-out alloy the row belongs to (its start has step 0)', 'index'),
     'step': ('nudging_paths.csv: step of the path, 0 = the start alloy', 'count'),
@@ -100,10 +106,10 @@ def glossary_table(columns=None # column names to explain (default: every entry)
     return pd.DataFrame(rows, columns=['column', 'meaning', 'unit'])
 
 # %% ../nbs/07e_report_tables.ipynb #472817fc
-IDENTIFYING = ('rank', 'formula', 'strategy', 'target', 'start', 'z1', 'z2',
+IDENTIFYING = ('rank', 'formula', 'n_elements', 'strategy', 'target', 'start', 'z1', 'z2',
                'steps', 'reached', 'moved', 'elements_kept')
-SCORES = ('p_single', 'p_target', 'p_checker', 'confirmed', 'in_summary', 'duplicate', 'valid',
-          'novelty', 'nearest_alloy', 'known')
+SCORES = ('p_single', 'p_dvae', 'p_target', 'p_checker', 'confirmed', 'in_summary', 'sound', 'duplicate', 'valid',
+          'novelty', 'nearest_alloy', 'known', 'mixing_enthalpy')
 
 def candidates_csv(candidates:pd.DataFrame # `run_design`'s candidate table
                   ) -> pd.DataFrame:
@@ -111,5 +117,5 @@ def candidates_csv(candidates:pd.DataFrame # `run_design`'s candidate table
     c = candidates.assign(in_summary=in_summary(candidates))
     if 'rank' in c: c['rank'] = c['rank'].astype('Int64')
     first = [k for k in IDENTIFYING + SCORES if k in c]
-    desc, els = [d for d in DESCRIPTOR_UNITS if d in c], [e for e in HEA_ELEMENTS if e in c]
+    desc, els = [d for d in DESCRIPTOR_UNITS if d in c and d not in first], [e for e in HEA_ELEMENTS if e in c]
     return c[first + [k for k in c if k not in {*first, *desc, *els}] + desc + els]

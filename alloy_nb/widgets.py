@@ -30,13 +30,13 @@ __all__ = ['SHOWN_DESCRIPTORS', 'SCREEN_COLUMNS', 'SCREEN_PENDING', 'SCREEN_DONE
 # %% ../nbs/08_widgets.ipynb #3d06a54b
 SHOWN_DESCRIPTORS = ('smix', 'mixing_enthalpy', 'delta', 'vec', 'omega', 'delta_chi', 'melting_temperature')
 
-def latent_state(ctx:DesignContext, # the DVAE, the independent judge and the reference alloys
+def latent_state(ctx:DesignContext, # the proposer, the DVAE, the judge and the reference alloys
                  z, # a latent point (length z_dim)
                  target:str|int='single-phase', # phase to decode with
                  clean:float=DESIGN_CLEAN, # drop decoded fractions below this
                  k_nearest:int=3 # nearest known alloys to list
                 ) -> dict:
-    "One latent point's decoded composition, formula, descriptors, P(single), judge's verdict and nearest known alloys."
+    "One latent point's decoded composition, formula, descriptors, P(single) (proposer, DVAE), judge, nearest alloys."
     row = generate(ctx, np.atleast_2d(np.asarray(z, dtype=float)), target, clean).iloc[0]
     els = [e for e in HEA_ELEMENTS if e in row.index and row[e] > 0]
     comp = row[els].astype(float).sort_values(ascending=False)
@@ -44,7 +44,7 @@ def latent_state(ctx:DesignContext, # the DVAE, the independent judge and the re
     verdict = 'undefined' if np.isnan(row.p_checker) else ('single-phase' if row.confirmed else 'multi-phase')
     return dict(z=np.asarray(z, dtype=float), target=row.target, composition=comp, formula=row.formula,
                 descriptors=row[list(SHOWN_DESCRIPTORS)].astype(float), p_single=float(row.p_single),
-                p_checker=float(row.p_checker), verdict=verdict, novelty=float(row.novelty),
+                p_dvae=float(row.p_dvae), p_checker=float(row.p_checker), verdict=verdict, novelty=float(row.novelty),
                 nearest=list(dict.fromkeys(near))[:k_nearest])          # distinct formulas (the corpus repeats some)
 
 def plot_latent_state(state:dict, # `latent_state` output
@@ -131,7 +131,8 @@ def _state_html(s:dict) -> str:
                    for k, v in s['descriptors'].items())
     near = ', '.join(html.escape(n) for n in s['nearest'])
     return (f"<b>{html.escape(s['formula'])}</b><br>"
-            f"P(single), DVAE: <b>{s['p_single']:.2f}</b> · judge: <b>{s['p_checker']:.2f}</b> "
+            f"P(single), proposer: <b>{s['p_single']:.2f}</b> · DVAE: <b>{s['p_dvae']:.2f}</b> · "
+            f"judge: <b>{s['p_checker']:.2f}</b> "
             f"({html.escape(s['verdict'])}) · novelty {s['novelty']:.2f}<br>"
             f"<table>{rows}</table>nearest known alloys: {near}")
 
@@ -157,7 +158,7 @@ def latent_explorer(
 # %% ../nbs/08_widgets.ipynb #08bd8c84
 SCREEN_COLUMNS = ['rank', 'formula', 'p_single', 'p_checker', 'confirmed', 'novelty', 'nearest_alloy']
 
-def screening_state(ctx:DesignContext, # the DVAE, the independent judge and the reference alloys
+def screening_state(ctx:DesignContext, # the proposer, the DVAE, the judge and the reference alloys
                     request:dict, # a screening request: `ScreeningSpace` fields (elements, n_elements, bounds, step)
                     n:int=20_000, # compositions to score
                     top:int=15, # rows to show
