@@ -79,8 +79,8 @@ def fold_mask(data:BenchmarkData, # the benchmark alloys (`benchmark_data()`)
     if split not in data.folds: raise AlloyInputError(f"split must be one of {list(data.folds)}, got {split!r}.")
     te = data.folds[split] == fold
     if not te.any():
-        raise AlloyInputError(f"holdout_fold must be one of the {split} folds {sorted(set(data.folds[split].tolist()))}, "
-                              f"got {fold!r}.")
+        folds = sorted(set(data.folds[split].tolist()))
+        raise AlloyInputError(f"holdout_fold must be one of the {split} folds {folds}, got {fold!r}.")
     return te
 
 def fit_phase_forest(holdout_fold:int|None=None, # fold the forest must not see; `None`: train on every alloy
