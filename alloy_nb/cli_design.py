@@ -14,15 +14,18 @@ def bench_design_cli(
     json:str=None, # also write the summary (folds, rankers, paired differences, leave-source-out) to this JSON file
     csv:str=None, # also write every score (per fold, seed and ranker) to this CSV file
     sources_csv:str=None, # also write the leave-source-out table to this CSV file
+    strategies_csv:str=None, # also write the design strategies' real-label scores (per fold and seed) to this CSV file
     seeds:str='0,1,2', # seeds of the trained rankers, comma-separated
-    quick:bool=False, # one fold, one seed, a quarter of the alloys, short DVAE training: a smoke test
+    # one fold, one seed, a quarter of the alloys, short DVAE training; the strategies on grouped fold 0 with the
+    # shipped DVAE and 5,000 compositions: a smoke test
+    quick:bool=False,
     n_jobs:int=2, # worker processes
     # compute device of the DVAE and the MLP: cpu, cuda or cuda:N
     # (default: $ALLOY_NB_DEVICE if set, else a GPU when there is one)
     device:str=None,
     overwrite:bool=False # replace existing output files
 ):
-    "Score every phase ranker on held-out experimental labels over family-cluster folds and by source."
+    "Score every phase ranker, then the three design strategies, on held-out experimental labels."
     import json as jsonlib
     import pandas as pd
     from alloy_nb.core import AlloyInputError, check_seed, check_unique, check_count, get_device
@@ -30,7 +33,8 @@ def bench_design_cli(
     from alloy_nb.dvae import DVAEConfig
     from alloy_nb.design_eval import (benchmark_rankers, leave_source_out, textbook_scores, calls_single,
                                       ranker_summary, paired_with, design_benchmark_json, LSO_SOURCES)
-    for path, suffix in ((json, '.json'), (csv, '.csv'), (sources_csv, '.csv')):
+    from alloy_nb.design_truth import benchmark_strategies, strategy_summary, strategies_json, strategy_verdict
+    for path, suffix in ((json, '.json'), (csv, '.csv'), (sources_csv, '.csv'), (strategies_csv, '.csv')):
         if path is not None: check_output(path, overwrite, suffix=suffix)
     try: seed_list = check_unique([check_seed(int(s)) for s in seeds.split(',')], 'seed')
     except ValueError as e:
@@ -43,15 +47,22 @@ def bench_design_cli(
     lso = pd.concat([leave_source_out(s, seed=seed_list[0], config=short, subsample=4 if quick else 1, device=dev)
                      for s in LSO_SOURCES])
     textbook = textbook_scores(config=short, device=dev, seed=seed_list[0])
+    strategies = (benchmark_strategies('grouped', folds=(0,), seeds=seed_list[:1], n_screen=5_000, n_latent=5_000,
+                                       device=dev) if quick
+                  else benchmark_strategies('cluster', seeds=seed_list, n_jobs=n_jobs, device=dev))
     with pd.option_context('display.width', 200, 'display.max_columns', 20):
         tables = {'held-out family clusters': ranker_summary(res), 'proposer minus rival': paired_with(res),
                   'leave one source out': lso.drop(columns='base_rate'),
-                  'textbook single-phase alloys called single-phase': calls_single(textbook)}
+                  'textbook single-phase alloys called single-phase': calls_single(textbook),
+                  'design strategies on real labels': strategy_summary(strategies)[
+                      ['real_precision', 'real_null', 'lift', 'real_coverage', 'judge_confirmed', 'judge_null']]}
         for title, table in tables.items():
             print(f"{title}:\n{table.round(3).to_string()}\n")
-    summary = jsonlib.dumps(design_benchmark_json(res, lso, textbook), indent=2)
+    print(strategy_verdict(strategies))
+    summary = jsonlib.dumps(design_benchmark_json(res, lso, textbook) | strategies_json(strategies), indent=2)
     outputs = [(json, lambda p: p.write_text(summary)), (csv, lambda p: res.to_csv(p, index=False)),
-               (sources_csv, lambda p: lso.rename_axis('ranker').reset_index().to_csv(p, index=False))]
+               (sources_csv, lambda p: lso.rename_axis('ranker').reset_index().to_csv(p, index=False)),
+               (strategies_csv, lambda p: strategies.to_csv(p, index=False))]
     for path, write in outputs:
         if path is None: continue
         with atomic_path(path) as tmp: write(tmp)

@@ -29,7 +29,7 @@ from .files import artefact, artefacts_dir, atomic_path
 # %% auto #0
 __all__ = ['NEIGHBOUR_DISTANCE', 'STRATEGIES', 'STRATEGY_TABLE', 'space_mask', 'nearest_labels', 'judge_error_correlation',
            'fold_context', 'strategy_scores', 'benchmark_strategies', 'strategy_summary', 'error_correlation',
-           'record_strategies', 'shipped_strategies', 'plot_strategies', 'strategy_verdict']
+           'strategies_json', 'record_strategies', 'shipped_strategies', 'plot_strategies', 'strategy_verdict']
 
 # %% ../nbs/07h_design_truth.ipynb #cc4db249
 NEIGHBOUR_DISTANCE = 0.10   # a labelled alloy within 10% of the atoms (half-L1) of a proposal stands in for it
@@ -183,6 +183,18 @@ def error_correlation(results:pd.DataFrame # `benchmark_strategies` output
     c = results.groupby(['fold', 'seed']).judge_error_correlation.first()
     return float(c.mean()), float(c.sem(ddof=1)) if len(c) > 1 else float('nan')
 
+def strategies_json(results:pd.DataFrame # `benchmark_strategies` output
+                   ) -> dict:
+    "The strategies' part of `alloy_nb_bench_design --json`: real and judged shares, the judge's error correlation."
+    def rounded(v): return round(float(v), 4) if np.isfinite(v) else None   # JSON has no NaN
+    t, (c, c_se) = strategy_summary(results), error_correlation(results)
+    keys = ('real_precision', 'real_precision_se', 'real_null', 'lift', 'lift_se', 'real_coverage', 'judge_confirmed',
+            'judge_null')
+    return {'strategies': {s: {k: rounded(t.loc[s, k]) for k in keys} for s in t.index},
+            'strategy_folds': {'scheme': str(results.split.iloc[0]), 'n': int(results.fold.nunique()),
+                               'seeds': sorted(int(s) for s in results.seed.unique())},
+            'judge_error_correlation': rounded(c), 'judge_error_correlation_se': rounded(c_se)}
+
 # %% ../nbs/07h_design_truth.ipynb #24896c20
 STRATEGY_TABLE = 'design_strategies.csv'   # the bundled full run
 
@@ -216,14 +228,15 @@ def strategy_verdict(results:pd.DataFrame # `benchmark_strategies` output
                     ) -> str:
     "What the real labels say about each strategy and about the judge, in sentences computed from the run."
     t, (c, c_se) = strategy_summary(results), error_correlation(results)
+    def pm(m, se): return f"{m:+.2f} ± {se:.2f}" if np.isfinite(se) else f"{m:+.2f}, one fold and seed"
     def lift(s):
         m, se = t.loc[s, 'lift'], t.loc[s, 'lift_se']
         verdict = 'beats' if m > 2 * se else 'falls short of' if m < -2 * se else 'does not clearly beat'
         return (f"{s} {verdict} its null on real labels ({t.loc[s, 'real_precision']:.2f} against "
-                f"{t.loc[s, 'real_null']:.2f}, lift {m:+.2f} ± {se:.2f})")
+                f"{t.loc[s, 'real_null']:.2f}, lift {pm(m, se)})")
     judge = ("close to an independent test" if c < 0.2
              else "a second opinion that shares the proposer's mistakes, not an independent test")
-    return ('; '.join(lift(s) for s in t.index) + f". The judge's errors correlate with the proposer's at {c:.2f} ± "
-            f"{c_se:.2f}: it is {judge}, and it confirms "
+    return ('; '.join(lift(s) for s in t.index) + f". The judge's errors correlate with the proposer's at "
+            f"{pm(c, c_se).lstrip('+')}: it is {judge}, and it confirms "
             + ', '.join(f"{s} {t.loc[s, 'judge_confirmed']:.2f} (null {t.loc[s, 'judge_null']:.2f})" for s in t.index)
             + '.')
