@@ -308,7 +308,7 @@ def test_sizes_voronoi_memory_grows_with_area_only():
     (report_main, REPORT, ['--quick', '--seed', -1], ['seed must be a non-negative integer']),
     (report_main, REPORT, ['--quick', '--tau', 0], ['tau must lie in (0, 1]']),
     (report_main, REPORT, ['--quick', '--tau', 'nan'], ['tau must lie in (0, 1]']),
-    (report_main, REPORT, ['--quick', '--nudging', 'replace'], ["nudging must be 'gradient' or 'loop', got 'replace'"]),
+    (report_main, REPORT, ['--quick', '--nudging', 'replace'], ["nudging must be 'search', 'gradient' or 'loop', got 'replace'"]),
     (report_main, REPORT, ['--quick', '--allow', 'Pt,Xx'], ["['Xx']", 'do not cover']),
 ])
 def test_arguments_refused_before_work(quiet_env, main, prog, argv, fragments):

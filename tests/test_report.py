@@ -33,6 +33,7 @@ def test_files_and_columns(report):
     c = pd.read_csv(d / 'candidates.csv')
     assert set(c.strategy) == {'screening', 'latent', 'nudging'}
     assert {'formula', 'p_single', 'p_checker', 'confirmed', 'novelty', 'nearest_alloy', 'valid', 'known', 'smix', 'delta'} <= set(c.columns)
+    assert {'n_elements', 'mixing_enthalpy', 'p_dvae', 'sound'} <= set(c.columns)
     assert c.p_single.between(0, 1).all() and (c.novelty >= 0).all()
     s = pd.read_csv(d / 'summary.csv', index_col=0)
     assert list(s.index) == ['screening', 'latent', 'nudging'] and s.index.name == 'strategy'
@@ -94,9 +95,19 @@ def test_summary_counts_match_the_files(report):
     assert s.candidates.to_dict() == c.strategy.value_counts().to_dict()
     assert s.proposals.to_dict() == c[c.in_summary].strategy.value_counts().reindex(s.index, fill_value=0).to_dict()
     lat = c[c.strategy == 'latent']
-    assert (lat.in_summary == ((lat.target == 'single-phase') & ~lat.duplicate)).all()
+    assert (lat.in_summary == ((lat.target == 'single-phase') & ~lat.duplicate & lat.sound)).all()
     nud = c[c.strategy == 'nudging']
-    assert s.loc['nudging', 'proposals'] == (nud.reached & ~nud.duplicate).sum() and s.loc['screening', 'proposals'] == 25
+    assert s.loc['nudging', 'proposals'] == (nud.reached & ~nud.duplicate & nud.sound & (nud.moved >= 0.01)).sum()
+    assert s.loc['screening', 'proposals'] == 25
+    # sound chemistry: every proposal has 4–7 elements, each 5–35 at.%, none from the element policy
+    props = c[c.in_summary]
+    F = props[[e for e in HEA_ELEMENTS if e in c.columns]].fillna(0).to_numpy()
+    assert props.n_elements.between(4, 7).all() and ((F == 0) | ((F >= 0.05 - 1e-6) & (F <= 0.35 + 1e-6))).all()
+    from alloy_nb.design import excluded_elements
+    banned = [e for e in excluded_elements() if e in c.columns]
+    assert (props[banned].fillna(0) == 0).all().all()
+    scr_top = c[c.strategy == 'screening'].sort_values('rank').head(25)
+    assert (scr_top.mixing_enthalpy.abs() < 0.5).sum() <= 5   # the Ω singularity does not dominate the ranking
     els = [e for e in HEA_ELEMENTS if e in c.columns]
     for _, g in c[c.in_summary].groupby('strategy'):                  # proposals are distinct: none within 5% of atoms of another
         A = g[els].fillna(0).to_numpy(); D = 0.5 * np.abs(A[:, None] - A[None]).sum(-1)
@@ -112,7 +123,7 @@ def test_page_states_the_counts_of_the_files(report):
     c = pd.read_csv(d / 'candidates.csv')
     page = (d / 'index.html').read_text(encoding='utf-8')
     nud, scr = c[c.strategy == 'nudging'], c[c.strategy == 'screening']
-    assert f"the {len(scr)} best by the classifier" in page
+    assert f"the {len(scr)} best by the proposer" in page
     assert f"{nud.reached.sum()} of {len(nud)}" in page and f"{len(nud)} were at or below P(single) = 0.6" in page
     lat = c[(c.strategy == 'latent') & (c.target == 'single-phase')]
     assert f"{(lat.p_target > 0.5).sum()} of {len(lat)}" in page
@@ -123,7 +134,7 @@ def test_page_states_the_counts_of_the_files(report):
     retro = page[page.index('Retrospective screening on real labels'):]; retro = retro[:retro.index('</table>')]
     from alloy_nb.design import held_out_alloys
     rows = re.findall(r'<tr>\s*<td>([^<]+)</td>((?:\s*<td>[^<]*</td>)+)', retro)
-    assert {'DVAE', 'forest', 'judge'} <= {r[0] for r in rows} and '<th>precision@100</th>' in retro
+    assert {'DVAE', 'proposer (phase forest)', 'judge'} <= {r[0] for r in rows} and '<th>precision@100</th>' in retro
     assert all(f"<td>{held_out_alloys(0)[1].mean():.3g}</td>" in r[1] for r in rows)      # every row's base rate is the fold's single-phase share
 
 
