@@ -105,7 +105,7 @@ def report_cli(
     write_report(run, out, time.time() - t0, settings, force, lambda d: processing_report(d, quick, dev, seed))
     s = run.summary
     print(f"alloy_nb_report: {len(run.candidates)} candidates in {time.time() - t0:.0f} s on {device_name(dev)}")
-    print(s[['candidates', 'proposals', 'classifier: single', 'confirmed', 'null_confirmed']].round(2).to_string())
+    print(s[['candidates', 'proposals', 'proposer: single', 'confirmed', 'null_confirmed']].round(2).to_string())
     k = report_counts(run)
     how = (f"by edits of at most {tau:g} of the atoms" if nudging in ('search', 'gradient')
            else "within 10 steps of the paper's loop")

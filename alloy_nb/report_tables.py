@@ -67,7 +67,7 @@ GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
                    'count'),
     'proposals': ('the distinct candidates counted in the fractions of this row: '
                   'rows of candidates.csv with in_summary true', 'count'),
-    'classifier: single': ('share of the proposals with p_single > 0.5', _FRACTION),
+    'proposer: single': ('share of the proposals with p_single > 0.5', _FRACTION),
     'null_confirmed': ("share of random alloys from the strategy's own space (the null column says which) "
                        "that the judge calls single-phase: 20 per proposal, averaged over the proposals; "
                        "screening draws at least 2,000 from the requested space", _FRACTION),
