@@ -42,7 +42,8 @@ class CommandParser(argparse.ArgumentParser):
 def _add(p:argparse.ArgumentParser, name:str, doc, required:bool) -> argparse.Action:
     "Add parameter `name` (docments entry `doc`) to `p`: positional if it has no default, else an option with dashes."
     param = copy.copy(doc.anno) if isinstance(doc.anno, Param) else Param(doc.docment, doc.anno)
-    param.help = help = param.help or doc.docment or ''      # a `Param` without help takes the parameter's comment
+    # a `Param` without help takes the parameter's comment; a literal % (at.%) is escaped for argparse's formatting
+    param.help = help = (param.help or doc.docment or '').replace('%', '%%')
     param.set_default(None if required else doc.default)
     if param.action in ('store_true', 'store_false'): param.help = help    # a flag's default goes without saying
     kw = param.kwargs
