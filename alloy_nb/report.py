@@ -95,7 +95,7 @@ def report_counts(run:DesignRun # `run_design` output
                 reached_confirmed=int(ok.confirmed.sum()),
                 kept_all=int(kept.sum()), kept_all_confirmed=int(ok[kept].confirmed.sum()),
                 replaced=int((~kept).sum()), replaced_confirmed=int(ok[~kept].confirmed.sum()),
-                reached_distinct=int((~ok.duplicate.astype(bool)).sum()),
+                reached_distinct=int(in_summary(nud).sum()),
                 kept_none=int((nud.elements_kept == 0).sum()), explained=len(run.explanation.values))
 
 def _nudging_text(k:dict, info:dict, nud:pd.DataFrame) -> str:
@@ -111,7 +111,7 @@ def _nudging_text(k:dict, info:dict, nud:pd.DataFrame) -> str:
                 f"elements of 5–35 at.% each and none from the element policy are started from. "
                 f"{_of(k['reached'], k['nudged'])} passed 0.6; the median endpoint differs from its start by "
                 f"{nud.moved.median():.2f} {moved}. The judge confirms {_of(k['reached_confirmed'], k['reached'])} "
-                f"that passed; the summary counts the {k['reached_distinct']} distinct ones, against random edits of "
+                f"that passed; the summary counts the {k['reached_distinct']} distinct sound ones, against random edits of "
                 f"the same size, within the same bounds, from the same starts.")
     if info.get('nudging', 'loop') == 'gradient':
         return (f"{head} by gradient ascent on the classifier, with no VAE involved: steps up its P(single) over "
@@ -120,7 +120,7 @@ def _nudging_text(k:dict, info:dict, nud:pd.DataFrame) -> str:
                 f"the median endpoint differs from its start by {nud.moved.median():.2f} {moved}, "
                 f"and {_of(k['kept_all'], k['reached'])} of those that passed keep all their elements. "
                 f"The judge confirms {_of(k['reached_confirmed'], k['reached'])} that passed; "
-                f"the summary counts the {k['reached_distinct']} distinct ones, "
+                f"the summary counts the {k['reached_distinct']} distinct sound ones, "
                 f"against random edits of the same size from the same starts.")
     replaced = (': what it confirms are mostly alloys the decoder replaced, not repaired'
                 if k['replaced_confirmed'] > k['kept_all_confirmed'] else '')
@@ -131,7 +131,7 @@ def _nudging_text(k:dict, info:dict, nud:pd.DataFrame) -> str:
             f"Of the endpoints that passed and keep all their start's elements "
             f"the judge confirms {_of(k['kept_all_confirmed'], k['kept_all'])}; "
             f"of those that dropped some, {_of(k['replaced_confirmed'], k['replaced'])}{replaced}. "
-            f"The summary counts the {k['reached_distinct']} distinct endpoints that passed.")
+            f"The summary counts the {k['reached_distinct']} distinct sound endpoints that passed.")
 
 def _retrospective_html(run:DesignRun) -> str:
     "The retrospective section: precision@k of each model on the held-out fold's real labels."
