@@ -111,10 +111,10 @@ def _nudging_text(k:dict, info:dict, nud:pd.DataFrame) -> str:
                 f"elements of 5–35 at.% each and none from the element policy are started from. "
                 f"{_of(k['reached'], k['nudged'])} passed 0.6; the median endpoint differs from its start by "
                 f"{nud.moved.median():.2f} {moved}. The judge confirms {_of(k['reached_confirmed'], k['reached'])} "
-                f"that passed; the summary counts the {k['reached_distinct']} distinct sound ones, against random edits of "
-                f"the same size, within the same bounds, from the same starts.")
+                f"that passed; the summary counts the {k['reached_distinct']} distinct ones, against random edits "
+                f"of the same size, within the same bounds, from the same starts.")
     if info.get('nudging', 'loop') == 'gradient':
-        return (f"{head} by gradient ascent on the classifier, with no VAE involved: steps up its P(single) over "
+        return (f"{head} by gradient ascent on the DVAE's classifier: steps up its P(single) over "
                 f"each alloy's own elements, never further than {info['tau']:.2f} of the atoms from the start. "
                 f"{_of(k['reached'], k['nudged'])} passed 0.6 inside that trust region; "
                 f"the median endpoint differs from its start by {nud.moved.median():.2f} {moved}, "
