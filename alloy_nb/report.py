@@ -107,9 +107,12 @@ def _nudging_text(k:dict, info:dict, nud:pd.DataFrame) -> str:
     if info.get('nudging', 'loop') == 'search':
         return (f"{head} by search: for each, {SEARCH_EDITS} random edits of its own fractions, from 1% of the atoms "
                 f"up to {info['tau']:.2f}, each element kept within 5–35 at.%, are scored by the proposer, and the "
-                f"smallest edit that passes 0.6 is kept. Only the {info['nudge_starts']:,} test alloys with 4–7 "
-                f"elements of 5–35 at.% each and none from the element policy are started from. "
-                f"{_of(k['reached'], k['nudged'])} passed 0.6; the median endpoint differs from its start by "
+                f"smallest edit that passes 0.6 is kept. Only sound alloys are started from: "
+                f"{_of(info['sound_starts'], k['multi_phase'])} of the multi-phase test alloys have 4–7 elements of "
+                f"5–35 at.% each and none from the element policy"
+                + (f" ({info['nudge_starts']} of them drawn at random). " if info['nudge_starts'] < info['sound_starts']
+                   else ". ")
+                + f"{_of(k['reached'], k['nudged'])} passed 0.6; the median endpoint differs from its start by "
                 f"{nud.moved.median():.2f} {moved}. The judge confirms {_of(k['reached_confirmed'], k['reached'])} "
                 f"that passed; the summary counts the {k['reached_distinct']} distinct ones, against random edits "
                 f"of the same size, within the same bounds, from the same starts.")

@@ -75,8 +75,12 @@ def test_candidates_columns_in_order(report):
     d = report[0]
     c = pd.read_csv(d / 'candidates.csv')
     cols = list(c.columns)
-    assert cols[:3] == ['rank', 'formula', 'strategy']
-    kind = ['element' if k in HEA_ELEMENTS else 'descriptor' if k in DESCRIPTOR_UNITS else 'other' for k in cols]
+    from alloy_nb.report_tables import IDENTIFYING, SCORES
+    assert cols[:4] == ['rank', 'formula', 'n_elements', 'strategy']
+    assert cols.index('mixing_enthalpy') < cols.index('smix')   # the enthalpy a reader checks first, among the scores
+    lead = set(IDENTIFYING + SCORES)
+    kind = ['element' if k in HEA_ELEMENTS else 'descriptor' if k in DESCRIPTOR_UNITS and k not in lead else 'other'
+            for k in cols]
     assert kind == sorted(kind, key=['other', 'descriptor', 'element'].index), kind
     els = [k for k in cols if k in HEA_ELEMENTS]
     assert els == [e for e in HEA_ELEMENTS if e in els] and len(els) > 5
