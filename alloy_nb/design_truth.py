@@ -231,7 +231,8 @@ def strategy_verdict(results:pd.DataFrame # `benchmark_strategies` output
     def pm(m, se): return f"{m:+.2f} ± {se:.2f}" if np.isfinite(se) else f"{m:+.2f}, one fold and seed"
     def lift(s):
         m, se = t.loc[s, 'lift'], t.loc[s, 'lift_se']
-        verdict = 'beats' if m > 2 * se else 'falls short of' if m < -2 * se else 'does not clearly beat'
+        verdict = ('beats' if m > 2 * se else 'falls short of' if m < -2 * se else 'does not clearly beat'
+                   if np.isfinite(se) else 'lies above' if m > 0 else 'does not lie above')
         return (f"{s} {verdict} its null on real labels ({t.loc[s, 'real_precision']:.2f} against "
                 f"{t.loc[s, 'real_null']:.2f}, lift {pm(m, se)})")
     judge = ("close to an independent test" if c < 0.2
