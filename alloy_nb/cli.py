@@ -127,7 +127,7 @@ def featurize_cli(
     overwrite:bool=False, # replace an existing output file
     quiet:bool=False # no progress bar
 ):
-    "Add HEA descriptors (mixing entropy, atomic size difference, VEC, ..., molar volume) to a CSV of alloy formulas."
+    "Add the 17 HEA descriptors (the 14 the phase models read, bulk modulus, molar volume, n_elements) to an alloy CSV."
     from alloy_nb.data import featurize_csv
     res = featurize_csv(input, output, formula_col, skip_invalid, show_progress=False if quiet else None,
                         overwrite=overwrite)

