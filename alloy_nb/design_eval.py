@@ -270,7 +270,10 @@ def design_verdict(results:pd.DataFrame, # `benchmark_rankers` output
             + ', '.join(versus(r) for r in ('vec_rule', 'gradient_boosting_comp', rival) if r in p.index)
             + ". Held out by source, its AUC is "
             + ', '.join(f"{auc.loc[proposer, s]:.2f} on {s} ({rival} {auc.loc[rival, s]:.2f})" for s in auc.columns)
-            + f": at least {rival}'s on {kept_up} of {len(auc.columns)} sources. It calls "
+            + f": at least {rival}'s on {kept_up} of {len(auc.columns)} sources"
+            + ''.join(f"; on {s} {auc[s].idxmax()} does better ({auc[s].max():.2f})" for s in auc.columns
+                      if auc[s].idxmax() != proposer)
+            + ". It calls "
             f"{called[proposer]} of the {len(textbook)} textbook single-phase alloys single-phase; "
             + (f"{', '.join(all_six)} call all of them." if all_six else "no ranker calls all of them.")
             + f" A user choosing alloys to make should rank by {best}.")
