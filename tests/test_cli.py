@@ -115,6 +115,11 @@ def heavy_after(code: str) -> list:
     return res.stdout.split()
 
 
+def test_top_level_import_is_light():
+    "`import alloy_nb` loads no model library; `alloy_nb.predict_phase` is there all the same (a lazy attribute)."
+    assert heavy_after("import alloy_nb\nassert 'predict_phase' in dir(alloy_nb)") == []
+
+
 def test_probe_sees_heavy_imports():
     assert heavy_after('import alloy_nb.core') == ['torch']        # the check below can fail
 
