@@ -233,8 +233,10 @@ def strategy_verdict(results:pd.DataFrame # `benchmark_strategies` output
         m, se = t.loc[s, 'lift'], t.loc[s, 'lift_se']
         verdict = ('beats' if m > 2 * se else 'falls short of' if m < -2 * se else 'does not clearly beat'
                    if np.isfinite(se) else 'lies above' if m > 0 else 'does not lie above')
+        cover = t.loc[s, 'real_coverage']
+        few = f", but only {cover:.0%} of its proposals have a measured alloy that near" if cover < 0.5 else ''
         return (f"{s} {verdict} its null on real labels ({t.loc[s, 'real_precision']:.2f} against "
-                f"{t.loc[s, 'real_null']:.2f}, lift {pm(m, se)})")
+                f"{t.loc[s, 'real_null']:.2f}, lift {pm(m, se)}{few})")
     judge = ("close to an independent test" if c < 0.2
              else "a second opinion that shares the proposer's mistakes, not an independent test")
     return ('; '.join(lift(s) for s in t.index) + f". The judge's errors correlate with the proposer's at "
