@@ -76,6 +76,7 @@ def design_summary(candidates:pd.DataFrame, # candidate tables of all strategies
                         'confirmed': g.confirmed.mean(), 'null_confirmed': g.null.mean()}, index=n.index)
     out['confirmed − null'] = out.confirmed - out.null_confirmed
     out['median novelty'], out['known alloys'] = g.novelty.median(), g.known.mean()
+    out['new proposals'] = (out.proposals - g.known.sum().reindex(n.index, fill_value=0)).astype(int)
     out['null'] = [NULLS[s] if s == 'nudging' or (s in NULLS and space is not None)
                    else "random alloys over each proposal's own elements"
                    for s in out.index]

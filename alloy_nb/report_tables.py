@@ -73,6 +73,8 @@ GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
                        "screening draws at least 2,000 from the requested space", _FRACTION),
     'confirmed − null': ('confirmed minus null_confirmed: above 0, the strategy beats random alloys of the same space',
                          'difference of fractions'),
+    'new proposals': ('proposals that are not known alloys (novelty at least 0.02): the new alloys a strategy offers',
+                      'count'),
     'null': ("what the strategy's null draws: " + '; '.join(f'{k}: {v}' for k, v in NULLS.items()), '–'),
     'median novelty': ('median novelty of the proposals', 'fraction of atoms, 0–1'),
     'known alloys': ('share of the proposals that are known alloys (known true)', _FRACTION),
