@@ -338,8 +338,10 @@ def screen(ctx:DesignContext, # the proposing model, the judge and the reference
                      pool_mean_p_single=st['mean'])
     return out
 
-def class_scores(ranker:PhaseForest, k:int, X:pd.DataFrame) -> np.ndarray:
-    "The proposer's probability of class `k` (1 = single-phase) per composition (what screening ranks by; a task)."
+def class_scores(ranker:PhaseForest|DVAE, k:int, X:pd.DataFrame) -> np.ndarray:
+    "A classifier's probability of class `k` (1 = single-phase) per composition (what screening ranks by; a task)."
+    if isinstance(ranker, DVAE):   # the DVAE's own classifier
+        return predict_proba(ranker, composition_matrix(X, palette=ranker.config.palette))[:, k]
     p = ranker.predict_proba(composition_matrix(X, palette=HEA_ELEMENTS))
     return np.nan_to_num(p if k == 1 else 1 - p, nan=-1.)
 

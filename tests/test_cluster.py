@@ -24,10 +24,10 @@ def test_simulate_on_cluster_is_identical(client):
 
 
 def test_screening_on_cluster_finds_the_same_candidates(client):
-    from alloy_nb.dvae_training import shipped_dvae
+    from alloy_nb.phase_forest import fit_phase_forest
     from alloy_nb.design import DEFAULT_SPACE, class_scores, distinct_rows
     def pick(X, top): return distinct_rows(X.to_numpy(), None, top)
-    score = partial(class_scores, shipped_dvae('cpu'), 1)
+    score = partial(class_scores, fit_phase_forest(0, n_jobs=1), 1)   # the proposer, shipped to the workers
     here = top_scored(DEFAULT_SPACE.sample, score, pick, 250_000, 20, seed=4, chunk=100_000)
     there = top_scored(DEFAULT_SPACE.sample, score, pick, 250_000, 20, seed=4, chunk=100_000, executor=client)
     pd.testing.assert_frame_equal(there[0], here[0])
