@@ -112,7 +112,9 @@ def report_cli(
     print(f"nudging: {k['reached']} of {k['nudged']} nudged multi-phase test alloys pass P(single) > 0.6 {how}; "
           f"{k['reached_distinct']} distinct")
     print(f"SHAP, most important: {', '.join(run.ranking.index[:3])}")
-    print(f"wrote {Path(out) / 'index.html'}, candidates.csv and {len(list(Path(out).glob('*.png')))} figures")
+    tables = sorted(f.name for f in Path(out).glob('*.csv'))
+    print(f"wrote {Path(out) / 'index.html'}, {len(tables)} CSV files ({', '.join(tables)}) "
+          f"and {len(list(Path(out).glob('*.png')))} figures")
 
 report_main = console_script(report_cli, 'alloy_nb_report')
 

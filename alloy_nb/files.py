@@ -6,13 +6,14 @@
 from __future__ import annotations
 import os, json, signal, shutil, tempfile, threading, contextlib
 from pathlib import Path
+import numpy as np
 import pandas as pd
 import alloy_nb
 from .core import AlloyInputError
 
 # %% auto #0
-__all__ = ['MARKER', 'ARTEFACT_SUFFIXES', 'check_input', 'check_output', 'atomic_path', 'atomic_folder', 'replace_rows',
-           'artefacts_dir', 'list_artefacts', 'artefact']
+__all__ = ['MARKER', 'SIGNIFICANT_DIGITS', 'ARTEFACT_SUFFIXES', 'check_input', 'check_output', 'atomic_path', 'atomic_folder',
+           'replace_rows', 'readable_table', 'artefacts_dir', 'list_artefacts', 'artefact']
 
 # %% ../nbs/00d_files.ipynb #0b4d15c5
 MARKER = '.alloy_nb'   # the file an alloy_nb command leaves in every output folder: who wrote it and which files
@@ -172,6 +173,34 @@ def replace_rows(path:str|Path, # the CSV (created if it does not exist)
     out = pd.concat([old[~old[key].isin(rows[key])], rows], ignore_index=True)
     if sort_by: out = out.sort_values(sort_by, kind='stable', ignore_index=True)
     with atomic_path(path) as tmp: out.to_csv(tmp, index=False)
+    return out
+
+# %% ../nbs/00d_files.ipynb #fd510307
+SIGNIFICANT_DIGITS = 4   # what every table a command writes keeps of a float
+
+def _significant(x:np.ndarray, digits:int) -> np.ndarray:
+    "Floats rounded to `digits` significant digits (zeros, infinities and NaN unchanged)."
+    x = np.asarray(x, dtype=float)
+    finite = np.isfinite(x) & (x != 0)
+    decimals = np.zeros(x.shape, dtype=int)
+    decimals[finite] = digits - 1 - np.floor(np.log10(np.abs(x[finite]))).astype(int)
+    return np.array([round(v, int(d)) if f else v for v, d, f in zip(x.ravel(), decimals.ravel(), finite.ravel())],
+                    dtype=float).reshape(x.shape)
+
+def readable_table(df:pd.DataFrame, # the table to write
+                   integers=(), # columns that hold counts or positions: written as integers (blank where missing)
+                   digits:int=SIGNIFICANT_DIGITS # significant digits kept of every other float
+                  ) -> pd.DataFrame:
+    "A copy of `df` ready for a CSV a person reads: floats to `digits` significant digits, `integers` as integers."
+    out = df.copy()
+    for col in out.columns:
+        if col in integers and pd.api.types.is_numeric_dtype(out[col]):
+            values = out[col].astype(float)
+            whole = values.dropna()
+            if not np.allclose(whole, whole.round()):
+                raise ValueError(f"Column {col!r} holds non-integers: {whole.tolist()[:5]}")
+            out[col] = values.round().astype('Int64')
+        elif pd.api.types.is_float_dtype(out[col]): out[col] = _significant(out[col].to_numpy(), digits)
     return out
 
 # %% ../nbs/00d_files.ipynb #9190623c

@@ -10,17 +10,19 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from .core import get_device
-from .files import artefact
-from .processing import RECIPE_BOUNDS, RECIPE_UNITS, simulate, true_dag
+from .files import artefact, readable_table
+from .phasefield import add_scale_bar
+from .processing import ALLOY, RECIPE_BOUNDS, RECIPE_UNITS, simulate, true_dag
 from .hypernet import shipped_bhn
 from .causal import LearnedGraph, learn_graph, score_graph, plot_graph
-from .causal_effects import (effect_table, coverage, critical_knobs, knobs_to_optimise, shipped_do_reference,
+from .causal_effects import (CRITICAL, effect_table, coverage, critical_knobs, knobs_to_optimise, shipped_do_reference,
                                      naive_effects, plot_influence_map)
-from .recipe_optimiser import N_SEEDS, current_practice, optimise_recipe, candidate_table, shipped_brute_force
+from .recipe_optimiser import (KAPPA, N_SEEDS, current_practice, optimise_recipe, candidate_table, shipped_brute_force,
+                               strength_scores)
 
 # %% auto #0
-__all__ = ['OPTIMISED', 'ProcessingResults', 'processing_results', 'plot_microstructure', 'processing_figures', 'processing_page',
-           'processing_report']
+__all__ = ['OPTIMISED', 'PROCESSING_FILES', 'ProcessingResults', 'processing_results', 'plot_microstructure',
+           'processing_figures', 'processing_page', 'processing_report']
 
 # %% ../nbs/05d_processing_report.ipynb #596f7c18
 OPTIMISED = 'BHN, LCB, all knobs'   # the candidate whose simulated microstructure the report shows
@@ -55,8 +57,9 @@ def processing_results(quick:bool=False, # fewer bootstrap resamples and re-simu
                OPTIMISED: optimise_recipe(model, 'lcb', seed=seed).recipe,
                'BHN, LCB, critical knobs': optimise_recipe(model, 'lcb', knobs, seed=seed).recipe}
     cands = candidate_table(model, recipes, 4 if quick else N_SEEDS, seed, dev)
-    cands.loc['brute force (shipped)'] = {**bf['best_recipe'], 'resimulated': bf['strength'],
-                                          'spread': np.std(bf['resimulated'], ddof=1),
+    mu, sd = strength_scores(model, pd.DataFrame([bf['best_recipe']]))
+    cands.loc['brute force (shipped)'] = {**bf['best_recipe'], 'predicted': float(mu[0]), 'epistemic': float(sd[0]),
+                                          'resimulated': bf['strength'], 'spread': np.std(bf['resimulated'], ddof=1),
                                           'n_seeds': len(bf['resimulated'])}
     return ProcessingResults(df, g, scores, t, ranking, knobs, cands, bf)
 
@@ -66,14 +69,20 @@ def _save(fig, path:Path) -> str:
     plt.close(fig)
     return path.name
 
-def plot_microstructure(recipe:dict, seed:int=0, device=None):
-    "The simulated precipitates and grains of one recipe."
+def plot_microstructure(recipe:dict, # processing parameters (`RECIPE_BOUNDS` names)
+                        seed:int=0, # seed of the simulation
+                        device=None # simulator device
+                       ):
+    "The simulated precipitates and grains of one recipe, each with a scale bar; the concentration with a colour bar."
     _, f = simulate(pd.DataFrame([recipe]), seed=seed, device=device, return_fields=True, quiet=True)
-    fig, axs = plt.subplots(1, 2, figsize=(6.4, 3.2))
-    axs[0].imshow(f['concentration'][0].astype(float), cmap='magma')
-    axs[0].set_title('precipitates (concentration)', fontsize=9)
+    fig, axs = plt.subplots(1, 2, figsize=(7.2, 3.3))
+    im = axs[0].imshow(f['concentration'][0].astype(float), cmap='magma', vmin=0, vmax=1)
+    axs[0].set_title('precipitates (ageing field)', fontsize=9)
+    add_scale_bar(axs[0], ALLOY['ppt_cell_nm'], 'nm')
+    fig.colorbar(im, ax=axs[0], shrink=0.8, label='concentration c, dimensionless\n(0 matrix, 1 precipitate)')
     axs[1].imshow(f['grains'][0], cmap='tab20', interpolation='nearest')
-    axs[1].set_title('grains', fontsize=9)
+    axs[1].set_title('grains (one colour per grain)', fontsize=9)
+    add_scale_bar(axs[1], ALLOY['grain_cell_um'], 'µm')
     for a in axs: a.axis('off')
     return fig
 
@@ -93,6 +102,8 @@ def processing_figures(res:ProcessingResults, # `processing_results` output
                 micro=_save(plot_microstructure(optimised, seed, device), d / 'optimised_microstructure.png'))
 
 # %% ../nbs/05d_processing_report.ipynb #8a41f64d
+PROCESSING_FILES = ('processing_candidates.csv', 'processing_graph_scores.csv', 'processing_knobs.csv')   # tables written
+
 def _img(src:str, alt:str) -> str: return f'<p><img src="{html.escape(src)}" alt="{html.escape(alt)}"></p>'
 
 def _html_table(x:pd.DataFrame) -> str: return x.to_html(float_format=lambda v: f'{v:.3g}', border=0)
@@ -113,25 +124,32 @@ scored against the simulator's true graph (green: true edge, red: false, dashed:
 <p>Average causal effect of moving each knob from its 10th to its 90th percentile, in outcome standard deviations,
 by adjustment on the learned graph, beside the simulator's answer under do() and the naive association.
 Intervals cover the simulator's answer for {t.covered.mean():.0%} of the {len(t)} pairs.
-Critical knobs for strength: {html.escape(', '.join(res.knobs))}.</p>
+Critical knobs for strength: {html.escape(', '.join(res.knobs))}: the effect is at least {CRITICAL} outcome standard
+deviations and its interval excludes 0. Where the learned graph leaves a knob's parents open
+(<code>identified</code> false), the effect is estimated under every adjustment set the graph allows (IDA):
+the smallest is shown and the interval spans them all.</p>
 {_img(figures['map'], 'causal influence map')}{_html_table(res.ranking.round(3))}
 <h3>The strongest recipe</h3>
-<p>Recipes ({units}) with the hypernetwork's predicted strength and the strength re-simulated
-(mean and standard deviation over independent runs, MPa).
-Brute force searched {bf['search_calls']:,} simulated recipes.</p>
+<p>Recipes ({units}) with the Bayesian hypernetwork's (BHN's) predicted strength and the strength re-simulated
+(mean and standard deviation over independent runs, MPa). The BHN's recipes maximise the
+lower confidence bound (LCB) of the predicted strength, its mean minus {KAPPA} times its epistemic spread, over all
+knobs or over the critical knobs only (the others stay at current practice). Brute force simulated {bf['search_calls']:,} recipes and
+kept the strongest.</p>
 {_html_table(res.candidates.astype(float).round(4))}
 {_img(figures['micro'], 'simulated microstructure of the optimised recipe')}
 <p class="note">Processing section: {seconds:.0f} s.
-Files: <a href="processing_candidates.csv">processing_candidates.csv</a>.</p>"""
+Files: {', '.join(f'<a href="{n}">{n}</a>' for n in PROCESSING_FILES)}.</p>"""
 
 def processing_report(out_dir:str|Path, # the (existing) report folder
                       quick:bool=False, # fewer bootstrap resamples and re-simulations: a smoke test
                       device=None, # BHN and simulator device
                       seed:int=0 # seed of bootstrap, optimiser and re-simulations
                      ) -> str:
-    "Write the processing figures and `processing_candidates.csv` into `out_dir`; return the section's HTML."
+    "Write the processing figures and tables (`PROCESSING_FILES`) into `out_dir`; return the section's HTML."
     d, dev, t0 = Path(out_dir), get_device(device), time.time()
     res = processing_results(quick, dev, seed)
-    res.candidates.to_csv(d / 'processing_candidates.csv')
+    tables = (res.candidates.astype(float), res.scores.rename_axis('graph'), res.ranking)
+    for name, table in zip(PROCESSING_FILES, tables):
+        readable_table(table, integers=('n_seeds', 'shd')).to_csv(d / name)
     figures = processing_figures(res, d, seed, dev)
     return processing_page(res, figures, time.time() - t0)

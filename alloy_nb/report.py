@@ -13,14 +13,14 @@ import matplotlib.pyplot as plt
 import shap
 import alloy_nb
 from .core import numpy_seeded
-from .files import atomic_folder
+from .files import atomic_folder, readable_table
 from .composition import HEA_ELEMENTS
 from .splits import benchmark_data
 from .dvae import encode
 from .design import training_alloys, formulas
 from .design_run import DesignRun, plot_design_summary, in_summary, PAPER_SHAP_RANKING
 from .nudging import SEARCH_EDITS
-from .report_tables import glossary_table, candidates_csv
+from .report_tables import INTEGER_COLUMNS, glossary_table, candidates_csv, columns_table
 
 # %% auto #0
 __all__ = ['PAPER_REFERENCE', 'plot_latent_proposals', 'plot_nudging', 'report_counts', 'paper_disagreements', 'report_html',
@@ -170,7 +170,10 @@ def paper_disagreements(ranking:pd.DataFrame # `shap_ranking` output
     "Departures from the paper's ranking: different ranks (of descriptors both classifiers read), opposite directions."
     r = ranking.loc[[n for n in ranking.index if n in PAPER_SHAP_RANKING]]
     ours, theirs = r['mean |SHAP|'].rank(ascending=False).astype(int), r['paper rank'].astype(float).rank().astype(int)
-    out = [f"{n} ranks {ours[n]} here, {theirs[n]} in the paper" for n in r.index if ours[n] != theirs[n]]
+    full = ranking['mean |SHAP|'].rank(ascending=False).astype(int)
+    out = [f"{n} ranks {ours[n]} here, {theirs[n]} in the paper "
+           f"({full[n]} and {int(r.loc[n, 'paper rank'])} in the full lists of the table)"
+           for n in r.index if ours[n] != theirs[n]]
     def here(n): return 'favours single' if r.loc[n, 'effect of a high value'] > 0 else 'favours multi'
     return out + [f"a high {n} {here(n)} here, {p} in the paper" for n, p in r['paper: high value'].items()
                   if p in ('favours single', 'favours multi') and here(n) != p]
@@ -184,9 +187,11 @@ th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-widt
 table.glossary td{text-align:left}"""
 
 def _table(df:pd.DataFrame, index:bool=True, **kwargs) -> str:
-    "A table without pandas' extra header row for the index name: the index, when shown, becomes the first column."
-    return (df.reset_index() if index else df).to_html(index=False, float_format=lambda v: f'{v:.3g}', na_rep='',
-                                                        border=0, **kwargs)
+    """A table without pandas' extra header row for the index name: the index, when shown, becomes the first column.
+    Missing values are empty cells (integer columns included)."""
+    t = df.reset_index() if index else df
+    t = t.astype({k: float for k in t if str(t[k].dtype) == 'Int64'})   # pandas writes <NA> for missing Int64 values
+    return t.to_html(index=False, float_format=lambda v: f'{v:.3g}', na_rep='', border=0, **kwargs)
 
 _INDEX_ROW = re.compile(r'<th></th>((?:(?!</tr>).)*)</tr>\s*<tr>\s*<th>([^<]*)</th>(?:\s*<th></th>)*\s*</tr>', re.S)
 
@@ -200,7 +205,8 @@ def report_html(run:DesignRun, # `run_design` output
                 elapsed:float, # seconds the whole report took
                 settings:dict, # what was asked for (printed in the page)
                 processing:str='', # HTML of the processing section (`processing_report`)
-                columns=() # columns of the CSV files written (explained in the glossary)
+                columns=(), # columns of the CSV files written (explained in the glossary)
+                extra_files=() # further CSV files written (the processing section's), listed under Files
                ) -> str:
     "The report page: summary, candidates, nudging, SHAP, glossary and run details, with relative links to the figures."
     c, i, k = run.candidates, run.info, report_counts(run)
@@ -279,8 +285,15 @@ directions for \
 {img('shap_beeswarm', 'SHAP beeswarm')}{img('shap_bar', 'mean absolute SHAP values')}
 {_fold_index_rows(processing)}<h2>Files</h2><ul><li><a href="candidates.csv">candidates.csv</a> — every candidate</li>
 <li><a href="nudging_paths.csv">nudging_paths.csv</a> — every step of every nudging path</li>
-<li><a href="summary.csv">summary.csv</a>, <a href="shap_ranking.csv">shap_ranking.csv</a></li></ul>
-<h2 id="glossary">Glossary</h2><p>Every column of the CSV files above.</p>\
+<li><a href="summary.csv">summary.csv</a>, <a href="shap_ranking.csv">shap_ranking.csv</a> — the tables above</li>
+{''.join(f'<li><a href="{n}">{n}</a></li>' for n in extra_files)}
+<li><a href="columns.csv">columns.csv</a> — the glossary below as a file: every column of every CSV file, its meaning,
+its unit and the files that have it</li></ul>
+<p>Numbers in the CSV files keep four significant digits; counts and positions are integers; an element column
+is 0 where the alloy has none of that element.</p>
+<h2 id="glossary">Glossary</h2><p>Every column of the CSV files above, and so of the tables on this page.
+Abbreviations: BHN, Bayesian hypernetwork; DVAE, disentangled variational autoencoder; LCB, lower confidence
+bound; SHAP, Shapley additive explanations; at.%, atomic percent.</p>\
 {_table(glossary_table(columns), False, classes='glossary')}
 <h2>Run details</h2>\
 {_table(pd.Series({**settings, **{f'seconds, {step}': round(v, 1) for step, v in run.timings.items()}},
@@ -295,20 +308,24 @@ def write_report(run:DesignRun, # `run_design` output
                  force:bool=False, # replace a non-empty folder
                  processing=None # `processing(folder)` writes extra sections' files there and returns their HTML
                 ) -> Path:
-    "Write index.html, CSV files and figures to `out`, all or nothing; an earlier report is replaced only with `force`."
+    """Write index.html, the CSV files (with `columns.csv` defining their columns) and the figures to `out`, all or
+    nothing; an earlier report is replaced only with `force`."""
     with atomic_folder(out, overwrite=force, flag='--force', writer='alloy_nb_report') as tmp:
         with matplotlib.rc_context({'svg.hashsalt': 'alloy_nb'}):
             figs = {'summary': _figure(plot_design_summary(run.summary), tmp / 'design_summary.png'),
                     'latent': _figure(plot_latent_proposals(run), tmp / 'latent_proposals.png'),
                     'nudging': _figure(plot_nudging(run), tmp / 'nudging.png')}
             figs.update(zip(['shap_beeswarm', 'shap_bar'], _shap_figures(run, tmp)))
-        candidates_csv(run.candidates).to_csv(tmp / 'candidates.csv', index=False)
-        _with_formulas(run.paths).to_csv(tmp / 'nudging_paths.csv', index=False)
-        run.summary.to_csv(tmp / 'summary.csv')
-        run.ranking.to_csv(tmp / 'shap_ranking.csv')
+        tables = {'candidates.csv': (candidates_csv(run.candidates), False),
+                  'nudging_paths.csv': (_with_formulas(run.paths), False),
+                  'summary.csv': (run.summary, True), 'shap_ranking.csv': (run.ranking, True)}
+        for name, (table, index) in tables.items():
+            readable_table(table, INTEGER_COLUMNS).to_csv(tmp / name, index=index)
         section = processing(tmp) if processing else ''
+        extra = sorted(f.name for f in tmp.glob('*.csv') if f.name not in tables)
+        readable_table(columns_table(tmp)).to_csv(tmp / 'columns.csv', index=False)
         columns = [col for f in sorted(tmp.glob('*.csv')) for col in pd.read_csv(f, nrows=0).columns]
-        (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}, section, columns),
+        (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}, section, columns, extra),
                                         encoding='utf-8')
     return Path(out)
 

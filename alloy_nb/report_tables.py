@@ -4,6 +4,7 @@
 
 # %% ../nbs/07e_report_tables.ipynb #339d902e
 from __future__ import annotations
+from pathlib import Path
 import pandas as pd
 from .composition import HEA_ELEMENTS
 from .descriptors import DESCRIPTOR_UNITS, DESCRIPTOR_MEANINGS
@@ -11,7 +12,8 @@ from .processing import RECIPE_UNITS
 from .design_run import in_summary, NULLS
 
 # %% auto #0
-__all__ = ['GLOSSARY', 'IDENTIFYING', 'SCORES', 'glossary_table', 'candidates_csv']
+__all__ = ['GLOSSARY', 'INTEGER_COLUMNS', 'IDENTIFYING', 'MODEL_OUTPUTS', 'VERDICTS', 'glossary_table', 'columns_table',
+           'candidates_csv']
 
 # %% ../nbs/07e_report_tables.ipynb #25e1b038
 _FRACTION, _YES_NO, _PROB = 'fraction, 0–1', 'true/false', 'probability, 0–1'
@@ -78,7 +80,7 @@ GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
     'null': ("what the strategy's null draws: " + '; '.join(f'{k}: {v}' for k, v in NULLS.items()), '–'),
     'median novelty': ('median novelty of the proposals', 'fraction of atoms, 0–1'),
     'known alloys': ('share of the proposals that are known alloys (known true)', _FRACTION),
-    'feature': ('an input of the classifier: one of its eight descriptors, '
+    'feature': ("an input of the DVAE's classifier: one of hea-bench's 14 descriptors, "
                 'or its 55 composition fractions counted as one feature', '–'),
     'mean |SHAP|': ("mean absolute SHAP value: how far the feature moves the classifier's P(single) from its average, "
                     "averaged over the explained alloys", 'probability'),
@@ -86,38 +88,84 @@ GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
                                "+1, a higher value always raises P(single); −1, it always lowers it",
                                'correlation, −1 to 1'),
     'paper rank': ("the feature's rank in Zeng, Khan & Post (arXiv:2409.06740); "
-                   "blank for the composition and the descriptors their classifier did not read", 'position'),
+                   "empty for the composition and the descriptors their classifier did not read", 'position'),
     'paper: high value': ('the direction the paper reports for a high value; "not stated" where it reports none', '–'),
-    'recipe': ('processing_candidates.csv: which recipe the row is '
-               '(current practice, best observed, optimised, brute force)', '–'),
+    'recipe': ('processing_candidates.csv: which recipe the row is: current practice, the strongest observed, '
+               "the BHN's (Bayesian hypernetwork's) proposals that maximise the lower confidence bound (LCB) of its "
+               'predicted strength over all knobs or over the critical knobs only, and the brute-force search', '–'),
+    'graph': ('processing_graph_scores.csv: the truth the learned graph is scored against: the true DAG, or its '
+              'CPDAG (the edges data can orient; the others left undirected)', '–'),
+    'adjacency_precision': ('share of the learned edges (ignoring direction) that are in the true graph', _FRACTION),
+    'adjacency_recall': ('share of the true edges (ignoring direction) that were learned', _FRACTION),
+    'orientation_precision': ('share of the learned arrowheads that point as in the true graph', _FRACTION),
+    'orientation_recall': ("share of the true graph's arrowheads that were learned", _FRACTION),
+    'shd': ('structural Hamming distance: edges to add, delete or reorient to turn the learned graph into the truth',
+            'count'),
+    'knob': ('processing_knobs.csv: the processing parameter whose effect on yield strength the row gives', '–'),
+    'std_ace': ('average causal effect on yield strength of moving the knob from its 10th to its 90th percentile, '
+                'in standard deviations of strength (the smallest over the adjustment sets the graph allows)',
+                'standard deviations'),
+    'std_lo': ('lower end of the bootstrap interval of std_ace, over every allowed adjustment set',
+               'standard deviations'),
+    'std_hi': ('upper end of that interval', 'standard deviations'),
+    'identified': ('the learned graph fixes the knob\'s parents, so one adjustment set gives the effect; false: '
+                   'several sets are possible (IDA) and the interval spans them all', _YES_NO),
+    'size': ('|std_ace|: the size of the effect, whatever its sign', 'standard deviations'),
+    'critical': ('size at least 0.25 standard deviations and an interval that excludes 0: a knob worth optimising',
+                 _YES_NO),
     **{k: (m, RECIPE_UNITS[k]) for k, m in _KNOBS.items()},
     'predicted': ("the Bayesian hypernetwork's predicted yield strength (mean over networks drawn from it)", 'MPa'),
     'epistemic': ('spread of that prediction over the drawn networks: the model\'s own uncertainty', 'MPa'),
     'resimulated': ('mean yield strength of independent phase-field re-simulations of the recipe', 'MPa'),
     'spread': ('standard deviation of those re-simulations', 'MPa'),
     'n_seeds': ('number of re-simulations', 'count'),
-    **{e: ('atomic (mole) fraction of the element', _FRACTION) for e in HEA_ELEMENTS}}
+    'column': ('columns.csv: a column of one of the CSV files written beside it', '–'),
+    'meaning': ('columns.csv: what the column holds', '–'),
+    'unit': ('columns.csv: its unit (– for names and labels)', '–'),
+    'files': ('columns.csv: the CSV files that have the column', '–'),
+    **{e: ('atomic (mole) fraction of the element, 0 where absent', _FRACTION) for e in HEA_ELEMENTS}}
+
+INTEGER_COLUMNS = tuple(k for k, (_, unit) in GLOSSARY.items() if unit in ('count', 'position', 'index'))
+
+def _glossary_rows(cols:list) -> list:
+    "(row name, the columns it explains) for each glossary row: one per column, one for all element symbols."
+    els = [c for c in cols if c in HEA_ELEMENTS]
+    rows = [(c, [c]) for c in cols if c not in HEA_ELEMENTS]
+    if els: rows.append((f"element symbols ({', '.join(els[:3])}{', …' if len(els) > 3 else ''})", els))
+    return rows
 
 def glossary_table(columns=None # column names to explain (default: every entry); element symbols share one row
                   ) -> pd.DataFrame:
     "The glossary as a table (column, meaning, unit), element columns in one row; unknown columns say so."
-    cols = list(GLOSSARY if columns is None else dict.fromkeys(columns))
-    els = [c for c in cols if c in HEA_ELEMENTS]
-    rows = [(c, *GLOSSARY.get(c, ('not described', ''))) for c in cols if c not in HEA_ELEMENTS]
-    if els: rows.append((f"element symbols ({', '.join(els[:3])}{', …' if len(els) > 3 else ''})", *GLOSSARY[els[0]]))
-    return pd.DataFrame(rows, columns=['column', 'meaning', 'unit'])
+    rows = _glossary_rows(list(GLOSSARY if columns is None else dict.fromkeys(columns)))
+    return pd.DataFrame([(name, *GLOSSARY.get(cols[0], ('not described', ''))) for name, cols in rows],
+                        columns=['column', 'meaning', 'unit'])
+
+def columns_table(folder:str|Path # a folder of CSV files
+                 ) -> pd.DataFrame:
+    "Every column of the folder's CSV files: its meaning and unit from the glossary, and the files that have it."
+    files = {}
+    for f in sorted(Path(folder).glob('*.csv')):
+        for col in pd.read_csv(f, nrows=0).columns: files.setdefault(col, []).append(f.name)
+    table = glossary_table(list(files))
+    rows = _glossary_rows(list(files))
+    return table.assign(files=[', '.join(sorted({f for c in cols for f in files[c]})) for _, cols in rows])
 
 # %% ../nbs/07e_report_tables.ipynb #472817fc
 IDENTIFYING = ('rank', 'formula', 'n_elements', 'strategy', 'target', 'start', 'z1', 'z2',
                'steps', 'reached', 'moved', 'elements_kept')
-SCORES = ('p_single', 'p_dvae', 'p_target', 'p_checker', 'confirmed', 'in_summary', 'sound', 'duplicate', 'valid',
-          'novelty', 'nearest_alloy', 'known', 'mixing_enthalpy')
+MODEL_OUTPUTS = ('p_single', 'p_dvae', 'p_target', 'p_checker', 'novelty', 'nearest_alloy')
+VERDICTS = ('confirmed', 'in_summary', 'sound', 'known', 'duplicate', 'valid')
 
 def candidates_csv(candidates:pd.DataFrame # `run_design`'s candidate table
                   ) -> pd.DataFrame:
-    "The candidate table as written: identifying columns, scores, descriptors, element fractions; `rank` an integer."
+    """The candidate table as written, columns in reading order: identity, composition (the elements that occur, 0
+    where absent), descriptors (the mixing enthalpy first), model outputs, verdicts; `rank` an integer."""
     c = candidates.assign(in_summary=in_summary(candidates))
     if 'rank' in c: c['rank'] = c['rank'].astype('Int64')
-    first = [k for k in IDENTIFYING + SCORES if k in c]
-    desc, els = [d for d in DESCRIPTOR_UNITS if d in c and d not in first], [e for e in HEA_ELEMENTS if e in c]
-    return c[first + [k for k in c if k not in {*first, *desc, *els}] + desc + els]
+    els = [e for e in HEA_ELEMENTS if e in c and c[e].fillna(0).gt(0).any()]
+    c[els] = c[els].fillna(0.)
+    ident, outputs, verdicts = ([k for k in names if k in c] for names in (IDENTIFYING, MODEL_OUTPUTS, VERDICTS))
+    desc = [d for d in ('mixing_enthalpy', *DESCRIPTOR_UNITS) if d in c and d not in ident]
+    known = {*ident, *els, *desc, *outputs, *verdicts, *HEA_ELEMENTS}
+    return c[ident + els + list(dict.fromkeys(desc)) + outputs + verdicts + [k for k in c if k not in known]]

@@ -229,7 +229,7 @@ def processing_state(model:BHN, # a trained hypernetwork (e.g. `shipped_bhn()`)
 def plot_processing_state(state:dict, # `processing_state` output
                           axs=None # three axes (default: a new figure)
                          ):
-    "S₂ band against the simulated curve, the simulated precipitates and the simulated grains (with scale bars)."
+    "S₂ band against the simulated curve, the simulated precipitates (with a colour bar) and grains, with scale bars."
     if axs is None: _, axs = plt.subplots(1, 3, figsize=(8.6, 3.0), dpi=100, gridspec_kw=dict(width_ratios=[1.4, 1, 1]))
     r = np.arange(len(state['s2'])) * ALLOY['ppt_cell_nm']
     axs[0].fill_between(r, state['s2_low'], state['s2_high'], alpha=0.3, label='BHN 90% band')
@@ -240,8 +240,11 @@ def plot_processing_state(state:dict, # `processing_state` output
     for ax, img, cell, unit, title in (
             (axs[1], state['concentration'], ALLOY['ppt_cell_nm'], 'nm', 'precipitates (simulated)'),
             (axs[2], state['grains'], ALLOY['grain_cell_um'], 'µm', 'grains (simulated)')):
-        ax.imshow(img, cmap='viridis' if img is state['concentration'] else 'tab20', interpolation='nearest')
+        concentration = img is state['concentration']
+        im = ax.imshow(img, cmap='viridis' if concentration else 'tab20', interpolation='nearest',
+                       **(dict(vmin=0, vmax=1) if concentration else {}))
         add_scale_bar(ax, cell, unit)
+        if concentration: ax.figure.colorbar(im, ax=ax, shrink=0.8, label='concentration c (0 matrix, 1 precipitate)')
         ax.set(title=title, xticks=[], yticks=[])
     axs[0].figure.tight_layout()
     return axs[0].figure

@@ -7,9 +7,10 @@ import pytest
 from test_docs import CHROMIUM_ARGS
 from alloy_nb.composition import HEA_ELEMENTS
 
-FILES = ['.alloy_nb', 'candidates.csv', 'design_summary.png', 'index.html', 'influence_map.png', 'latent_proposals.png', 'nudging.png',
-         'nudging_paths.csv', 'optimised_microstructure.png', 'processing_candidates.csv', 'processing_graph.png',
-         'shap_bar.png', 'shap_beeswarm.png', 'shap_ranking.csv', 'summary.csv']
+FILES = ['.alloy_nb', 'candidates.csv', 'columns.csv', 'design_summary.png', 'index.html', 'influence_map.png', 'latent_proposals.png',
+         'nudging.png', 'nudging_paths.csv', 'optimised_microstructure.png', 'processing_candidates.csv', 'processing_graph.png',
+         'processing_graph_scores.csv', 'processing_knobs.csv', 'shap_bar.png', 'shap_beeswarm.png', 'shap_ranking.csv',
+         'summary.csv']
 
 
 def run(args, env): return subprocess.run(['alloy_nb_report', *args], capture_output=True, text=True, env=env, timeout=600)
@@ -57,7 +58,7 @@ def test_every_column_is_in_the_glossary(report):
     from alloy_nb.composition import HEA_ELEMENTS
     d = report[0]
     cols = csv_columns(d)
-    assert len(cols) == 5
+    assert len(cols) == 8
     missing = {f: [c for c in cs if c not in GLOSSARY] for f, cs in cols.items()}
     assert not any(missing.values()), missing
     assert all(m and u for m, u in GLOSSARY.values())
@@ -69,26 +70,45 @@ def test_every_column_is_in_the_glossary(report):
 
 
 def test_candidates_columns_in_order(report):
-    "Identifying columns, then scores, then descriptors, then element fractions in HEA_ELEMENTS order; integer ranks; a named SHAP index."
+    "Identity, composition, descriptors, model outputs, verdicts; only elements that occur, 0 where absent; integer ranks."
     from alloy_nb.composition import HEA_ELEMENTS
     from alloy_nb.descriptors import DESCRIPTOR_UNITS
+    from alloy_nb.report_tables import IDENTIFYING, MODEL_OUTPUTS, VERDICTS
     d = report[0]
     c = pd.read_csv(d / 'candidates.csv')
     cols = list(c.columns)
-    from alloy_nb.report_tables import IDENTIFYING, SCORES
     assert cols[:4] == ['rank', 'formula', 'n_elements', 'strategy']
-    assert cols.index('mixing_enthalpy') < cols.index('smix')   # the enthalpy a reader checks first, among the scores
-    lead = set(IDENTIFYING + SCORES)
-    kind = ['element' if k in HEA_ELEMENTS else 'descriptor' if k in DESCRIPTOR_UNITS and k not in lead else 'other'
-            for k in cols]
-    assert kind == sorted(kind, key=['other', 'descriptor', 'element'].index), kind
+    order = ['identity', 'element', 'descriptor', 'output', 'verdict']
+    kind = ['identity' if k in IDENTIFYING else 'element' if k in HEA_ELEMENTS else 'descriptor' if k in DESCRIPTOR_UNITS
+            else 'output' if k in MODEL_OUTPUTS else 'verdict' if k in VERDICTS else 'other' for k in cols]
+    assert 'other' not in kind and kind == sorted(kind, key=order.index), kind
+    assert cols[kind.index('descriptor')] == 'mixing_enthalpy'   # the enthalpy a reader checks first
     els = [k for k in cols if k in HEA_ELEMENTS]
     assert els == [e for e in HEA_ELEMENTS if e in els] and len(els) > 5
-    assert cols.index('p_single') < cols.index('smix') and cols.index('strategy') < cols.index('p_single')
+    assert c[els].notna().all().all() and (c[els].sum() > 0).all()   # 0 where absent; no column that is 0 everywhere
     ranks = (d / 'candidates.csv').read_text().splitlines()[1:26]
     assert [r.split(',')[0] for r in ranks] == [str(i) for i in range(1, 26)]     # written as integers, not 1.0
     assert c['rank'].notna().sum() == (c.strategy == 'screening').sum()
     assert pd.read_csv(d / 'shap_ranking.csv', nrows=0).columns[0] == 'feature'
+
+
+def test_csv_files_read_alone(report):
+    "columns.csv defines every column of every CSV; floats keep four significant digits; counts are integers."
+    d = report[0]
+    glossary = pd.read_csv(d / 'columns.csv')
+    assert list(glossary.columns) == ['column', 'meaning', 'unit', 'files']
+    assert glossary.meaning.notna().all() and glossary.unit.notna().all() and 'not described' not in set(glossary.meaning)
+    named = set(glossary.column)
+    for f, cols in csv_columns(d).items():
+        assert all(c in named for c in cols if c not in HEA_ELEMENTS), (f, [c for c in cols if c not in named])
+    for f in d.glob('*.csv'):
+        text = f.read_text(encoding='utf-8')
+        floats = [v for v in text.replace('\n', ',').split(',') if '.' in v and v.replace('.', '', 1).lstrip('-').isdigit()]
+        long = [v for v in floats if len(v.lstrip('-').replace('.', '').strip('0')) > 4]
+        assert not long, (f.name, long[:5])   # no float noise such as 0.30000000000000004
+    p = (d / 'processing_candidates.csv').read_text().splitlines()
+    assert all(line.rsplit(',', 1)[1].isdigit() for line in p[1:])   # n_seeds: 4, not 4.0
+    assert pd.read_csv(d / 'processing_candidates.csv')[['predicted', 'epistemic']].notna().all().all()
 
 
 def test_summary_counts_match_the_files(report):
