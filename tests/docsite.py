@@ -7,7 +7,9 @@
 Without Quarto the site is built in two steps that read the same top-level `_quarto.yml` (through the
 `nbs/_quarto.yml` symlink): nbdev's notebook processing (what `nbdev_proc_nbs` does, minus its attempt to
 download and install Quarto), then `smalldocs render` on the processed notebooks. Pages are renamed to
-the `output-file` nbdev gives them (`00_core.ipynb` -> `core.html`), so both paths publish the same URLs.
+the `output-file` nbdev gives them (`00_core.ipynb` -> `core.html`), so both paths publish the same URLs. The processed
+copies then lose what only Quarto reads (`output-file`, `keep-md`, the `commonmark` format), and each cell that only
+tests is folded behind a "Tests" summary (`fold_tests`), so the reading flow is the prose and its worked examples.
 
 Either way the built pages are then finished so that the site reads offline and stands on its own
 (`finish_site`): maths is pre-rendered to MathML (no KaTeX from a CDN), links to the hosted docs
@@ -15,7 +17,8 @@ Either way the built pages are then finished so that the site reads offline and 
 repository host are dropped (the exported code is shown on the page itself), and the theme's web font
 is not fetched (the system's sans-serif is used).
 """
-import base64, configparser, html, json, os, re, shutil, subprocess, sys
+import ast, base64, configparser, html, json, os, re, shutil, subprocess, sys, warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -33,7 +36,34 @@ def process_notebooks(root=ROOT):
     refresh_quarto_yml()
     nbdev.doclinks._build_modidx()
     nbdev_sidebar.__wrapped__()
-    return proc_nbs(get_config().nbs_path, n_workers=0, force=True)
+    with _mixed_cells_reported(): return proc_nbs(get_config().nbs_path, n_workers=0, force=True)
+
+
+@contextmanager
+def _mixed_cells_reported():
+    """Report each cell that nbdev runs because it mixes imports with other code as one `warning:` line naming its
+    notebook and cell. nbdev's own `UserWarning` names neither, and the notebooks run in this process: one that changes
+    the warning filters (a library its setup cell imports) would hide the warnings about every notebook after it."""
+    import nbdev.processors as procs
+    do_eval, call, where = procs._do_eval, procs.exec_show_docs.__call__, {}
+    def located(self, cell):
+        if where.get('path') != self.nb.path_:   # cell ids: nbdev renumbers cells as it adds some
+            ids = [c.get('id') for c in json.loads(Path(self.nb.path_).read_text(encoding='utf-8'))['cells']]
+            where.update(path=self.nb.path_, ids=ids)
+        return call(self, cell)
+    def reported(cell):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            res = do_eval(cell)
+        code = next((l for l in cell.source.splitlines() if l.strip() and not l.startswith('#|')), '')
+        n = where['ids'].index(cell.get('id')) if cell.get('id') in where.get('ids', ()) else '?'
+        for w in caught:
+            print(f"warning: {Path(where.get('path', '?')).name} cell {n}: {str(w.message).splitlines()[0]} ({code})",
+                  file=sys.stderr)
+        return res
+    procs._do_eval, procs.exec_show_docs.__call__ = reported, located
+    try: yield
+    finally: procs._do_eval, procs.exec_show_docs.__call__ = do_eval, call
 
 
 def _output_file(nb:Path):
@@ -44,9 +74,12 @@ def _output_file(nb:Path):
 
 
 def _relink(nb:Path, names:dict):
-    "Point markdown links to renamed notebooks (`](07_design.ipynb)`) at their new names, as Quarto resolves them."
+    """Point markdown links to renamed notebooks (`](07_design.ipynb)`) at their new names, as Quarto resolves them, and
+    drop the `output-file` of the front matter: the page's name says it now, and smalldocs does not read the key."""
     d = json.loads(nb.read_text(encoding='utf-8'))
     pat = re.compile(r'\]\((' + '|'.join(map(re.escape, names)) + r')(#[^)]*)?\)') if names else None
+    if d['cells'] and d['cells'][0]['cell_type'] == 'raw':
+        d['cells'][0]['source'] = re.sub(r'^output-file:.*\n?', '', ''.join(d['cells'][0]['source']), flags=re.M)
     for cell in d['cells']:
         if pat and cell['cell_type'] == 'markdown':
             src = ''.join(cell['source'])
@@ -64,6 +97,64 @@ def rename_pages(proc:Path):
     contents = cfg['website']['sidebar']['contents']
     cfg['website']['sidebar']['contents'] = [names.get(o, o) if isinstance(o, str) else o for o in contents]
     sb.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+QUARTO_ONLY = {'format': ['commonmark'], 'format.html': ['keep-md', 'html-math-method']}   # finish_site makes MathML
+
+
+def smalldocs_config(proc:Path):
+    "Drop from the processed `_quarto.yml` what only Quarto reads (smalldocs makes only HTML and warns of each)."
+    cfg_file = proc/'_quarto.yml'
+    cfg = yaml.safe_load(cfg_file.read_text(encoding='utf-8'))
+    for where, keys in QUARTO_ONLY.items():
+        d = cfg
+        for k in where.split('.'): d = d.get(k) or {}
+        for k in keys: d.pop(k, None)
+    cfg_file.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding='utf-8')
+
+
+def _is_check(s) -> bool:
+    "Whether a statement is an `assert`, a call of a `test...` function, or a `for`, `with` or `if` holding only those."
+    if isinstance(s, ast.Assert): return True
+    if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call):
+        f = s.value.func
+        return (f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else '').startswith('test')
+    return isinstance(s, (ast.For, ast.With, ast.If)) and all(map(_is_check, s.body + getattr(s, 'orelse', [])))
+
+
+def only_tests(src:str, read_later=frozenset()) -> int:
+    """How many checks a code cell makes if it only tests, else 0. Every statement must be a check (`_is_check`:
+    `assert`, `test_eq(...)`, `test_fail(...)`, `test(...)`, a loop of them), bar plain assignments whose names the cell
+    reads and no later cell does (`read_later`); anything else (a definition, a print, a plot, a shown value) keeps it
+    open."""
+    try: body = ast.parse(src).body
+    except SyntaxError: return 0
+    checks = [s for s in body if _is_check(s)]
+    sets = [s for s in body if isinstance(s, ast.Assign)
+            and all(isinstance(n, ast.Name) for t in s.targets for n in (t.elts if isinstance(t, ast.Tuple) else [t]))]
+    names = {n.id for s in sets for t in s.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    read = {n.id for s in body for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    if not checks or len(checks) + len(sets) < len(body) or not names <= read or names & set(read_later): return 0
+    return sum(isinstance(n, (ast.Assert, ast.Expr)) and _is_check(n) for s in checks for n in ast.walk(s))
+
+
+def fold_tests(proc:Path) -> int:
+    """Fold the code of each processed cell that only tests (`only_tests`, and no output) behind a "Test" or "Tests"
+    summary, with Quarto's `code-fold` and `code-summary` (which smalldocs reads too); return how many were folded."""
+    folded = 0
+    for nb in sorted(proc.glob('*.ipynb')):
+        d, later = json.loads(nb.read_text(encoding='utf-8')), set()
+        for cell in reversed(d['cells']):
+            if cell['cell_type'] != 'code': continue
+            src = ''.join(cell['source'])
+            opts = _cell_options(src)
+            n = 0 if cell.get('outputs') or 'code-fold' in opts or opts.get('echo') is False else only_tests(src, later)
+            if n:
+                cell['source'] = f"#| code-fold: true\n#| code-summary: {'Tests' if n > 1 else 'Test'}\n{src}"
+                folded += 1
+            later |= set(re.findall(r'[A-Za-z_]\w*', src))
+        nb.write_text(json.dumps(d, indent=1), encoding='utf-8')
+    return folded
 
 
 def site_urls(root=ROOT) -> tuple:
@@ -144,6 +235,8 @@ def build_site(root=ROOT) -> Path:
         return finish_site(root/'_docs', root)
     proc = process_notebooks(root)
     rename_pages(proc)
+    smalldocs_config(proc)
+    fold_tests(proc)
     smalldocs = shutil.which('smalldocs') or str(Path(sys.executable).parent/'smalldocs')
     subprocess.run([smalldocs, 'render', '--quiet', str(proc)], check=True)
     out = root/'_docs'

@@ -26,9 +26,15 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope='module')
-def site():
+def build():
+    "Build the site once for this module; the finished process, with what the build printed."
     res = subprocess.run([sys.executable, str(ROOT/'tests'/'docsite.py'), '--site'], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-5000:]
+    return res
+
+
+@pytest.fixture(scope='module')
+def site(build):
     docs = ROOT/'_docs'
     server = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(_Quiet, directory=str(docs)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -87,6 +93,55 @@ def test_signature_and_docstring_rendered(site, page):
     assert 'explicit choice' in text  # a docment of the signature's parameter
 
 
+# ---------------------------------------------------------------------------- cells that only test are folded
+
+
+def test_only_tests_rule():
+    "A cell folds when every statement checks something (or only feeds a check); anything for a reader keeps it open."
+    from docsite import only_tests
+    assert only_tests('test_eq(f(1), 2)') == 1
+    assert only_tests('#| hide\nr = f(3); test_eq(r.x, 1)\nassert r.ok, r') == 2
+    assert only_tests("a, b = f()\nfastcore.test.test_close(a, b)\ntest_fig_exists(ax)") == 2
+    assert only_tests("for bad in (0, -1): test_fail(lambda: f(bad), contains='positive')") == 1
+    for src in ('def f(x): return x', 'print(f(1))\ntest_eq(f(1), 2)', 'test_eq(x, 1)\nx',
+                'ax.plot(x); test_fig_exists(ax)', 'r = f(3)', 'y = 3\ntest_eq(f(1), 2)', "os.environ['A'] = '1'; test_eq(f(), '1')",
+                '%time test_eq(f(1), 2)', 'import math\nassert math.pi > 3', 'for x in xs: y = f(x)'):
+        assert not only_tests(src), src
+    assert only_tests('r = f(3); test_eq(r, 1)') and not only_tests('r = f(3); test_eq(r, 1)', read_later={'r'})
+
+
+def test_fold_tests_folds_only_silent_test_cells(tmp_path):
+    "A test cell with an output, or whose assignment a later cell reads, stays open; the others get a Test(s) summary."
+    from docsite import fold_tests
+    def code(src, outputs=()): return {'cell_type': 'code', 'source': src, 'outputs': list(outputs), 'metadata': {}}
+    cells = [code('x = f()\ntest_eq(x, 1)'), code('test_eq(g(), 2)'),
+             code('test_eq(h(), 3)', [{'output_type': 'stream', 'name': 'stdout', 'text': 'h'}]),
+             code('y = f()\nassert y'), code('test_eq(f(), 1); test_eq(g(), 2)'), code('y')]
+    (tmp_path/'a.ipynb').write_text(json.dumps({'cells': cells, 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}))
+    assert fold_tests(tmp_path) == 3
+    out = [c['source'] for c in json.loads((tmp_path/'a.ipynb').read_text())['cells']]
+    assert out[0].startswith('#| code-fold: true\n#| code-summary: Test\n') and out[0].endswith('test_eq(x, 1)')
+    assert out[1].startswith('#| code-fold: true\n#| code-summary: Test\n')
+    assert out[4].startswith('#| code-fold: true\n#| code-summary: Tests\n')
+    assert out[2] == 'test_eq(h(), 3)' and out[3] == 'y = f()\nassert y' and out[5] == 'y'
+
+
+def test_test_cells_folded_on_the_page(site, page):
+    "On a chapter, cells that only test sit in a closed fold until its summary is clicked; worked examples are shown."
+    _, url = site
+    page.goto(urljoin(url, 'core.html'))
+    folds = page.locator('main details.code-fold').filter(has=page.locator('summary', has_text=re.compile(r'^Tests?$')))
+    assert folds.count() >= 5, folds.count()
+    fold = folds.first
+    code = fold.locator('pre.cell-code')
+    assert fold.get_attribute('open') is None and not code.is_visible()
+    fold.locator('summary').click()
+    assert code.is_visible() and re.search(r'\b(test_\w+|assert)\b', code.inner_text()), code.inner_text()
+    shown = [e for e in page.locator('main pre.cell-code').all() if not e.evaluate('e => !!e.closest("details")')]
+    assert shown and all(e.is_visible() for e in shown[:5]), len(shown)
+    assert any('get_device()' in e.inner_text() for e in shown)   # a worked example, not folded
+
+
 # ---------------------------------------------------------------------------- reading the site as a reader does
 
 # external sites a page may link to: cited sources and the tools' own sites; never the (unpublished) hosted docs or repository
@@ -98,7 +153,8 @@ TEX = re.compile(r'\\\(|\\\[|\$\$')   # raw TeX delimiters a reader should never
 SURVEY_JS = """() => {
   const main = document.querySelector('main'), box = main.getBoundingClientRect();
   let text = main.innerText;
-  for (const e of main.querySelectorAll('pre, code')) text = text.split(e.innerText).join(' ');
+  // code in a closed fold has no rendered text: splitting on '' would double the text at each one
+  for (const e of main.querySelectorAll('pre, code')) if (e.innerText) text = text.split(e.innerText).join(' ');
   const wide = [];
   if (document.scrollingElement.scrollWidth > document.scrollingElement.clientWidth) wide.push(['document', document.scrollingElement.scrollWidth]);
   for (const e of main.querySelectorAll('pre, table, div.sd-table, div.cell-output, div.sourceCode, span.math, math, figure, img')) {
@@ -290,3 +346,9 @@ def test_finish_page_makes_a_page_self_contained():
     assert fixed['b.html'] == '<a href="a.html#cls">m</a> <a data-unlinked="a.html#_helper">h</a>'
     table = finish_page('<table border="1" class="dataframe"><tr><th>precipitate_fraction</th><td>Al9.1Co18.2</td><td>13.380867</td></tr></table>', docs, git)
     assert '<th>precipitate_<wbr>fraction</th><td>Al9.1<wbr>Co18.2</td><td>13.380867</td>' in table   # names and formulas may break, numbers not
+
+
+def test_build_prints_no_warnings(build):
+    "The docs build warns of nothing: each warning names a cause to fix (in tests/docsite.py, or in the notebook it names)."
+    lines = [l for l in (build.stdout + build.stderr).splitlines() if 'warning' in l.lower()]
+    assert not lines, f'{len(lines)} warning lines from the docs build:\n' + '\n'.join(lines)
