@@ -117,18 +117,19 @@ def predict_csv(input:str|Path, # input CSV (UTF-8) with a formula column
     "Predict every alloy of a CSV and write the table; returns it, with the skipped rows' messages in `attrs`."
     import pandas as pd
     from alloy_nb.core import AlloyInputError
-    from alloy_nb.files import atomic_path, check_input, check_output
+    from alloy_nb.files import atomic_path, check_input, check_output, readable_table
     from alloy_nb.data import load_alloy_csv
     check_output(output, overwrite, inputs=[check_input(input)])
     df = load_alloy_csv(input, formula_col, skip_invalid=True)
     skipped = df.attrs['skipped']
     if skipped and not skip_invalid: raise AlloyInputError(_bad_rows(input, skipped))
     if df.empty: raise AlloyInputError(f"No valid rows in {str(input)!r}: all {len(skipped):,} are invalid.")
-    pred = predict_alloys(df[formula_col].tolist()).drop(columns='formula')
+    # the predictions at four significant digits; the user's own columns exactly as given
+    pred = readable_table(predict_alloys(df[formula_col].tolist()).drop(columns='formula'), integers=('n_elements',))
     clash = [c for c in pred.columns if c in df.columns]
     if clash: raise AlloyInputError(f"Input already has column(s) {clash}; rename them before predicting.")
     out = pd.concat([df[[formula_col, *df.columns.drop(formula_col)]], pred], axis=1)
-    with atomic_path(output) as tmp: out.to_csv(tmp, index=False, float_format='%.4g')
+    with atomic_path(output) as tmp: out.to_csv(tmp, index=False)
     out.attrs['skipped'] = skipped
     return out
 

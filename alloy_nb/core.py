@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3134c02d
 from __future__ import annotations
-import os, re, math, random, signal, contextlib, time, statistics
+import os, re, sys, math, random, signal, contextlib, time, statistics
 import multiprocessing as mp
 from collections import namedtuple
 from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout, wait, FIRST_COMPLETED
@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DEVICE_ENV', 'VALID_DEVICES', 'MEMORY_ENV', 'SEED_LIMIT', 'Timing', 'AlloyInputError', 'DeviceError',
+__all__ = ['DEVICE_ENV', 'VALID_DEVICES', 'MEMORY_ENV', 'SEED_LIMIT', 'LOG_INTERVAL', 'Timing', 'AlloyInputError', 'DeviceError',
            'CheckpointError', 'AlloyWarning', 'NumericalInstabilityError', 'shorten', 'get_device', 'device_name',
            'memory_budget', 'check_seed', 'derived_seed', 'seed_everything', 'numpy_seeded', 'check_count',
            'check_number', 'check_unique', 'in_test', 'progress', 'torch_threads', 'worker_pool', 'parallel', 'stream',
@@ -178,6 +178,8 @@ def check_unique(values, # values of an option that may be given several times
     return values
 
 # %% ../nbs/00_core.ipynb #fd493b7b
+LOG_INTERVAL = 30.   # seconds between the lines of a progress bar written to a log (a file or a pipe)
+
 def in_test() -> bool:
     "True under nbdev's or pytest's test runners (notebooks use this to pick small, fast sizes)."
     return bool(os.environ.get('IN_TEST') or os.environ.get('PYTEST_CURRENT_TEST'))
@@ -187,8 +189,11 @@ def progress(iterable=None, # what to iterate over (or `None` with `total` for m
              total:int|None=None, # number of steps, when `iterable` has no `len`
              disable:bool|None=None, # force off (`True`) or on (`False`); `None`: quiet under tests
              **kwargs):
-    "A tqdm progress bar (notebook widget or terminal) that stays quiet under tests or `ALLOY_NB_QUIET`."
+    """A tqdm progress bar (notebook widget or terminal) that stays quiet under tests or `ALLOY_NB_QUIET`.
+    Written to a file or a pipe (a log), it prints a line every `LOG_INTERVAL` seconds and the final state once."""
     if disable is None: disable = in_test() or bool(os.environ.get('ALLOY_NB_QUIET'))
+    stream = kwargs.get('file') or sys.stderr
+    if 'notebook' not in tqdm.__module__ and not stream.isatty(): kwargs.setdefault('mininterval', LOG_INTERVAL)
     return tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
 
 # %% ../nbs/00_core.ipynb #daa6e404

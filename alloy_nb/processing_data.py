@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
 import alloy_nb
 from .core import AlloyInputError, AlloyWarning, check_count, get_device
-from .files import artefact, atomic_path, check_output
+from .files import artefact, atomic_path, check_output, readable_table
 from .phasefield import two_point
 from .processing import (RECIPE_BOUNDS, FEATURES, FEATURE_UNITS, SimSettings, check_recipes, check_do, sample_recipes,
                          sim_settings, plan_batch, simulate, knob_quantile)
@@ -50,6 +50,7 @@ def write_dataset(out:str|Path, # output CSV file
         with atomic_path(fields) as tmp:
             np.savez_compressed(tmp, concentration=f['concentration'], grains=f['grains'], two_point=s2,
                                 index=np.arange(k))
+    df = readable_table(df)   # four significant digits, far finer than the simulator's own scatter
     with atomic_path(out) as tmp: df.to_csv(tmp, index=False)
     return df
 

@@ -79,7 +79,8 @@ def plot_microstructure(recipe:dict, # processing parameters (`RECIPE_BOUNDS` na
     im = axs[0].imshow(f['concentration'][0].astype(float), cmap='magma', vmin=0, vmax=1)
     axs[0].set_title('precipitates (ageing field)', fontsize=9)
     add_scale_bar(axs[0], ALLOY['ppt_cell_nm'], 'nm')
-    fig.colorbar(im, ax=axs[0], shrink=0.8, label='concentration c, dimensionless\n(0 matrix, 1 precipitate)')
+    bar = fig.colorbar(im, ax=axs[0], shrink=0.8)
+    bar.set_label('concentration c, dimensionless\n(0 matrix, 1 precipitate)', fontsize=8)
     axs[1].imshow(f['grains'][0], cmap='tab20', interpolation='nearest')
     axs[1].set_title('grains (one colour per grain)', fontsize=9)
     add_scale_bar(axs[1], ALLOY['grain_cell_um'], 'µm')
@@ -102,7 +103,8 @@ def processing_figures(res:ProcessingResults, # `processing_results` output
                 micro=_save(plot_microstructure(optimised, seed, device), d / 'optimised_microstructure.png'))
 
 # %% ../nbs/05d_processing_report.ipynb #8a41f64d
-PROCESSING_FILES = ('processing_candidates.csv', 'processing_graph_scores.csv', 'processing_knobs.csv')   # tables written
+# the tables the section writes: the recipes, the graph's scores, the knobs' effects
+PROCESSING_FILES = ('processing_candidates.csv', 'processing_graph_scores.csv', 'processing_knobs.csv')
 
 def _img(src:str, alt:str) -> str: return f'<p><img src="{html.escape(src)}" alt="{html.escape(alt)}"></p>'
 
@@ -133,8 +135,8 @@ the smallest is shown and the interval spans them all.</p>
 <p>Recipes ({units}) with the Bayesian hypernetwork's (BHN's) predicted strength and the strength re-simulated
 (mean and standard deviation over independent runs, MPa). The BHN's recipes maximise the
 lower confidence bound (LCB) of the predicted strength, its mean minus {KAPPA} times its epistemic spread, over all
-knobs or over the critical knobs only (the others stay at current practice). Brute force simulated {bf['search_calls']:,} recipes and
-kept the strongest.</p>
+knobs or over the critical knobs only (the others stay at current practice).
+Brute force simulated {bf['search_calls']:,} recipes and kept the strongest.</p>
 {_html_table(res.candidates.astype(float).round(4))}
 {_img(figures['micro'], 'simulated microstructure of the optimised recipe')}
 <p class="note">Processing section: {seconds:.0f} s.

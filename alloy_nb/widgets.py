@@ -244,8 +244,12 @@ def plot_processing_state(state:dict, # `processing_state` output
         im = ax.imshow(img, cmap='viridis' if concentration else 'tab20', interpolation='nearest',
                        **(dict(vmin=0, vmax=1) if concentration else {}))
         add_scale_bar(ax, cell, unit)
-        if concentration: ax.figure.colorbar(im, ax=ax, shrink=0.8, label='concentration c (0 matrix, 1 precipitate)')
-        ax.set(title=title, xticks=[], yticks=[])
+        if concentration:
+            bar = ax.figure.colorbar(im, ax=ax, shrink=0.8)
+            bar.set_label('concentration c\n(0 matrix, 1 precipitate)', fontsize=7)
+            bar.ax.tick_params(labelsize=7)
+        ax.set(xticks=[], yticks=[])
+        ax.set_title(title, fontsize=9)
     axs[0].figure.tight_layout()
     return axs[0].figure
 

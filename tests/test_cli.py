@@ -59,7 +59,8 @@ SCRIPTS = {'alloy_nb_info': ([], '--json'), 'alloy_nb_featurize': (['input outpu
            'alloy_nb_simulate': (['--out OUT'], '--n-fields'), 'alloy_nb_train_dvae': (['--out OUT'], '--holdout-fold'),
            'alloy_nb_bench_dvae': ([], '--n-jobs'), 'alloy_nb_report': (['--out OUT'], '--force'),
            'alloy_nb_train_bhn': (['--out OUT'], '--max-steps'), 'alloy_nb_bench_bhn': ([], '--overwrite'),
-           'alloy_nb_cim': (['--json JSON'], '--overwrite'), 'alloy_nb_bench_design': ([], '--sources-csv')}
+           'alloy_nb_cim': (['--json JSON'], '--overwrite'), 'alloy_nb_bench_design': ([], '--sources-csv'),
+           'alloy_nb_predict': (['input output'], '--formula-col')}
 HEAVY = ('torch', 'pyro', 'shap', 'sklearn')
 
 
