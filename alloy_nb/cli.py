@@ -169,7 +169,10 @@ def simulate_cli(
     partition:int=1000, # .parquet only: recipes per partition (file and task)
     quiet:bool=False # no progress bar
 ):
-    "Phase-field simulation of Al–Sc-like alloy processing recipes: microstructure features and yield strength."
+    """Phase-field simulation of Al–Sc-like alloy processing recipes: microstructure features and yield strength.
+    Columns and units: solute (wt% Sc), temperature (K), hold_time (h), cooling_rate (K/s), deformation (true strain),
+    grain_size (µm, mean equivalent-circle diameter), precipitate_fraction (volume fraction), precipitate_radius
+    (nm, mean equivalent radius), precipitate_density (particles per µm² of section), yield_strength (MPa)."""
     from alloy_nb.core import AlloyInputError
     from alloy_nb.cluster import cluster_client
     from alloy_nb.processing_data import write_dataset

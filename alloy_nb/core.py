@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
+from tqdm.std import tqdm as text_tqdm
 
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'VALID_DEVICES', 'MEMORY_ENV', 'SEED_LIMIT', 'LOG_INTERVAL', 'Timing', 'AlloyInputError', 'DeviceError',
@@ -190,11 +191,14 @@ def progress(iterable=None, # what to iterate over (or `None` with `total` for m
              disable:bool|None=None, # force off (`True`) or on (`False`); `None`: quiet under tests
              **kwargs):
     """A tqdm progress bar (notebook widget or terminal) that stays quiet under tests or `ALLOY_NB_QUIET`.
-    Written to a file or a pipe (a log), it prints a line every `LOG_INTERVAL` seconds and the final state once."""
+    Written to a file or a pipe (a log), it prints a line every `LOG_INTERVAL` seconds and the final state once;
+    given a `file`, it writes text there, in a notebook too."""
     if disable is None: disable = in_test() or bool(os.environ.get('ALLOY_NB_QUIET'))
-    stream = kwargs.get('file') or sys.stderr
-    if 'notebook' not in tqdm.__module__ and not stream.isatty(): kwargs.setdefault('mininterval', LOG_INTERVAL)
-    return tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
+    stream = kwargs.get('file')
+    bar = text_tqdm if stream else tqdm   # a stream asked for: text, even in a notebook
+    widget = bar is tqdm and 'notebook' in tqdm.__module__
+    if not widget and not (stream or sys.stderr).isatty(): kwargs.setdefault('mininterval', LOG_INTERVAL)
+    return bar(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
 
 # %% ../nbs/00_core.ipynb #daa6e404
 @contextlib.contextmanager

@@ -292,8 +292,11 @@ its unit and the files that have it</li></ul>
 <p>Numbers in the CSV files keep four significant digits; counts and positions are integers; an element column
 is 0 where the alloy has none of that element.</p>
 <h2 id="glossary">Glossary</h2><p>Every column of the CSV files above, and so of the tables on this page.
-Abbreviations: BHN, Bayesian hypernetwork; DVAE, disentangled variational autoencoder; LCB, lower confidence
-bound; SHAP, Shapley additive explanations; at.%, atomic percent.</p>\
+Abbreviations: at.%, atomic percent; BHN, Bayesian hypernetwork; CPDAG, completed partially directed acyclic
+graph (the edges data can orient); DAG, directed acyclic graph; DVAE, disentangled variational autoencoder;
+IDA, intervention calculus when the DAG is absent (every adjustment set the learned graph allows); LCB, lower
+confidence bound; PC, the Peter–Clark causal-discovery algorithm; SHAP, Shapley additive explanations;
+VEC, valence electron concentration.</p>\
 {_table(glossary_table(columns), False, classes='glossary')}
 <h2>Run details</h2>\
 {_table(pd.Series({**settings, **{f'seconds, {step}': round(v, 1) for step, v in run.timings.items()}},

@@ -81,3 +81,20 @@ def test_interrupted_run_leaves_nothing(tmp_path):
     assert p.poll() is None, 'the run finished before it could be interrupted'
     p.send_signal(signal.SIGINT); p.wait(timeout=60)
     assert p.returncode != 0 and list(tmp_path.iterdir()) == []
+
+def test_help_gives_every_column_its_unit(tmp_path):
+    "The CSV carries no units row: `--help` names each column with the unit the package defines for it."
+    from alloy_nb.processing import RECIPE_UNITS, FEATURE_UNITS
+    r = run('--help')
+    text = ' '.join(r.stdout.split())
+    units = {**RECIPE_UNITS, **{k: v.split(' (')[0] for k, v in FEATURE_UNITS.items()}}
+    assert list(units) == COLUMNS
+    assert all(f"{k} ({u}" in text for k, u in units.items()), [k for k, u in units.items() if f"{k} ({u}" not in text]
+
+
+def test_values_keep_four_significant_digits(tmp_path):
+    "No float noise in the CSV (0.30000000000000004): every value keeps at most four significant digits."
+    out = tmp_path/'d.csv'
+    assert run('--n', 3, '--grid', 32, '--out', out).returncode == 0
+    values = [v for line in out.read_text().splitlines()[1:] for v in line.split(',')]
+    assert all(len(v.lstrip('-').replace('.', '').strip('0')) <= 4 for v in values if 'e' not in v), values
