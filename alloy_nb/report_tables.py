@@ -22,7 +22,7 @@ _KNOBS = {'solute': 'Sc content of the alloy', 'temperature': 'annealing/ageing 
           'deformation': 'prior cold deformation'}
 
 GLOSSARY = {   # column → (meaning, unit), for every CSV the report writes
-    'rank': ("candidates.csv: screening position by the classifier's P(single), 1 = highest; "
+    'rank': ("candidates.csv: screening position by the proposer's P(single), 1 = highest; "
              "shap_ranking.csv: position by mean |SHAP|, 1 = most important", 'position'),
     'formula': ('composition: each element followed by its atomic percent (Al20Co30… = 20 at.% Al, 30 at.% Co, …)',
                 'at.%'),
