@@ -154,6 +154,7 @@ def fit_method(name:str, # one of `METHODS`
     if name == 'bhn':
         net = BHNet(n_in, n_out, c.hidden, c.flow_layers, c.flow_hidden,
                     c.prior_scale, c.init_scale, c.seed).to(X.device)
+        torch.set_rng_state(net.rng_after_init)    # as `fit_bhn`: q's draws continue the initialisation's stream
         hist = train_bhnet(net, X, Y, Xv, Yv, c, quiet)
         net.eval()
         return Fitted('bhn', lambda X: [t.detach() for t in net.moments(X, 100)], hist)

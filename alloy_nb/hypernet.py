@@ -98,11 +98,15 @@ class BHNet(nn.Module):
                  seed:int=0 # seed of the initial weights and permutations
                 ):
         super().__init__()
-        torch.manual_seed(seed)
         sizes = (n_in, *hidden, 2 * n_out)
-        self.layers = nn.ModuleList([WNLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
         self.splits, self.n_out, self.prior_scale = list(sizes[1:]), n_out, prior_scale
-        self.flow = ScaleFlow(sum(self.splits), flow_layers, flow_hidden, scale=init_scale, seed=seed)
+        # torch's layers draw their initial weights from the global generator: lend it the state of a local one
+        # seeded with `seed`, and give the caller's state back afterwards
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(torch.Generator().manual_seed(seed).get_state())
+            self.layers = nn.ModuleList([WNLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+            self.flow = ScaleFlow(sum(self.splits), flow_layers, flow_hidden, scale=init_scale, seed=seed)
+            self.rng_after_init = torch.get_rng_state()   # training goes on from here (`fit_bhn`)
 
     def forward(self, x, g):
         "Mean and log-variance (K, B, n_out) of every network g (K, D) at the inputs x (B, n_in)."
@@ -219,6 +223,7 @@ def fit_bhn(train:ProcessingSet, # training recipes and targets
     with torch_threads(1 if dev.type == 'cpu' else None):
         seed_everything(c.seed)
         model = BHN(c, train.columns)
+        torch.set_rng_state(model.net.rng_after_init)     # q's draws continue the initialisation's stream
         model.scaler.fit(train.y(), [col in LOG_TARGETS for col in model.columns])
         model.to(dev)
         X, Y = torch.tensor(recipe_inputs(train.recipes), dtype=torch.float32, device=dev), model.scaler(train.y())

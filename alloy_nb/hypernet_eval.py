@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from scipy import stats
-from .core import get_device, progress, torch_threads
+from .core import get_device, device_name, progress, torch_threads
 from .processing import sample_recipes
 from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs, simulate_set,
                               bundled_set, in_corner, corner_recipes)
@@ -69,6 +69,8 @@ class Benchmark:
     test_moments:dict
     test_y:torch.Tensor
     scaler:TargetScaler
+    device:str # where the methods ran ('cpu', 'cuda:0')
+    device_name:str # `device_name` of it during the run: the processor (and torch threads) or the GPU model
     def __repr__(self): return f"Benchmark({', '.join(self.fitted)}; {self.table.target.nunique()} targets)"
 
 def _tensors(s:ProcessingSet, scaler, dev):
@@ -96,6 +98,7 @@ def benchmark_processing(train:ProcessingSet, # training recipes (the corner sho
     groups = [[j] for j in range(len(TARGETS))] + [list(range(len(TARGETS), len(train.columns)))]
     rows, fitted, moments = [], {}, {}
     with torch_threads(1 if dev.type == 'cpu' else None):
+        where = device_name(dev)                          # with the threads the methods get
         for name in progress(methods, desc='methods', disable=quiet):
             f = fitted[name] = fit_method(name, X, Y, Xv, Yv, c, groups, quiet=True)
             with torch.no_grad():
@@ -110,7 +113,7 @@ def benchmark_processing(train:ProcessingSet, # training recipes (the corner sho
     target = fitted['ensemble'].history.val_nll.iloc[-1] + 0.02 if 'ensemble' in fitted else math.nan
     table = pd.concat(rows).rename_axis('target').reset_index()
     return Benchmark(table, ceiling, {k: time_to_target(f.history, target) for k, f in fitted.items()},
-                     fitted, moments, Yt, scaler)
+                     fitted, moments, Yt, scaler, str(dev), where)
 
 def _rounded(v) -> float|None:
     "A number for JSON: rounded to 5 decimals; None for NaN or None."
@@ -122,13 +125,15 @@ def bench_json(b:Benchmark, # `benchmark_processing` output
     """The benchmark as a JSON-ready dict, values rounded to 5 decimals (NaN: None).
 
     Keys: 'simulator' `{method: {target: {metric: value}}}`, 'noise_ceiling' `{target: r2}`,
-    'time_to_target' `{method: seconds}`, and 'borg' (`borg_json`) when `borg` is given."""
+    'time_to_target' `{method: seconds}`, 'device' and 'device_name' (where the simulator half ran), and 'borg'
+    (`borg_json`) when `borg` is given."""
     sim = {m: {t: {k: _rounded(v) for k, v in row.drop(['method', 'target']).items()}
                for t, row in d.set_index('target', drop=False).iterrows()}
            for m, d in b.table.groupby('method', sort=False)}
     ceil = group_s2(b.ceiling).best_r2
     out = dict(simulator=sim, noise_ceiling={t: _rounded(v) for t, v in ceil.items()},
-               time_to_target={m: _rounded(v) for m, v in b.time_to_target.items()})
+               time_to_target={m: _rounded(v) for m, v in b.time_to_target.items()},
+               device=b.device, device_name=b.device_name)
     if borg is not None: out['borg'] = borg_json(borg)
     return out
 

@@ -18,8 +18,8 @@ from .processing import (RECIPE_BOUNDS, FEATURES, FEATURE_UNITS, SimSettings, ch
 # %% auto #0
 __all__ = ['S2_BINS', 'S2_COLUMNS', 'TARGETS', 'LOG_TARGETS', 'TARGET_RANGES', 'MIN_ROWS', 'UNIT_FACTOR', 'CORNER',
            'write_dataset', 'recipe_inputs', 's2_profiles', 'check_targets', 'TargetScaler', 'ProcessingSet',
-           'cache_dir', 'simulate_set', 'bundled_set', 'scale_warnings', 'read_processing_csv', 'in_corner',
-           'corner_recipes']
+           'cache_dir', 'cache_key', 'simulate_set', 'bundled_set', 'scale_warnings', 'read_processing_csv',
+           'in_corner', 'corner_recipes']
 
 # %% ../nbs/03c_processing_data.ipynb #747bfa57
 def write_dataset(out:str|Path, # output CSV file
@@ -114,24 +114,27 @@ class TargetScaler(nn.Module):
         self.register_buffer('mean', torch.zeros(n))
         self.register_buffer('std', torch.ones(n))
 
-    def _t(self, Y): return torch.where(self.log, Y.clamp_min(1e-30).log(), Y)
+    def _t(self, Y, log=None): return torch.where(self.log if log is None else log, Y.clamp_min(1e-30).log(), Y)
 
     def fit(self, Y, # training targets (n_rows, n), in their own units
             log # per column: model its logarithm?
            ) -> TargetScaler:
-        "Store the log mask and the mean and standard deviation of the transformed training targets."
-        Y = torch.as_tensor(np.asarray(Y, dtype=np.float32))
+        """Store the log mask and the mean and standard deviation of the transformed training targets.
+        Computed on the CPU, then copied to the scaler's device (whichever it is)."""
+        Y, log = torch.as_tensor(np.asarray(Y, dtype=np.float32)), torch.as_tensor(list(log), dtype=torch.bool)
         if Y.ndim != 2 or Y.shape[1] != len(self.mean):
             raise AlloyInputError(f"Y has shape {tuple(Y.shape)}; expected (n, {len(self.mean)}).")
+        if log.shape != self.log.shape:
+            raise AlloyInputError(f"log has {len(log)} entries; expected one per column ({len(self.log)}).")
         if not torch.isfinite(Y).all(): raise AlloyInputError("targets contain NaN or infinite values.")
-        self.log.copy_(torch.as_tensor(list(log)))
-        if (Y[:, self.log] <= 0).any(): raise AlloyInputError("a log-modelled target has a value ≤ 0.")
-        T = self._t(Y)
+        if (Y[:, log] <= 0).any(): raise AlloyInputError("a log-modelled target has a value ≤ 0.")
+        T = self._t(Y, log)
         mean, std = T.mean(0), T.std(0)
         if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
             j = int((~(torch.isfinite(mean) & torch.isfinite(std))).nonzero()[0])
             raise AlloyInputError(f"target column {j} cannot be standardised in float32 (its values reach "
                                   f"{float(Y[:, j].abs().max()):.3g}); check its unit.")
+        self.log.copy_(log)
         self.mean.copy_(mean)
         self.std.copy_(std.clamp_min(1e-8))
         return self
@@ -174,14 +177,25 @@ def cache_dir() -> Path:
     "The package's cache folder: `$XDG_CACHE_HOME/alloy_nb`, else `~/.cache/alloy_nb`."
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'alloy_nb'
 
-def _read_cached(path:Path, df:pd.DataFrame) -> ProcessingSet|None:
-    "The cached set at `path` if it is whole and fits `df`'s recipes; else `None` (with a warning) after removing it."
+def cache_key(recipes:pd.DataFrame, # the recipes' `RECIPE_BOUNDS` columns, as simulated
+              seed:int, grid:int, # simulator seed and grid
+              device # the device simulated on: its kind (cpu, cuda) is part of the key
+             ) -> str:
+    "The name of a simulated set in the cache: a hash of the recipes, seed, grid, kind of device and package version."
+    key = f'{recipes.to_csv(index=False)}|{seed}|{grid}|{torch.device(device).type}|{alloy_nb.__version__}'
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+def _read_cached(path:Path, df:pd.DataFrame, device:str) -> ProcessingSet|None:
+    """The cached set at `path` if it is whole, fits `df`'s recipes and was simulated on the kind of device `device`
+    ('cpu', 'cuda'; files that predate the record are trusted: the kind was in their key); else `None` (with a
+    warning) after removing it."""
     problem = None
     try:
-        with np.load(path) as z: targets, s2 = z['targets'], z['s2']
+        with np.load(path) as z: targets, s2, made_on = z['targets'], z['s2'], str(z.get('device', device))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e: problem = f'it is unreadable ({e})'
     else:
-        if targets.shape != (len(df), len(TARGETS)) or s2.ndim != 2 or len(s2) != len(df):
+        if made_on != device: problem = f'it was simulated on {made_on}, not {device}'
+        elif targets.shape != (len(df), len(TARGETS)) or s2.ndim != 2 or len(s2) != len(df):
             problem = 'its arrays do not fit the recipes'
         elif not (np.isfinite(targets).all() and np.isfinite(s2).all()): problem = 'it holds non-finite values'
     if problem is None: return ProcessingSet(df, pd.DataFrame(targets, columns=TARGETS), s2)
@@ -193,21 +207,21 @@ def simulate_set(recipes, # recipes (see `sample_recipes`)
                  seed:int=0, # simulator seed
                  grid:int=64, # grid points per side
                  workers:int=1, # CPU worker processes
-                 # keep the result in `cache_dir()` (keyed by recipes, seed, grid and package version) and reuse it
+                 # keep the result in `cache_dir()` under its `cache_key` (recipes, seed, grid, device, version)
                  cache:bool=False,
-                 quiet:bool|None=None # hide the progress bar
+                 quiet:bool|None=None, # hide the progress bar
+                 device=None # simulator's device (default: `get_device()`); CPU and CUDA runs differ in the last digits
                 ) -> ProcessingSet:
     "Simulate recipes into a `ProcessingSet` (features, strength and S₂ profiles of the precipitate masks)."
-    df, dev = check_recipes(recipes)[list(RECIPE_BOUNDS)], get_device()
-    key = f'{df.to_csv(index=False)}|{seed}|{grid}|{dev.type}|{alloy_nb.__version__}'
-    path = cache_dir()/f'processing_set_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz'
-    if cache and path.is_file() and (hit := _read_cached(path, df)) is not None: return hit
-    out, f = simulate(df, grid=grid, seed=seed, workers=workers, return_fields=True, quiet=quiet)
+    df, dev = check_recipes(recipes)[list(RECIPE_BOUNDS)], get_device(device)
+    path = cache_dir()/f'processing_set_{cache_key(df, seed, grid, dev)}.npz'
+    if cache and path.is_file() and (hit := _read_cached(path, df, dev.type)) is not None: return hit
+    out, f = simulate(df, grid=grid, seed=seed, device=str(dev), workers=workers, return_fields=True, quiet=quiet)
     s2 = s2_profiles(f['concentration'].astype(np.float32) > 0.5, bins=min(S2_BINS, grid // 2))   # up to half the grid
     s = ProcessingSet(df, out[TARGETS], s2)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp: np.savez(tmp, targets=s.targets.to_numpy(), s2=s.s2)
+        with atomic_path(path) as tmp: np.savez(tmp, targets=s.targets.to_numpy(), s2=s.s2, device=dev.type)
     return s
 
 # %% ../nbs/03c_processing_data.ipynb #38bd7af9
@@ -215,9 +229,10 @@ def bundled_set(n:int|None=None, # the first `n` recipes of the committed datase
                 workers:int=1, # CPU worker processes for simulating the fields (first use only)
                 quiet:bool|None=None # hide the progress bar
                ) -> ProcessingSet:
-    "The committed processing dataset with S₂ profiles (simulated on first use, then read from the cache)."
+    """The committed processing dataset with S₂ profiles (simulated on first use, then read from the cache).
+    The CSV's targets come from CPU runs, so the profiles are simulated on the CPU too, whatever `get_device()` says."""
     df = pd.read_csv(artefact('phasefield_recipes.csv')).iloc[:n]
-    sim = simulate_set(df[list(RECIPE_BOUNDS)], seed=0, workers=workers, cache=True, quiet=quiet)
+    sim = simulate_set(df[list(RECIPE_BOUNDS)], seed=0, workers=workers, cache=True, quiet=quiet, device='cpu')
     return ProcessingSet(df[list(RECIPE_BOUNDS)], df[TARGETS], sim.s2)
 
 # %% ../nbs/03c_processing_data.ipynb #7d2f3667
