@@ -326,6 +326,7 @@ def write_report(run:DesignRun, # `run_design` output
             readable_table(table, INTEGER_COLUMNS).to_csv(tmp / name, index=index)
         section = processing(tmp) if processing else ''
         extra = sorted(f.name for f in tmp.glob('*.csv') if f.name not in tables)
+        (tmp / 'columns.csv').write_text('column,meaning,unit,files\n')   # so that its own columns are defined too
         readable_table(columns_table(tmp)).to_csv(tmp / 'columns.csv', index=False)
         columns = [col for f in sorted(tmp.glob('*.csv')) for col in pd.read_csv(f, nrows=0).columns]
         (tmp / 'index.html').write_text(report_html(run, figs, elapsed, settings or {}, section, columns, extra),
