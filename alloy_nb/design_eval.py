@@ -18,20 +18,23 @@ from .splits import BenchmarkData, benchmark_data
 from .data import unlabelled_pool
 from .dvae import DVAEConfig, RuleLogisticPrior, RULE_FEATURES, predict_proba
 from .dvae_training import fit_fold
-from .dvae_eval import precision_at_k, tree_baseline_proba
+from .phase_forest import safe_descriptors
+from .design import DEFAULT_SPACE, distinct_rows
+from .dvae_eval import PAIRS_MODEL, precision_at_k, tree_baseline_proba
 from .files import artefact, artefacts_dir, atomic_path
 
 # %% auto #0
 __all__ = ['RULE_RANKERS', 'TRAINED_RANKERS', 'COMBINED_RANKERS', 'RANKERS', 'PROPOSER', 'GUO_VEC_BAND', 'YANG_OMEGA',
-           'ZHANG_DELTA', 'THRESHOLD', 'LSO_SOURCES', 'TEXTBOOK_SINGLE_PHASE', 'DESIGN_TABLES', 'rule_features',
-           'rule_scores', 'ranker_scores', 'ranking_metrics', 'scores_by_ranker', 'benchmark_rankers', 'ranker_summary',
-           'paired_with', 'source_only', 'leave_source_out', 'textbook_scores', 'calls_single',
-           'record_design_benchmark', 'shipped_design_benchmark', 'plot_rankers', 'design_verdict',
-           'design_benchmark_json']
+           'ZHANG_DELTA', 'THRESHOLD', 'TREE_NAMES', 'LSO_SOURCES', 'TEXTBOOK_SINGLE_PHASE', 'NEAR_ZERO_ENTHALPY',
+           'DESIGN_TABLES', 'rule_features', 'rule_scores', 'ranker_scores', 'ranking_metrics', 'scores_by_ranker',
+           'benchmark_rankers', 'ranker_summary', 'paired_with', 'source_only', 'leave_source_out', 'textbook_scores',
+           'calls_single', 'near_singularity_favourites', 'record_design_benchmark', 'shipped_design_benchmark',
+           'plot_rankers', 'design_verdict', 'design_benchmark_json']
 
 # %% ../nbs/07f_design_eval.ipynb #88b0b90e
 RULE_RANKERS = ('vec_rule', 'omega_delta_rule')
-TRAINED_RANKERS = ('expert_prior', 'random_forest_comp', 'gradient_boosting_comp', 'mlp', 'dvae')
+TRAINED_RANKERS = ('expert_prior', 'random_forest_comp', 'gradient_boosting_comp', 'gradient_boosting_pairs', 'mlp',
+                   'dvae')
 COMBINED_RANKERS = {'dvae_forest': ('dvae', 'random_forest_comp')}   # the mean of its parts' P(single)
 RANKERS = RULE_RANKERS + TRAINED_RANKERS + tuple(COMBINED_RANKERS)
 PROPOSER = 'random_forest_comp'   # the classifier the design strategies rank by (`alloy_nb.phase_forest`)
@@ -56,6 +59,8 @@ def rule_scores(name:str, # 'vec_rule' or 'omega_delta_rule'
 
 # %% ../nbs/07f_design_eval.ipynb #9ba37120
 THRESHOLD = {r: 0. for r in RULE_RANKERS + ('expert_prior',)}   # margins and logits; probabilities at 0.5
+TREE_NAMES = {'random_forest_comp': 'random_forest_comp', 'gradient_boosting_comp': 'hist_gradient_boosting_comp',
+              'gradient_boosting_pairs': PAIRS_MODEL}   # ranker → `tree_baseline_proba` model
 
 def ranker_scores(name:str, # one of `RANKERS`
                   data:BenchmarkData, # the benchmark alloys (`benchmark_data()`)
@@ -78,8 +83,8 @@ def ranker_scores(name:str, # one of `RANKERS`
         prior = RuleLogisticPrior(2).fit(torch.tensor(rule_features(X.iloc[train]), dtype=torch.float32), y[train])
         with torch.no_grad(): logits = prior(torch.tensor(rule_features(X_test), dtype=torch.float32))
         return (logits[:, 1] - logits[:, 0]).numpy()
-    if name in ('random_forest_comp', 'gradient_boosting_comp'):
-        tree = 'random_forest_comp' if name == 'random_forest_comp' else 'hist_gradient_boosting_comp'
+    if name in TREE_NAMES:
+        tree = TREE_NAMES[name]
         return tree_baseline_proba(tree, X.iloc[train], y[train], X_test, seed)[:, 1]
     if name in ('mlp', 'dvae'):
         cfg = replace(config or DVAEConfig(), target=data.task, seed=seed)
@@ -211,6 +216,28 @@ def calls_single(scores:pd.DataFrame # `textbook_scores` output (one column per 
     "True where a ranker calls the alloy single-phase (probability at least 0.5, or a rule's margin at least 0)."
     return scores.apply(lambda col: col >= THRESHOLD.get(col.name, 0.5))
 
+# %% ../nbs/07f_design_eval.ipynb #5833bdc4
+NEAR_ZERO_ENTHALPY = 0.5   # kJ/mol: below this |ΔH_mix|, Ω sits near its singularity
+
+def near_singularity_favourites(rankers=('random_forest_comp', 'gradient_boosting_pairs'), # trained rankers
+                                seeds=(0, 1, 2), # seeds of the screening sample and of the rankers
+                                n:int=100_000, # compositions sampled from the report's screening space
+                                top:int=25, # distinct favourites counted
+                                fold:int=0 # grouped fold the rankers do not see, as in the design chapters
+                               ) -> pd.DataFrame:
+    "How many of each ranker's `top` distinct screening favourites have |ΔH_mix| < 0.5 kJ/mol (ranker × seed)."
+    data = benchmark_data()
+    train = np.flatnonzero(data.folds['grouped'] != fold)
+    rows = []
+    for seed in check_unique([check_seed(s) for s in seeds], 'seed'):
+        S = composition_matrix(DEFAULT_SPACE.sample(check_count(n, 'n'), seed=seed), palette=HEA_ELEMENTS)
+        enthalpy = np.abs(safe_descriptors(S, ('mixing_enthalpy',)).mixing_enthalpy.to_numpy())
+        for r in rankers:
+            order = np.argsort(-ranker_scores(r, data, train, S, seed), kind='stable')[:50 * top]
+            best = order[distinct_rows(S.to_numpy()[order], limit=top)]
+            rows.append(dict(ranker=r, seed=seed, near_zero=int((enthalpy[best] < NEAR_ZERO_ENTHALPY).sum())))
+    return pd.DataFrame(rows).pivot(index='ranker', columns='seed', values='near_zero')
+
 # %% ../nbs/07f_design_eval.ipynb #adbc419d
 DESIGN_TABLES = ('design_benchmark.csv', 'design_leave_source_out.csv', 'design_textbook.csv')   # the bundled run
 
@@ -267,7 +294,8 @@ def design_verdict(results:pd.DataFrame, # `benchmark_rankers` output
     return (f"On held-out family clusters the best ranker by precision@25 is {best} ({mean[best]:.2f} ± "
             f"{se[best]:.2f}). The design strategies' ranker, {proposer}, reaches {mean[proposer]:.2f} ± "
             f"{se[proposer]:.2f}; paired by fold and seed it "
-            + ', '.join(versus(r) for r in ('vec_rule', 'gradient_boosting_comp', rival) if r in p.index)
+            + ', '.join(versus(r) for r in ('vec_rule', 'gradient_boosting_comp', 'gradient_boosting_pairs', rival)
+                        if r in p.index)
             + ". Held out by source, its AUC is "
             + ', '.join(f"{auc.loc[proposer, s]:.2f} on {s} ({rival} {auc.loc[rival, s]:.2f})" for s in auc.columns)
             + f": at least {rival}'s on {kept_up} of {len(auc.columns)} sources"
@@ -276,7 +304,17 @@ def design_verdict(results:pd.DataFrame, # `benchmark_rankers` output
             + ". It calls "
             f"{called[proposer]} of the {len(textbook)} textbook single-phase alloys single-phase; "
             + (f"{', '.join(all_six)} call all of them." if all_six else "no ranker calls all of them.")
-            + f" A user choosing alloys to make should rank by {best}.")
+            + _choice(best, proposer, versus, auc))
+
+def _choice(best:str, proposer:str, versus, auc:pd.DataFrame) -> str:
+    "The closing advice: the proposer, unless another ranker beats it on held-out clusters by more than 2 s.e."
+    if best != proposer and versus(best).startswith('trails'):
+        kept = sum(auc.loc[best, s] >= auc.loc[proposer, s] for s in auc.columns)
+        return (f" {best} ranks held-out clusters better and keeps up with {proposer} held out by source on {kept}"
+                f" of {len(auc.columns)} sources: a user choosing alloys should rank by {best}.")
+    lead = f"; {best}'s lead is within twice its paired s.e." if best != proposer else ""
+    return (f" No ranker beats {proposer} on held-out clusters by more than twice the paired s.e.{lead}: a user"
+            f" choosing alloys should rank by {proposer} (`predict_phase`).")
 
 # %% ../nbs/07f_design_eval.ipynb #cee5cdca
 def _rounded(v) -> float|None: return round(float(v), 4) if np.isfinite(v) else None   # JSON has no NaN

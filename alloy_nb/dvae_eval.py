@@ -19,16 +19,17 @@ from .files import artefact, artefacts_dir, replace_rows
 from .composition import composition_matrix, HEA_ELEMENTS
 from .descriptors import descriptor_array, finite_descriptors, HEA_BENCH_DESCRIPTORS
 from .data import unlabelled_pool
+from .phase_forest import pair_enthalpy_parts
 from .splits import SPLITS, BenchmarkData, as_labels, benchmark_data, stratified_split
 from .dvae import DVAE, DVAEConfig, fit_dvae, predict_proba, encode, decode, clean_compositions
 from .dvae_training import fit_fold
 
 # %% auto #0
-__all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'EFFICIENCY_TABLE', 'ELEMENT_GROUPS', 'precision_at_k',
-           'tree_baseline_proba', 'benchmark_dvae', 'summarise_benchmark', 'paired_differences', 'benchmark_json',
-           'shipped_benchmark', 'nested_selection', 'selection_summary', 'data_efficiency', 'record_efficiency',
-           'plot_data_efficiency', 'reconstruction_report', 'plot_latent', 'disentanglement_score', 'latent_kl',
-           'screening_throughput']
+__all__ = ['TREE_MODELS', 'RULE_MODELS', 'BENCH_MODELS', 'METRICS', 'PAIRS_MODEL', 'EFFICIENCY_TABLE', 'ELEMENT_GROUPS',
+           'precision_at_k', 'tree_baseline_proba', 'benchmark_dvae', 'summarise_benchmark', 'paired_differences',
+           'benchmark_json', 'shipped_benchmark', 'nested_selection', 'selection_summary', 'data_efficiency',
+           'record_efficiency', 'plot_data_efficiency', 'reconstruction_report', 'plot_latent', 'disentanglement_score',
+           'latent_kl', 'screening_throughput']
 
 # %% ../nbs/06b_dvae_eval.ipynb #755c9d01
 TREE_MODELS = ('random_forest', 'random_forest_comp', 'hist_gradient_boosting_comp')
@@ -56,16 +57,20 @@ def _metrics(y, P) -> dict:
     return dict(balanced_accuracy=balanced_accuracy_score(y, P.argmax(1)), mcc=matthews_corrcoef(y, P.argmax(1)),
                 auc=auc, **retro)
 
-def tree_baseline_proba(name:str, # one of `TREE_MODELS`
+PAIRS_MODEL = 'hist_gradient_boosting_pairs'   # boosting that also reads `pair_enthalpy_parts` (design evaluation)
+
+def tree_baseline_proba(name:str, # one of `TREE_MODELS`, or `PAIRS_MODEL`
                         Xtr:pd.DataFrame, # training compositions over `HEA_ELEMENTS`
                         ytr:np.ndarray, # their class indices
                         Xte:pd.DataFrame, # test compositions over `HEA_ELEMENTS`
                         seed:int=0 # random state of the estimator
                        ) -> np.ndarray:
-    "Fit one tree baseline on hea-bench's 14 descriptors (+ the composition vector for `*_comp`); test probabilities."
-    def feats(X):   # the 14 descriptors (a guarded +inf Ω: 3 alloys), then the composition for `*_comp`
+    "Fit one tree baseline on hea-bench's 14 descriptors (+ the composition, + pair parts); test probabilities."
+    def feats(X):   # the 14 descriptors (a guarded +inf Ω: 3 alloys), the composition, the pair enthalpy parts
         D = finite_descriptors(descriptor_array(X.to_numpy(), HEA_ELEMENTS, HEA_BENCH_DESCRIPTORS))
-        return np.c_[D, X.to_numpy() if name.endswith('_comp') else np.zeros((len(X), 0))]
+        comp = X.to_numpy() if name.endswith(('_comp', '_pairs')) else np.zeros((len(X), 0))
+        pairs = pair_enthalpy_parts(X).to_numpy() if name == PAIRS_MODEL else np.zeros((len(X), 0))
+        return np.c_[D, comp, pairs]
     est = (HistGradientBoostingClassifier(random_state=seed) if name.startswith('hist')
            else RandomForestClassifier(300, random_state=seed, n_jobs=-1))
     return est.fit(feats(Xtr), ytr).predict_proba(feats(Xte))

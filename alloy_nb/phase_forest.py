@@ -11,12 +11,12 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from .core import AlloyInputError, check_count, check_seed
 from .composition import HEA_ELEMENTS, composition_matrix
-from .descriptors import HEA_BENCH_DESCRIPTORS, descriptor_array, finite_descriptors
+from .descriptors import HEA_BENCH_DESCRIPTORS, descriptor_array, finite_descriptors, pair_enthalpy_matrix
 from .splits import BenchmarkData, benchmark_data
 
 # %% auto #0
-__all__ = ['safe_descriptors', 'forest_features', 'PhaseForest', 'fold_mask', 'fit_phase_forest', 'shipped_phase_forest',
-           'predict_phase']
+__all__ = ['PAIR_PARTS', 'safe_descriptors', 'forest_features', 'pair_enthalpy_parts', 'PhaseForest', 'fold_mask',
+           'fit_phase_forest', 'shipped_phase_forest', 'predict_phase']
 
 # %% ../nbs/02b_phase_forest.ipynb #2ddb335c
 def safe_descriptors(X:pd.DataFrame, # composition matrix over `HEA_ELEMENTS`
@@ -36,6 +36,27 @@ def forest_features(X:pd.DataFrame, # compositions over `HEA_ELEMENTS`
     X = composition_matrix(X, palette=HEA_ELEMENTS)
     D = safe_descriptors(X) if D is None else D[list(HEA_BENCH_DESCRIPTORS)]
     return np.c_[finite_descriptors(D), X.to_numpy()], D.notna().all(axis=1).to_numpy()
+
+# %% ../nbs/02b_phase_forest.ipynb #4929a8ec
+PAIR_PARTS = ('immiscible_enthalpy', 'binding_enthalpy', 'largest_pair_enthalpy')   # kJ/mol
+
+def _largest_present_pair(present:np.ndarray, H:np.ndarray, chunk:int=1024) -> np.ndarray:
+    "Largest ΔH_ij over the pairs of present elements per row (0 for a pure element)."
+    other = ~np.eye(len(H), dtype=bool)
+    out = np.zeros(len(present))
+    for start in range(0, len(present), chunk):
+        p = present[start:start + chunk]
+        out[start:start + chunk] = np.where(p[:, :, None] & p[:, None, :] & other, H, -np.inf).max((1, 2))
+    return np.where(np.isfinite(out), out, 0.)
+
+def pair_enthalpy_parts(X:pd.DataFrame # compositions over `HEA_ELEMENTS`
+                       ) -> pd.DataFrame:
+    "ΔH_mix's immiscible part (pairs with ΔH_ij > 0), its binding part (ΔH_ij < 0), and the largest present ΔH_ij."
+    A = composition_matrix(X, palette=HEA_ELEMENTS).to_numpy()
+    H = np.nan_to_num(pair_enthalpy_matrix(HEA_ELEMENTS).to_numpy())   # a Th–U pair has no value: counted as 0
+    parts = [2 * ((A @ np.clip(H, 0, None)) * A).sum(1), 2 * ((A @ np.clip(H, None, 0)) * A).sum(1),
+             _largest_present_pair(A > 0, H)]
+    return pd.DataFrame(np.c_[tuple(parts)], index=X.index, columns=list(PAIR_PARTS))
 
 # %% ../nbs/02b_phase_forest.ipynb #f9496fe5
 class PhaseForest:
