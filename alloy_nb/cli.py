@@ -324,13 +324,15 @@ def bench_bhn_cli(
     """Benchmark the Bayesian hypernetwork against baselines on simulated recipes and on real alloys.
 
     On simulated recipes: an MLP, MC dropout, deep ensembles, Bayes by backprop and a Gaussian process; on real
-    alloys (Borg et al. 2020): an ensemble and a random forest."""
+    alloys (Borg et al. 2020): an ensemble and a random forest. Then the shipped hypernetwork's predictions per
+    second against the simulator's, on the same device."""
     import json as jsonlib
     import pandas as pd
     from alloy_nb.core import get_device, device_name
     from alloy_nb.files import check_output, atomic_path
     from alloy_nb.hypernet import BHNConfig
-    from alloy_nb.hypernet_eval import benchmark_sets, benchmark_processing, goals, bench_json
+    from alloy_nb.hypernet import shipped_bhn
+    from alloy_nb.hypernet_eval import benchmark_sets, benchmark_processing, goals, bench_json, surrogate_speed
     from alloy_nb.hypernet_borg import benchmark_borg, summarise_borg
     if json is not None: check_output(json, overwrite, suffix='.json')
     dev = get_device(device)                                                      # checked before any work
@@ -347,9 +349,13 @@ def bench_bhn_cli(
         print(summarise_borg(borg).round(3).to_string())
         print()
         print(goals(bench).round(3).to_string())
+    speed = surrogate_speed(shipped_bhn(dev), n_simulate=8 if quick else 32, seed=seed)
+    print(f"surrogate: {speed['bhn_recipes_per_s']:,.0f} recipes/s predicted, {speed['simulate_recipes_per_s']:.2f} "
+          f"recipes/s simulated ({speed['speedup']:,.0f}× faster)")
     print(f"{(time.time() - t0) / 60:.1f} min on {device_name(dev)}")
     if json is not None:
-        with atomic_path(json) as tmp: tmp.write_text(jsonlib.dumps(bench_json(bench, summarise_borg(borg)), indent=1))
+        result = bench_json(bench, summarise_borg(borg), speed)
+        with atomic_path(json) as tmp: tmp.write_text(jsonlib.dumps(result, indent=1))
         print(f"wrote {json}")
 
 bench_bhn_main = console_script(bench_bhn_cli, 'alloy_nb_bench_bhn')
