@@ -191,7 +191,8 @@ def train_bhnet(net:BHNet, # the network (trained in place)
                 X, Y, # training inputs and targets (modelling units), tensors on the network's device
                 Xv, Yv, # validation inputs and targets
                 config:BHNConfig, # hyper-parameters
-                quiet:bool|None=None # hide the progress bar
+                quiet:bool|None=None, # hide the progress bar
+                on_eval=None # `on_eval(net)` at every validation check (to record q(g) as it trains)
                ) -> pd.DataFrame:
     """Minimise the annealed negative ELBO with `config.particles` networks per step; early stopping on validation NLL.
     Returns the history."""
@@ -199,6 +200,7 @@ def train_bhnet(net:BHNet, # the network (trained in place)
         ll, kl = net.elbo_terms(X[b], Y[b], config.particles)
         return -ll.mean() + min(1., step / config.anneal_steps) * kl.mean() / len(X)
     def val_nll():
+        if on_eval is not None: on_eval(net)
         m, v, _ = net.moments(Xv, config.eval_particles)
         return float(F.gaussian_nll_loss(m, Yv, v, full=True))
     return train_loop(net, loss, val_nll, len(X), config, 'training BHN', quiet)
@@ -213,7 +215,8 @@ def fit_bhn(train:ProcessingSet, # training recipes and targets
             val:ProcessingSet|None=None, # early-stopping set (default: a random 10% of `train`)
             config:BHNConfig|None=None, # hyper-parameters
             device=None, # compute device (default: `get_device()`: CUDA when present)
-            quiet:bool|None=None # hide the progress bar
+            quiet:bool|None=None, # hide the progress bar
+            on_eval=None # `on_eval(net)` at every validation check (`train_bhnet`)
            ) -> BHN:
     "Train a Bayesian hypernetwork recipe → features, strength and S₂ curve; `.history` holds the validation curve."
     c, dev = config or BHNConfig(), get_device(device)
@@ -228,7 +231,7 @@ def fit_bhn(train:ProcessingSet, # training recipes and targets
         model.to(dev)
         X, Y = torch.tensor(recipe_inputs(train.recipes), dtype=torch.float32, device=dev), model.scaler(train.y())
         Xv, Yv = torch.tensor(recipe_inputs(val.recipes), dtype=torch.float32, device=dev), model.scaler(val.y())
-        model.history = train_bhnet(model.net, X, Y, Xv, Yv, c, quiet)
+        model.history = train_bhnet(model.net, X, Y, Xv, Yv, c, quiet, on_eval)
     return model.eval()
 
 # %% ../nbs/04_hypernet.ipynb #101ebfe2
