@@ -130,15 +130,17 @@ def _rounded(v) -> float|None:
 
 def bench_json(b:Benchmark, # `benchmark_processing` output
                borg:pd.DataFrame|None=None, # `benchmark_borg` summary (optional)
-               speed:dict|None=None # `surrogate_speed` output (optional)
+               speed:dict|None=None, # `surrogate_speed` output (optional)
+               widths:pd.DataFrame|None=None # `width_curves` output (optional)
               ) -> dict:
     """The benchmark as a JSON-ready dict, values rounded to 5 decimals (NaN: None).
 
     Keys: 'simulator' `{method: {target: {metric: value}}}`, 'noise_ceiling' `{target: r2}`, 'noise_ceiling_ci'
     `{target: [lo, hi]}` (its 90% bootstrap interval),
     'time_to_target' `{method: seconds}`, 'device' and 'device_name' (where the simulator half ran), 'borg'
-    (`borg_json`) when `borg` is given, and 'surrogate_speed' `{bhn_recipes_per_s, simulate_recipes_per_s}` when
-    `speed` is."""
+    (`borg_json`) when `borg` is given, 'surrogate_speed' `{bhn_recipes_per_s, simulate_recipes_per_s}` when `speed`
+    is, and 'init_sensitivity' `{width_ratio, width_ratio_last, last_step}` (`width_sensitivity`: at the best
+    validation NLL, and at the last step) when `widths` is."""
     sim = {m: {t: {k: _rounded(v) for k, v in row.drop(['method', 'target']).items()}
                for t, row in d.set_index('target', drop=False).iterrows()}
            for m, d in b.table.groupby('method', sort=False)}
@@ -151,6 +153,10 @@ def bench_json(b:Benchmark, # `benchmark_processing` output
     if borg is not None: out['borg'] = borg_json(borg)
     if speed is not None:
         out['surrogate_speed'] = {k: _rounded(speed[k]) for k in ('bhn_recipes_per_s', 'simulate_recipes_per_s')}
+    if widths is not None:
+        ratio = width_sensitivity(widths).width_ratio
+        out['init_sensitivity'] = dict(width_ratio=_rounded(ratio.iloc[0]), width_ratio_last=_rounded(ratio.iloc[1]),
+                                       last_step=int(widths.step.max()))
     return out
 
 def borg_json(borg:pd.DataFrame # `benchmark_borg` summary (`summarise_borg`)

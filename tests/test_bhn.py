@@ -96,7 +96,7 @@ def test_bench_bad_input(tmp_path, env):
     assert res.returncode != 0 and 'pass --overwrite' in res.stderr and (tmp_path/'b.json').read_text() == '{"kept": 1}'
 
 
-def test_quick_bench_writes_the_speed_and_the_ceiling_interval(tmp_path, env):
+def test_quick_bench_writes_speed_ceiling_interval_and_width_sensitivity(tmp_path, env):
     "The benchmark JSON keeps its keys and adds the surrogate's speed and the noise ceiling's bootstrap interval."
     res = run(['alloy_nb_bench_bhn', '--quick', '--json', 'b.json'], env, tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -107,3 +107,5 @@ def test_quick_bench_writes_the_speed_and_the_ceiling_interval(tmp_path, env):
     assert speed['bhn_recipes_per_s'] > speed['simulate_recipes_per_s'] > 0 and 'faster' in res.stdout
     assert set(out['noise_ceiling_ci']) == set(out['noise_ceiling'])
     assert all(lo <= out['noise_ceiling'][t] <= hi for t, (lo, hi) in out['noise_ceiling_ci'].items())
+    assert set(out['init_sensitivity']) == {'width_ratio', 'width_ratio_last', 'last_step'}
+    assert out['init_sensitivity']['width_ratio'] >= 1 and out['init_sensitivity']['last_step'] == 300
