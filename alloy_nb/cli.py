@@ -331,10 +331,8 @@ def bench_bhn_cli(
     from alloy_nb.core import get_device, device_name
     from alloy_nb.files import check_output, atomic_path
     from alloy_nb.hypernet import BHNConfig
-    from alloy_nb.hypernet import shipped_bhn
-    from alloy_nb.processing_data import bundled_set
-    from alloy_nb.hypernet_eval import (benchmark_sets, benchmark_processing, goals, bench_json, surrogate_speed,
-                                        width_curves, width_sensitivity)
+    from alloy_nb.hypernet_eval import (benchmark_sets, benchmark_processing, goals, bench_json, surrogate_checks,
+                                        width_sensitivity)
     from alloy_nb.hypernet_borg import benchmark_borg, summarise_borg
     if json is not None: check_output(json, overwrite, suffix='.json')
     dev = get_device(device)                                                      # checked before any work
@@ -351,11 +349,9 @@ def bench_bhn_cli(
         print(summarise_borg(borg).round(3).to_string())
         print()
         print(goals(bench).round(3).to_string())
-    speed = surrogate_speed(shipped_bhn(dev), n_simulate=8 if quick else 32, seed=seed)
+    speed, widths = surrogate_checks(dev, quick, seed)
     print(f"surrogate: {speed['bhn_recipes_per_s']:,.0f} recipes/s predicted, {speed['simulate_recipes_per_s']:.2f} "
           f"recipes/s simulated ({speed['speedup']:,.0f}× faster)")
-    widths = width_curves(bundled_set(200 if quick else 2000, quiet=True), seeds=(0,) if quick else (0, 1, 2),
-                          steps=300 if quick else 20_000, every=100 if quick else 500, n_jobs=2, device=dev, quiet=True)
     print(width_sensitivity(widths).round(4).to_string())
     print(f"{(time.time() - t0) / 60:.1f} min on {device_name(dev)}")
     if json is not None:

@@ -15,13 +15,14 @@ from .processing import sample_recipes, simulate
 from .processing_data import (TARGETS, LOG_TARGETS, ProcessingSet, TargetScaler, recipe_inputs, simulate_set,
                               bundled_set, in_corner, corner_recipes)
 from .training import time_to_target
-from .hypernet import BHN, BHNConfig, fit_bhn, predict
+from .hypernet import BHN, BHNConfig, fit_bhn, predict, shipped_bhn
 from .baselines import METHODS, fit_method
 
 # %% auto #0
 __all__ = ['METRICS', 'WIDTH_TABLE', 'regression_metrics', 'group_s2', 'noise_ceiling', 'Benchmark', 'benchmark_processing',
            'bench_json', 'borg_json', 'benchmark_sets', 'plot_calibration', 'plot_ood', 'plot_training',
-           'surrogate_speed', 'posterior_width', 'width_curves', 'plot_width_curves', 'width_sensitivity', 'goals']
+           'surrogate_speed', 'posterior_width', 'width_curves', 'plot_width_curves', 'width_sensitivity',
+           'surrogate_checks', 'goals']
 
 # %% ../nbs/04a_hypernet_eval.ipynb #d8f67929
 METRICS = ('rmse', 'r2', 'nll', 'crps', 'cov50', 'cov90', 'cov95', 'sharpness', 'within10')
@@ -323,6 +324,18 @@ def width_sensitivity(curves:pd.DataFrame # `width_curves` output
     out['step'] = [best.step.median(), last.step.max()]
     out['val_nll'] = [best.val_nll.mean(), last.val_nll.mean()]
     return out
+
+# %% ../nbs/04a_hypernet_eval.ipynb #ae105aee
+def surrogate_checks(device=None, # compute device of the model and the simulator
+                     quick:bool=False, # 200 recipes, one seed, 300 steps (a smoke test) instead of the full run
+                     seed:int=0 # seed of the recipes timed
+                    ) -> tuple[dict, pd.DataFrame]:
+    "The shipped model's speed against the simulator's (`surrogate_speed`) and the width curves (`width_curves`)."
+    speed = surrogate_speed(shipped_bhn(device), n_simulate=8 if quick else 32, seed=seed)
+    widths = width_curves(bundled_set(200 if quick else 2000, quiet=True), seeds=(0,) if quick else (0, 1, 2),
+                          steps=300 if quick else 20_000, every=100 if quick else 500, n_jobs=2, device=device,
+                          quiet=True)
+    return speed, widths
 
 # %% ../nbs/04a_hypernet_eval.ipynb #21d8f1e0
 def goals(b:Benchmark, # `benchmark_processing` output
