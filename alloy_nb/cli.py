@@ -392,7 +392,7 @@ def cim_cli(
           f"orientation precision {g['orientation_precision']:.2f}, SHD {g['shd']} ({g['seconds']:.2f} s); "
           f"effects: coverage {res['effects']['coverage']:.0%}")
     print(f"strength: {o['optimised_strength']:.0f} MPa optimised vs {o['baseline_strength']:.0f} current practice, "
-          f"{o['brute_force_strength']:.0f} brute force ({o['simulator_calls']} vs {o['brute_force_calls']} calls); "
+          f"{o['brute_force_strength']:.0f} brute force ({o['total_calls']:,} vs {o['brute_force_calls']:,} calls); "
           f"{time.time() - t0:.0f} s on {device_name(dev)}; wrote {out}")
 
 cim_main = console_script(cim_cli, 'alloy_nb_cim')

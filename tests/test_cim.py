@@ -21,11 +21,12 @@ def test_cim_writes_the_documented_json(clean_env, tmp_path):
     assert set(r) == {'graph', 'effects', 'optimisation'}                       # the earlier file was replaced, as --overwrite asks
     assert set(r['graph']) == {'adjacency_precision', 'adjacency_recall', 'orientation_precision', 'orientation_recall', 'shd', 'seconds'}
     assert set(r['optimisation']) == {'recipe', 'baseline_recipe', 'baseline_strength', 'optimised_strength', 'brute_force_strength',
-                                      'simulator_calls', 'brute_force_calls'}
+                                      'simulator_calls', 'brute_force_calls', 'training_calls', 'total_calls'}
     assert len(r['effects']['pairs']) == 25 and 0 <= r['effects']['coverage'] <= 1
     assert all(p['lo'] <= p['hi'] for p in r['effects']['pairs'])
     o = r['optimisation']
     assert o['optimised_strength'] > o['baseline_strength'] and o['simulator_calls'] < o['brute_force_calls']
+    assert o['total_calls'] == o['training_calls'] + o['simulator_calls'] == 2016   # every call counted, training too
     assert set(o['recipe']) == set(o['baseline_recipe']) == {'solute', 'temperature', 'hold_time', 'cooling_rate', 'deformation'}
     assert 'adjacency precision' in res.stdout and str(out) in res.stdout
     assert [p.name for p in tmp_path.iterdir() if p.name != 'xdg'] == ['cim.json']   # no temporary file left beside it
