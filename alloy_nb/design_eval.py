@@ -304,11 +304,11 @@ def design_verdict(results:pd.DataFrame, # `benchmark_rankers` output
             + ". It calls "
             f"{called[proposer]} of the {len(textbook)} textbook single-phase alloys single-phase; "
             + (f"{', '.join(all_six)} call all of them." if all_six else "no ranker calls all of them.")
-            + _choice(best, proposer, versus, auc))
+            + _choice(best, proposer, p, auc))
 
-def _choice(best:str, proposer:str, versus, auc:pd.DataFrame) -> str:
+def _choice(best:str, proposer:str, paired:pd.DataFrame, auc:pd.DataFrame) -> str:
     "The closing advice: the proposer, unless another ranker beats it on held-out clusters by more than 2 s.e."
-    if best != proposer and versus(best).startswith('trails'):
+    if best != proposer and paired.loc[best, 'diff'] < -2 * paired.loc[best, 'se']:   # proposer minus `best`
         kept = sum(auc.loc[best, s] >= auc.loc[proposer, s] for s in auc.columns)
         return (f" {best} ranks held-out clusters better and keeps up with {proposer} held out by source on {kept}"
                 f" of {len(auc.columns)} sources: a user choosing alloys should rank by {best}.")
